@@ -65,7 +65,14 @@ export function envOverrides(env: NodeJS.ProcessEnv): { overrides: Record<string
 }
 
 function deepMerge(base: Json, over: Json): Json {
-  if (typeof base === 'object' && base && !Array.isArray(base) && typeof over === 'object' && over && !Array.isArray(over)) {
+  if (
+    typeof base === 'object' &&
+    base &&
+    !Array.isArray(base) &&
+    typeof over === 'object' &&
+    over &&
+    !Array.isArray(over)
+  ) {
     const out: Record<string, Json> = { ...base };
     for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k] as Json, v) : v;
     return out;
@@ -80,18 +87,25 @@ function resolveFrom(base: string, p: string | null | undefined): string | null 
 
 /** Resolve path-valued fields of a raw (pre-validation) object against `base`, in place. */
 function resolveRawPaths(raw: Record<string, Json>, base: string): void {
-  const section = (k: string) => (typeof raw[k] === 'object' && raw[k] && !Array.isArray(raw[k]) ? (raw[k] as Record<string, Json>) : null);
+  const section = (k: string) =>
+    typeof raw[k] === 'object' && raw[k] && !Array.isArray(raw[k]) ? (raw[k] as Record<string, Json>) : null;
   const dev = section('device');
   if (dev && typeof dev.state_dir === 'string') dev.state_dir = resolveFrom(base, dev.state_dir) as string;
   const mqtt = section('mqtt');
-  if (mqtt && typeof mqtt.password_file === 'string') mqtt.password_file = resolveFrom(base, mqtt.password_file) as string;
+  if (mqtt && typeof mqtt.password_file === 'string')
+    mqtt.password_file = resolveFrom(base, mqtt.password_file) as string;
   const det = section('detector');
   if (det && typeof det.model === 'string') det.model = resolveFrom(base, det.model) as string;
   const live = section('liveness');
   if (live && typeof live.manifest === 'string') live.manifest = resolveFrom(base, live.manifest) as string;
   if (Array.isArray(raw.cameras)) {
     for (const cam of raw.cameras) {
-      if (cam && typeof cam === 'object' && !Array.isArray(cam) && (cam.kind === undefined || cam.kind === 'file')) {
+      if (
+        cam &&
+        typeof cam === 'object' &&
+        !Array.isArray(cam) &&
+        (cam.kind === undefined || cam.kind === 'file')
+      ) {
         if (typeof cam.source === 'string') cam.source = resolveFrom(base, cam.source) as string;
       }
     }
@@ -123,16 +137,37 @@ export function validateConfig(raw: unknown, source: string): Config {
   const parsed = configSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     const issues = formatIssues(parsed.error);
-    throw new KioskError(ErrorCodes.CONFIG_INVALID, `configuration ${source} is invalid:\n  ${issues.join('\n  ')}`, {
-      details: { source, issues },
-    });
+    throw new KioskError(
+      ErrorCodes.CONFIG_INVALID,
+      `configuration ${source} is invalid:\n  ${issues.join('\n  ')}`,
+      {
+        details: { source, issues },
+      },
+    );
   }
+  // Rules across keys, which the per-key schema cannot express.
+  const issues: string[] = [];
   const ids = parsed.data.cameras.map((c) => c.id);
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
-  if (dup) {
-    throw new KioskError(ErrorCodes.CONFIG_INVALID, `configuration ${source} is invalid:\n  cameras: duplicate camera id "${dup}"`, {
-      details: { source, issues: [`cameras: duplicate camera id "${dup}"`] },
-    });
+  if (dup) issues.push(`cameras: duplicate camera id "${dup}"`);
+  const d = parsed.data.decision;
+  if (d.min_live > d.frames)
+    issues.push(
+      `decision.min_live: ${d.min_live} exceeds decision.frames (${d.frames}): nothing could ever be accepted`,
+    );
+  if (d.min_spoof > d.frames)
+    issues.push(`decision.min_spoof: ${d.min_spoof} exceeds decision.frames (${d.frames})`);
+  const q = parsed.data.quality;
+  if (q.min_brightness >= q.max_brightness)
+    issues.push('quality.min_brightness: must be below quality.max_brightness');
+  if (issues.length) {
+    throw new KioskError(
+      ErrorCodes.CONFIG_INVALID,
+      `configuration ${source} is invalid:\n  ${issues.join('\n  ')}`,
+      {
+        details: { source, issues },
+      },
+    );
   }
   return parsed.data;
 }
@@ -145,10 +180,14 @@ export function parseConfigText(text: string, source: string): unknown {
     }
     return doc ?? {};
   } catch (e) {
-    throw new KioskError(ErrorCodes.CONFIG_PARSE, `configuration ${source} is not valid YAML: ${(e as Error).message}`, {
-      cause: e,
-      details: { source },
-    });
+    throw new KioskError(
+      ErrorCodes.CONFIG_PARSE,
+      `configuration ${source} is not valid YAML: ${(e as Error).message}`,
+      {
+        cause: e,
+        details: { source },
+      },
+    );
   }
 }
 
@@ -161,15 +200,22 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
     try {
       text = readFileSync(abs, 'utf8');
     } catch (e) {
-      throw new KioskError(ErrorCodes.CONFIG_NOT_FOUND, `configuration file ${abs} cannot be read: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new KioskError(
+        ErrorCodes.CONFIG_NOT_FOUND,
+        `configuration file ${abs} cannot be read: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
     raw = parseConfigText(text, abs) as Record<string, Json>;
     resolveRawPaths(raw, path.dirname(abs));
   }
   const { overrides, keys } = envOverrides(env);
   const merged = deepMerge(raw, overrides) as Record<string, Json>;
-  const source = [abs ?? 'embedded defaults', ...(keys.length ? [`environment (${keys.join(', ')})`] : [])].join(' + ');
+  const source = [
+    abs ?? 'embedded defaults',
+    ...(keys.length ? [`environment (${keys.join(', ')})`] : []),
+  ].join(' + ');
   return { config: resolveDefaults(validateConfig(merged, source)), file: abs, envKeys: keys };
 }

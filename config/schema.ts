@@ -73,7 +73,10 @@ export const configSchema = z.strictObject({
       health_interval_s: z.number().positive().default(30),
     })
     .prefault({}),
-  cameras: z.array(cameraSchema).min(1).default([cameraSchema.parse(undefined)]),
+  cameras: z
+    .array(cameraSchema)
+    .min(1)
+    .default([cameraSchema.parse(undefined)]),
   detector: z
     .strictObject({
       name: z.enum(['blazeface', 'yunet']).default('blazeface'),
@@ -99,7 +102,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Minimum face size, the shorter side of the detected box, in pixels. */
       min_face_px: positiveInt.default(80),
-      /** Minimum sharpness (variance of the Laplacian of the grey face, scaled to 0..1). */
+      /** Minimum sharpness: variance v of the Laplacian of the grey face at 112x112, mapped to 0..1 as v/(v+500). */
       min_sharpness: fraction.default(0.05),
       min_brightness: fraction.default(0.15),
       max_brightness: fraction.default(0.9),

@@ -6,7 +6,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, KioskError } from '../errors.js';
-import type { IoMeta, ProviderAttempt, Request, Response, SessionOptionsWire, WireTensor } from './protocol.js';
+import type {
+  IoMeta,
+  ProviderAttempt,
+  Request,
+  Response,
+  SessionOptionsWire,
+  WireTensor,
+} from './protocol.js';
 
 export type { IoMeta, ProviderAttempt, WireTensor } from './protocol.js';
 
@@ -21,7 +28,10 @@ export interface OrtSession {
   readonly tried: ProviderAttempt[];
   readonly inputs: IoMeta[];
   readonly outputs: IoMeta[];
-  run(feeds: Record<string, WireTensor>, outputNames?: string[]): Promise<{ outputs: Record<string, WireTensor>; ms: number }>;
+  run(
+    feeds: Record<string, WireTensor>,
+    outputNames?: string[],
+  ): Promise<{ outputs: Record<string, WireTensor>; ms: number }>;
   release(): Promise<void>;
 }
 
@@ -45,7 +55,9 @@ export class InferenceWorker {
       p.resolve(res);
     });
     const fail = (err: Error) => {
-      this.dead = new KioskError(ErrorCodes.WORKER_DIED, `inference worker died: ${err.message}`, { cause: err });
+      this.dead = new KioskError(ErrorCodes.WORKER_DIED, `inference worker died: ${err.message}`, {
+        cause: err,
+      });
       for (const p of this.pending.values()) p.reject(this.dead);
       this.pending.clear();
     };
@@ -80,7 +92,8 @@ export class InferenceWorker {
       },
     });
     if (!res.ok) {
-      const code = res.error.code === 'MODEL_CORRUPT' ? ErrorCodes.MODEL_CORRUPT : ErrorCodes.PROVIDER_UNAVAILABLE;
+      const code =
+        res.error.code === 'MODEL_CORRUPT' ? ErrorCodes.MODEL_CORRUPT : ErrorCodes.PROVIDER_UNAVAILABLE;
       const tried = res.error.tried?.map((t) => `${t.provider}: ${t.error ?? 'ok'}`).join('; ');
       throw new KioskError(code, `cannot load ${path}: ${res.error.message}${tried ? ` (${tried})` : ''}`, {
         details: { path, tried: res.error.tried },
@@ -97,9 +110,13 @@ export class InferenceWorker {
         // Feeds are transferred, not copied: callers must not reuse their buffers afterwards.
         const transfer: ArrayBuffer[] = [];
         for (const t of Object.values(feeds)) {
-          if (t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) transfer.push(t.data.buffer);
+          if (t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer))
+            transfer.push(t.data.buffer);
         }
-        const r = await this.call({ op: 'run', session: sessionId, feeds, ...(outputNames ? { outputs: outputNames } : {}) }, transfer);
+        const r = await this.call(
+          { op: 'run', session: sessionId, feeds, ...(outputNames ? { outputs: outputNames } : {}) },
+          transfer,
+        );
         if (!r.ok) throw new KioskError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${r.error.message}`);
         if (r.op !== 'run') throw new KioskError(ErrorCodes.INTERNAL, 'unexpected worker reply');
         return { outputs: r.outputs, ms: r.ms };

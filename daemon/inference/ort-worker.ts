@@ -57,7 +57,9 @@ async function load(path: string, req: Extract<Request, { op: 'load' }>): Promis
       const message = e instanceof Error ? e.message : String(e);
       tried.push({ provider, ok: false, error: message.split('\n')[0]?.slice(0, 300) ?? message });
       // A model that ORT cannot parse fails the same way on every provider: stop early.
-      if (/protobuf|Load model|INVALID_PROTOBUF|INVALID_GRAPH|NO_SUCHFILE|file_size|No such file/i.test(message)) {
+      if (
+        /protobuf|Load model|INVALID_PROTOBUF|INVALID_GRAPH|NO_SUCHFILE|file_size|No such file/i.test(message)
+      ) {
         return { id: req.id, ok: false, error: { message, code: 'MODEL_CORRUPT', tried } };
       }
     }
@@ -82,7 +84,11 @@ async function run(req: Extract<Request, { op: 'run' }>): Promise<Response> {
   const outputs: Record<string, WireTensor> = {};
   for (const [name, tensor] of Object.entries(result)) {
     // Copy: the tensor may be backed by native memory, which cannot be transferred.
-    outputs[name] = { type: tensor.type, dims: [...tensor.dims], data: (tensor.data as Float32Array).slice() };
+    outputs[name] = {
+      type: tensor.type,
+      dims: [...tensor.dims],
+      data: (tensor.data as Float32Array).slice(),
+    };
   }
   return { id: req.id, ok: true, op: 'run', outputs, ms };
 }

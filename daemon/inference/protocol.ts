@@ -27,7 +27,16 @@ export type Request =
   | { id: number; op: 'release'; session: number };
 
 export type Response =
-  | { id: number; ok: true; op: 'load'; session: number; provider: string; inputs: IoMeta[]; outputs: IoMeta[]; tried: ProviderAttempt[] }
+  | {
+      id: number;
+      ok: true;
+      op: 'load';
+      session: number;
+      provider: string;
+      inputs: IoMeta[];
+      outputs: IoMeta[];
+      tried: ProviderAttempt[];
+    }
   | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; ms: number }
   | { id: number; ok: true; op: 'release' }
   | { id: number; ok: false; error: { message: string; code?: string; tried?: ProviderAttempt[] } };

@@ -1,0 +1,106 @@
+/**
+ * Types of the decision stage: tracking, quality gates and per-person fusion. The value sets
+ * mirror the MQTT contract (mqtt-contract.md) and daemon/mqtt/topics.ts; the config types
+ * derive from the one schema so defaults and validation stay in one place.
+ */
+import type { Config } from '../../config/schema.js';
+
+/** [x, y, w, h] in pixels of the original image. */
+export type Box = [number, number, number, number];
+
+export type QualityConfig = Config['quality'];
+export type DecisionConfig = Config['decision'];
+
+export interface FaceQuality {
+  /** Shorter side of the detected box, pixels. */
+  face_px: number;
+  /** 0..1, see quality.ts for the mapping from the Laplacian variance. */
+  sharpness: number;
+  /** Mean grey level / 255. */
+  brightness: number;
+}
+
+/** Checked in the order face_size, brightness, sharpness; the first one that fails is the reason. */
+export type QualityGate = 'face_size' | 'sharpness' | 'brightness';
+
+/** Per-frame verdict, computed by the liveness stage from the manifest's thresholds. */
+export type FrameVerdict = 'live' | 'spoof' | 'uncertain';
+
+export type Decision = 'accept' | 'reject' | 'retry';
+
+/** Closed enum of the MQTT contract. */
+export type DecisionReason =
+  | 'live_verified'
+  | 'spoof_detected'
+  | 'uncertain'
+  | 'low_quality'
+  | 'face_lost'
+  | 'multiple_faces'
+  | 'timeout';
+
+/** One tracked face in one frame, as the pipeline saw it. */
+export interface FrameObservation {
+  trackId: number;
+  box: Box;
+  /** Monotonic capture time of the frame, ms. */
+  capturedMono: number;
+  quality: FaceQuality;
+  qualityGate: QualityGate | null;
+  /** null when the quality gate failed (or no inference ran for another reason). */
+  verdict: FrameVerdict | null;
+  scores: Record<string, number> | null;
+  /** Faces the detector reported in this frame (this one included). */
+  facesInView: number;
+}
+
+export interface FusionInput {
+  /** Monotonic time of this call, ms: the only clock the fuser knows. */
+  nowMs: number;
+  cameraId: string;
+  observations: FrameObservation[];
+  /** Tracks the tracker declared lost in this step. */
+  lostTrackIds: number[];
+}
+
+export interface SessionDecision {
+  cameraId: string;
+  trackId: number;
+  decision: Decision;
+  reason: DecisionReason;
+  /** Present only when reason is 'low_quality'. */
+  qualityGate?: QualityGate;
+  /** seen: frames of the session; verified: frames whose verdict was live. */
+  frames: { seen: number; verified: number };
+  /** Mean of each score over the inferred frames of the session ({} when none ran). */
+  scores: Record<string, number>;
+  /** Quality of the session's last frame. */
+  quality: FaceQuality;
+  firstFrameMono: number;
+  lastFrameMono: number;
+  decidedAtMono: number;
+}
+
+/** One open person-session on one track. Plain data so the state can be logged or snapshotted. */
+export interface TrackSession {
+  readonly cameraId: string;
+  readonly trackId: number;
+  readonly firstFrameMono: number;
+  readonly lastFrameMono: number;
+  readonly seen: number;
+  readonly gateFailures: Readonly<Record<QualityGate, number>>;
+  /** The last `frames` verdicts, oldest first. */
+  readonly window: readonly FrameVerdict[];
+  readonly live: number;
+  readonly spoof: number;
+  readonly uncertain: number;
+  readonly scoreSums: Readonly<Record<string, number>>;
+  readonly scoreCounts: Readonly<Record<string, number>>;
+  readonly lastQuality: FaceQuality;
+}
+
+export interface FusionState {
+  /** Open sessions by track key (camera id and track id). */
+  readonly sessions: Readonly<Record<string, TrackSession>>;
+  /** Track key -> monotonic ms before which a decided track starts no new session. */
+  readonly cooldownUntil: Readonly<Record<string, number>>;
+}
