@@ -94,6 +94,8 @@ function resolveRawPaths(raw: Record<string, Json>, base: string): void {
   const mqtt = section('mqtt');
   if (mqtt && typeof mqtt.password_file === 'string')
     mqtt.password_file = resolveFrom(base, mqtt.password_file) as string;
+  const status = section('status');
+  if (status && typeof status.token_file === 'string') status.token_file = resolveFrom(base, status.token_file) as string;
   const det = section('detector');
   if (det && typeof det.model === 'string') det.model = resolveFrom(base, det.model) as string;
   const live = section('liveness');
@@ -119,6 +121,7 @@ function resolveDefaults(cfg: Config): Config {
     device: { ...cfg.device, state_dir: r(cfg.device.state_dir) },
     mqtt: { ...cfg.mqtt, password_file: cfg.mqtt.password_file === null ? null : r(cfg.mqtt.password_file) },
     detector: { ...cfg.detector, model: cfg.detector.model === null ? null : r(cfg.detector.model) },
+    status: { ...cfg.status, token_file: cfg.status.token_file === null ? null : r(cfg.status.token_file) },
     liveness: { ...cfg.liveness, manifest: r(cfg.liveness.manifest) },
     cameras: cfg.cameras.map((c) => (c.kind === 'file' ? { ...c, source: r(c.source) } : c)),
   };

@@ -132,6 +132,27 @@ export const configSchema = z.strictObject({
       max_frame_age_ms: positiveInt.default(1000),
     })
     .prefault({}),
+  status: z
+    .strictObject({
+      /** The local status page (live preview, last decisions) and /metrics. */
+      enabled: z.boolean().default(true),
+      /** Loopback by default: preview frames never leave the device unless this is changed. */
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      /** Required when host is not a loopback address: a bearer token (or basic-auth password) read from this file. */
+      token_file: z.string().nullable().default(null),
+      /** Preview frames per second while the page is open. */
+      preview_fps: z.number().positive().max(30).default(5),
+    })
+    .prefault({}),
+  supervision: z
+    .strictObject({
+      /** A running camera pipeline that finishes no frame for this long counts as stalled (watchdog stops). */
+      stall_ms: positiveInt.default(15000),
+      /** Graceful stop deadline; a second signal or this deadline forces the exit. */
+      stop_deadline_ms: positiveInt.default(10000),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

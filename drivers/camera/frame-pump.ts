@@ -1,0 +1,151 @@
+/**
+ * Turns a "read one raw image" function into the CameraDriver frame stream. Two modes:
+ * - push: a capture loop reads continuously (live cameras, which block until the next frame;
+ *   or paced at `intervalMs`, for real-time files and fakes) into a LatestFrameSlot, so the
+ *   newest frame wins and frames the pipeline is too busy for are dropped and counted;
+ * - pull: each step of the iterator reads the next image (files played as fast as the
+ *   pipeline goes), so nothing is dropped.
+ * Stamping, BGR conversion, sequence numbers and stats live here, identical for every driver.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Mat } from '../../daemon/cv.js';
+import { asError, ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
+import { toBgr8 } from './bgr.js';
+import { LatestFrameSlot } from './latest-frame.js';
+import type { CaptureStats, Frame } from './types.js';
+
+/** Reads the next image; `null` means the source ended normally (a file played once). */
+export type ReadImage = () => Promise<Mat | null>;
+
+export type PumpMode = { push: false } | { push: true; intervalMs: number | null };
+
+export class FramePump {
+  private readonly slot = new LatestFrameSlot<Frame>((frame) => frame.mat.release());
+  private seq = 0;
+  private producer: Promise<void> | null = null;
+  private inflightPull: Promise<unknown> | null = null;
+  private stopping = false;
+  private cancelSleep: (() => void) | null = null;
+  private sourceEnded = false;
+
+  constructor(
+    private readonly read: ReadImage,
+    private readonly mode: PumpMode,
+    private readonly source: string,
+  ) {}
+
+  /** Push mode: start the capture loop (idempotent). Called by open() so a camera is warm. */
+  start(): void {
+    if (this.mode.push && !this.producer && !this.stopping)
+      this.producer = this.produce(this.mode.intervalMs);
+  }
+
+  async *frames(): AsyncGenerator<Frame> {
+    if (this.mode.push) {
+      this.start();
+      for (;;) {
+        const frame = await this.slot.take();
+        if (!frame) return;
+        yield frame;
+      }
+    }
+    while (!this.stopping) {
+      const pull = this.readFrame();
+      this.inflightPull = pull;
+      const frame = await pull;
+      if (!frame) return;
+      yield frame;
+    }
+  }
+
+  stats(): CaptureStats {
+    if (!this.mode.push) return { captured: this.seq, delivered: this.seq, dropped: 0 };
+    return { captured: this.slot.offered, delivered: this.slot.taken, dropped: this.slot.dropped };
+  }
+
+  /** True once the source reported its end (a file played once). */
+  get ended(): boolean {
+    return this.sourceEnded;
+  }
+
+  /**
+   * Stop capturing and end the stream. Waits up to `graceMs` for a read in flight (a stalled
+   * network stream must not hang shutdown); the caller then releases the native capture, which
+   * is safe because an in-flight native read holds its own reference.
+   */
+  async stop(graceMs = 1000): Promise<void> {
+    this.stopping = true;
+    this.cancelSleep?.();
+    this.slot.close();
+    this.slot.discard();
+    const busy = this.producer ?? this.inflightPull;
+    if (!busy) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([busy.then(noop, noop), grace]);
+    clearTimeout(timer);
+  }
+
+  private async readFrame(): Promise<Frame | null> {
+    let mat: Mat | null;
+    try {
+      mat = await this.read();
+    } catch (e) {
+      if (isKioskError(e)) throw e;
+      throw new KioskError(
+        ErrorCodes.CAMERA_READ_FAILED,
+        `reading ${this.source} failed: ${asError(e).message}`,
+        {
+          cause: asError(e),
+          details: { source: this.source },
+        },
+      );
+    }
+    const capturedAt = Date.now();
+    const capturedMono = performance.now();
+    if (!mat) {
+      this.sourceEnded = true;
+      return null;
+    }
+    const bgr = toBgr8(mat);
+    this.seq++;
+    return { mat: bgr, width: bgr.cols, height: bgr.rows, capturedAt, capturedMono, seq: this.seq };
+  }
+
+  private async produce(intervalMs: number | null): Promise<void> {
+    try {
+      let due = performance.now();
+      while (!this.stopping) {
+        const frame = await this.readFrame();
+        if (!frame) break;
+        this.slot.offer(frame); // after stop() the slot is closed and frees the frame
+        if (intervalMs === null) continue;
+        due += intervalMs;
+        const wait = due - performance.now();
+        // Far behind (a slow decode or a paused process): restart the schedule, never burst.
+        if (wait < -intervalMs) due = performance.now();
+        else if (wait > 0) await this.sleep(wait);
+      }
+      this.slot.close();
+    } catch (e) {
+      this.slot.close(asError(e));
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        self.cancelSleep = null;
+        resolve();
+      }
+      this.cancelSleep = done;
+    });
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+import { isKioskError } from '../../daemon/errors.js';
+import { startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
+import { type LinkLogger, MqttLink, type MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
+import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
+import { collect } from '../helpers/mosquitto.js';
+
+function linkOptions(url: string, deviceId: string, extra: Partial<MqttLinkOptions> = {}): MqttLinkOptions {
+  return {
+    url,
+    deviceId,
+    prefix: 'fghv',
+    clientId: null,
+    username: null,
+    password: null,
+    protocolVersion: 5,
+    keepaliveS: 5,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 400,
+    decisionExpiryS: 10,
+    ...extra,
+  };
+}
+
+describe('embedded aedes broker', { timeout: 30_000 }, () => {
+  test('the link falls back to MQTT 3.1.1 and online, info and decision reach a client', async (t) => {
+    const broker = await startEmbeddedBroker('127.0.0.1', 0);
+    t.after(() => broker.close());
+    assert.ok(broker.port > 0);
+    const sub = await collect(broker.url, ['fghv/k-emb/#'], 4);
+    t.after(() => sub.close());
+    const logged: string[] = [];
+    const log: LinkLogger = { debug() {}, info: (_o, m) => logged.push(m), warn: (_o, m) => logged.push(m) };
+    const link = new MqttLink(linkOptions(broker.url, 'k-emb', { log }));
+    t.after(() => link.close());
+    link.setInfo({
+      v: 1,
+      device_id: 'k-emb',
+      software: { name: 'fghv-kiosk', version: '0.1.0' },
+      model: null,
+      detector: null,
+      execution_provider: 'cpu',
+      cameras: [],
+      decision_public_key: null,
+      capabilities: [],
+      config_hash: null,
+    });
+    link.start();
+    assert.equal(await link.waitConnected(5000), true);
+    assert.equal(link.protocolVersion, 4, 'aedes 1.x refuses MQTT 5');
+    assert.ok(logged.includes('broker refused MQTT 5; falling back to MQTT 3.1.1'), logged.join('; '));
+    assert.equal(link.clientId, 'fghv-k-emb');
+    await sub.waitFor((m) => m.topic === 'fghv/k-emb/availability' && m.payload === 'online');
+    const info = await sub.waitFor((m) => m.topic === 'fghv/k-emb/info');
+    assert.equal(JSON.parse(info.payload).device_id, 'k-emb');
+
+    const payload = buildDecisionPayload(
+      {
+        camera_id: 'front',
+        track_id: 3,
+        decision: 'reject',
+        reason: 'spoof_detected',
+        scores: { p_real: 0.1, var: 0.02, delta_kl: 2.5 },
+        frames: { seen: 5, verified: 0 },
+        quality: { face_px: 150, sharpness: 0.4, brightness: 0.5 },
+        model: { name: 'm', version: '1', sha256: 'x' },
+        execution_provider: 'cpu',
+        latency_ms: { first_frame_to_decision: 300, last_frame_to_publish: 1 },
+      },
+      { deviceId: 'k-emb', seq: { next: () => 1 }, expiryS: 10 },
+    );
+    assert.deepEqual(await link.publishDecision('front', payload), { delivered: true });
+    const got = await sub.waitFor((m) => m.topic === 'fghv/k-emb/front/decision');
+    assert.equal(got.retain, false);
+    assert.equal(JSON.parse(got.payload).id, payload.id);
+
+    await link.close();
+    await sub.waitFor((m) => m.topic === 'fghv/k-emb/availability' && m.payload === 'offline');
+    assert.equal(link.counters().connected, false);
+  });
+
+  test('a taken port fails with MQTT_BROKER_START and points at mqtt.url', async (t) => {
+    const first = await startEmbeddedBroker('127.0.0.1', 0);
+    t.after(() => first.close());
+    await assert.rejects(startEmbeddedBroker('127.0.0.1', first.port), (e) => {
+      assert.ok(isKioskError(e, 'KIOSK_E_MQTT_BROKER_START'));
+      assert.match(e.message, /already in use/);
+      assert.match(e.message, /mqtt\.url/);
+      assert.equal(e.details?.port, first.port);
+      return true;
+    });
+  });
+
+  test('a QoS 1 message unacknowledged when the connection dies is sent again after reconnect', async (t) => {
+    const { Aedes } = await import('aedes');
+    let stalled = 0;
+    const broker = await Aedes.createBroker({
+      // The first decision is never acknowledged and its connection is cut: a broker crash mid-flight.
+      authorizePublish(client, packet, callback) {
+        if (packet.topic.endsWith('/decision') && stalled++ === 0) {
+          client?.conn.destroy();
+          return;
+        }
+        callback(null);
+      },
+    });
+    const server = net.createServer(broker.handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const sub = await collect(url, ['fghv/k-retry/+/decision'], 4);
+    t.after(() => sub.close());
+    const link = new MqttLink(linkOptions(url, 'k-retry', { protocolVersion: 4 }));
+    t.after(() => link.close());
+    link.start();
+    assert.equal(await link.waitConnected(5000), true);
+    const outcome = await link.publish({
+      topic: link.topics.decision('front'),
+      payload: 'd1',
+      qos: 1,
+      retain: false,
+    });
+    assert.deepEqual(outcome, { delivered: true });
+    assert.equal(stalled, 2, 'published twice: once cut off, once acknowledged');
+    await sub.waitFor((m) => m.payload === 'd1');
+    const counters = link.counters();
+    assert.equal(counters.connects, 2);
+    assert.equal(counters.disconnects, 1);
+    assert.equal(counters.dropped, 0);
+  });
+});
