@@ -1,0 +1,340 @@
+/**
+ * The controller: owns start and stop of every component. Stop is the exact reverse of start,
+ * and a start that fails part-way undoes what it did. No signal handling here (see run.ts).
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { packageRoot } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createCamera } from '../drivers/camera/index.js';
+import type { SessionDecision } from './decision/types.js';
+import { createDetector } from './detect/index.js';
+import type { FaceDetector } from './detect/types.js';
+import { InferenceWorker } from './inference/inference-worker.js';
+import { LivenessModel } from './liveness/liveness-model.js';
+import type { Logger } from './log.js';
+import { resolveDeviceId } from './mqtt/device-id.js';
+import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
+import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
+import { SeqCounter } from './mqtt/seq-counter.js';
+import {
+  buildDecisionPayload,
+  CONTRACT_VERSION,
+  type DecisionPayload,
+  type InfoPayload,
+} from './mqtt/topics.js';
+import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
+import { HealthReporter } from './telemetry/health.js';
+import { StageLatencies } from './telemetry/latency.js';
+
+export interface DaemonEvents {
+  decision: [payload: DecisionPayload];
+  frame: [result: FrameResult];
+  camera: [event: { cameraId: string; state: CameraState; error: string | null }];
+}
+
+export interface DaemonOptions {
+  config: Config;
+  log: Logger;
+  version: string;
+  /** Called for every decision after it was handed to MQTT (tests, embedding). */
+  onDecision?: (payload: DecisionPayload) => void;
+}
+
+interface CameraSlot {
+  id: string;
+  pipeline: CameraPipeline;
+  state: CameraState;
+  lastError: string | null;
+}
+
+export class Daemon extends EventEmitter<DaemonEvents> {
+  private worker: InferenceWorker | null = null;
+  private detector: FaceDetector | null = null;
+  private liveness: LivenessModel | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private link: MqttLink | null = null;
+  private health: HealthReporter | null = null;
+  private seq: SeqCounter | null = null;
+  private readonly cameras: CameraSlot[] = [];
+  private readonly stages = new StageLatencies();
+  private lastRates: {
+    at: number;
+    totals: { captured: number; delivered: number; dropped: number; processed: number }[];
+  } | null = null;
+  deviceId = '';
+  private stopped = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    super();
+  }
+
+  get info(): InfoPayload {
+    const { config } = this.opts;
+    const m = this.liveness?.info;
+    return {
+      v: CONTRACT_VERSION,
+      device_id: this.deviceId,
+      software: { name: 'fghv-kiosk', version: this.opts.version },
+      model: m
+        ? { name: m.name, version: m.version, sha256: m.sha256, family: m.family, purpose: m.purpose }
+        : null,
+      detector: this.detector ? { name: this.detector.name, model: config.detector.model } : null,
+      execution_provider: this.liveness?.provider ?? null,
+      cameras: config.cameras.map((c) => ({ id: c.id, kind: c.kind, source: c.source })),
+      decision_public_key: null,
+      capabilities: ['decision', 'health', 'availability'],
+      config_hash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16),
+    };
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.startInner();
+    } catch (e) {
+      await this.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async startInner(): Promise<void> {
+    const { config, log } = this.opts;
+    mkdirSync(config.device.state_dir, { recursive: true });
+    this.deviceId = resolveDeviceId({ configured: config.device.id, stateDir: config.device.state_dir }).id;
+    this.seq = new SeqCounter(config.device.state_dir);
+
+    // Inference first: a model that cannot load must refuse to start before anything is announced.
+    this.worker = InferenceWorker.start();
+    this.liveness = await LivenessModel.load(this.worker, config.liveness.manifest, {
+      providers: config.liveness.providers,
+      intraOpThreads: config.liveness.intra_op_threads,
+      thresholds: config.liveness.thresholds,
+    });
+    const m = this.liveness.info;
+    log.info(
+      {
+        model: m.name,
+        version: m.version,
+        family: m.family,
+        sha256: m.sha256,
+        provider: this.liveness.provider,
+      },
+      `liveness model ${m.name} ${m.version} on execution provider ${this.liveness.provider}`,
+    );
+    if (m.purpose !== 'production') {
+      log.warn(
+        { model: m.name, purpose: m.purpose },
+        `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
+      );
+    }
+    this.detector = await createDetector(this.worker, {
+      name: config.detector.name,
+      model: config.detector.model,
+      scoreThreshold: config.detector.score_threshold,
+      nmsIou: config.detector.nms_iou,
+      maxFaces: config.detector.max_faces,
+      providers: config.liveness.providers,
+      intraOpThreads: config.liveness.intra_op_threads,
+      repoRoot: packageRoot,
+    });
+    await this.liveness.warmUp();
+    log.info({ detector: this.detector.name }, 'models loaded and warmed up');
+
+    let url = config.mqtt.url;
+    if (url === null) {
+      this.broker = await startEmbeddedBroker(config.mqtt.embedded_host, config.mqtt.embedded_port);
+      url = this.broker.url;
+      log.info({ url }, `embedded MQTT broker listening on ${url}`);
+    }
+    this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
+    this.link.setInfo(this.info);
+    this.link.start();
+    log.info(
+      { url: redactUrl(url), device: this.deviceId },
+      `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
+    );
+
+    for (const cam of config.cameras) {
+      const slot: CameraSlot = {
+        id: cam.id,
+        state: 'starting',
+        lastError: null,
+        pipeline: null as unknown as CameraPipeline,
+      };
+      slot.pipeline = new CameraPipeline({
+        cameraId: cam.id,
+        camera: createCamera(cam, { repoRoot: packageRoot }),
+        detector: this.detector,
+        liveness: this.liveness,
+        config,
+        log: log.child({ camera: cam.id }),
+        stages: { record: (stage: Stage, ms: number) => this.stages.record(stage, ms) },
+        onDecision: (d) => this.publishDecision(d),
+        onState: (state, err) => {
+          slot.state = state;
+          slot.lastError = err ? err.message : null;
+          this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
+        },
+        onFrame: (r) => {
+          if (this.listenerCount('frame') > 0) this.emit('frame', r);
+        },
+      });
+      this.cameras.push(slot);
+      try {
+        await slot.pipeline.start();
+        log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
+      } catch (e) {
+        // A dead camera is reported, not fatal: the daemon stays up, says so in health, and a
+        // supervisor or the reconnection logic can bring it back.
+        slot.state = 'failed';
+        slot.lastError = e instanceof Error ? e.message : String(e);
+        log.error({ camera: cam.id, err: e }, `camera ${cam.id} cannot be opened: ${slot.lastError}`);
+      }
+    }
+
+    this.health = new HealthReporter({
+      intervalS: config.mqtt.health_interval_s,
+      sink: this.link,
+      deviceId: this.deviceId,
+      pipeline: () => this.pipelineFigures(),
+      onError: (err) => log.warn({ err }, 'health report failed'),
+    });
+    await this.health.start();
+  }
+
+  /** Frame rates since the previous call (one health interval), summed over cameras. */
+  private rates(): { capture: number; processed: number; dropped: number; perCamera: number[] } {
+    const now = performance.now();
+    const totals = this.cameras.map((c) => ({
+      ...c.pipeline.cameraStats(),
+      processed: c.pipeline.counters.processed,
+    }));
+    const prev = this.lastRates;
+    this.lastRates = { at: now, totals };
+    const dt = prev ? (now - prev.at) / 1000 : 0;
+    const rate = (get: (t: (typeof totals)[number]) => number, i: number) => {
+      const before = prev?.totals[i];
+      const cur = totals[i];
+      if (!before || !cur || dt <= 0) return 0;
+      return Math.round(((get(cur) - get(before)) / dt) * 10) / 10;
+    };
+    const perCamera = totals.map((_, i) => rate((t) => t.captured, i));
+    const sum = (get: (t: (typeof totals)[number]) => number) =>
+      Math.round(totals.reduce((a, _, i) => a + rate(get, i), 0) * 10) / 10;
+    return {
+      capture: sum((t) => t.captured),
+      processed: sum((t) => t.processed),
+      dropped: sum((t) => t.dropped),
+      perCamera,
+    };
+  }
+
+  private pipelineFigures() {
+    const { perCamera, ...fps } = this.rates();
+    return {
+      latency_ms: this.stages.snapshot(),
+      fps,
+      cameras: this.cameras.map((c, i) => ({ id: c.id, state: c.state, capture_fps: perCamera[i] ?? null })),
+      model: this.liveness
+        ? {
+            name: this.liveness.info.name,
+            version: this.liveness.info.version,
+            sha256: this.liveness.info.sha256,
+          }
+        : null,
+      execution_provider: this.liveness?.provider ?? null,
+    };
+  }
+
+  private async publishDecision(d: SessionDecision): Promise<void> {
+    const { config, log } = this.opts;
+    if (!this.link || !this.seq || !this.liveness) return;
+    const m = this.liveness.info;
+    const now = performance.now();
+    const s = d.scores;
+    const pReal = s.p_real ?? s.p_live ?? null;
+    const payload = buildDecisionPayload(
+      {
+        camera_id: d.cameraId,
+        track_id: d.trackId,
+        decision: d.decision,
+        reason: d.reason,
+        ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
+        scores: { p_real: pReal, var: s.var ?? null, delta_kl: s.delta_kl ?? null },
+        frames: d.frames,
+        quality: d.quality,
+        model: { name: m.name, version: m.version, sha256: m.sha256 },
+        execution_provider: this.liveness.provider,
+        latency_ms: {
+          first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
+          last_frame_to_publish: Math.round(now - d.lastFrameMono),
+        },
+      },
+      { deviceId: this.deviceId, seq: this.seq, expiryS: config.mqtt.decision_expiry_s },
+    );
+    log.info(
+      {
+        decision: payload.decision,
+        reason: payload.reason,
+        camera: payload.camera_id,
+        track: payload.track_id,
+        seq: payload.seq,
+        frames: payload.frames,
+        scores: payload.scores,
+      },
+      `decision ${payload.decision} (${payload.reason}${payload.quality_gate ? `: ${payload.quality_gate}` : ''}) camera=${payload.camera_id} track=${payload.track_id} seq=${payload.seq} frames=${payload.frames.verified}/${payload.frames.seen}`,
+    );
+    void this.link.publishDecision(d.cameraId, payload);
+    this.opts.onDecision?.(payload);
+    this.emit('decision', payload);
+  }
+
+  /** Counters and per-stage latencies, for benchmarks and the status of `info`. */
+  figures(): {
+    processed: number;
+    model: string;
+    provider: string;
+    stages: ReturnType<StageLatencies['snapshot']>;
+  } {
+    return {
+      processed: this.cameras.reduce((a, c) => a + c.pipeline.counters.processed, 0),
+      model: this.liveness?.info.name ?? 'none',
+      provider: this.liveness?.provider ?? 'none',
+      stages: this.stages.snapshot(),
+    };
+  }
+
+  /**
+   * The watchdog's question: is every camera pipeline either making progress (a frame
+   * finished within `stallMs`) or in a terminal state it reported (ended, failed)? A pipeline
+   * stuck inside a stage answers no, so the supervisor restarts the daemon.
+   */
+  isAlive(stallMs: number, nowMono = performance.now()): boolean {
+    return this.cameras.every(
+      (c) => c.state !== 'running' || nowMono - c.pipeline.lastProgressMono <= stallMs,
+    );
+  }
+
+  /** Camera states for status pages and doctor. */
+  cameraStates(): { id: string; state: CameraState; error: string | null }[] {
+    return this.cameras.map((c) => ({ id: c.id, state: c.state, error: c.lastError }));
+  }
+
+  /** Resolves when every camera pipeline has finished (sources ended or failed). */
+  async camerasDone(): Promise<void> {
+    await Promise.all(this.cameras.map((c) => c.pipeline.done()));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.health?.stop();
+    for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
+    await this.link?.close();
+    await this.broker?.close();
+    await this.detector?.close();
+    await this.liveness?.close();
+    await this.worker?.close();
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * One camera's pipeline: newest frame -> detect -> track -> quality gates -> align + liveness
+ * -> fuse into per-person decisions. One frame is processed at a time; the driver drops what
+ * arrives meanwhile (newest frame wins), so a slow stage never builds a queue.
+ */
+import type { Config } from '../config/schema.js';
+import type { CameraDriver, Frame } from '../drivers/camera/types.js';
+import { cv } from './cv.js';
+import { emptyFusionState, fuse } from './decision/fusion.js';
+import { measureQuality, qualityGate } from './decision/quality.js';
+import { IouTracker } from './decision/tracker.js';
+import type { Box, FrameObservation, FusionState, SessionDecision } from './decision/types.js';
+import type { FaceDetection, FaceDetector } from './detect/types.js';
+import { asError, type KioskError } from './errors.js';
+import type { LivenessModel } from './liveness/liveness-model.js';
+import type { Logger } from './log.js';
+
+export type Stage = 'capture' | 'detect' | 'align' | 'infer' | 'decide' | 'publish';
+
+export interface StageRecorder {
+  record(stage: Stage, ms: number): void;
+}
+
+export type CameraState = 'starting' | 'running' | 'ended' | 'failed' | 'stopped';
+
+export interface PipelineCounters {
+  frames: number;
+  processed: number;
+  stale: number;
+  faces: number;
+  inferences: number;
+  decisions: number;
+}
+
+/** What one processed frame showed, for observers (preview overlay, metrics). */
+export interface FrameResult {
+  cameraId: string;
+  frame: Frame;
+  faces: (FrameObservation & { landmarks: FaceDetection['landmarks']; detectorScore: number })[];
+  /** Detections not considered (multiple_faces: largest). */
+  ignored: number;
+  decisions: SessionDecision[];
+}
+
+export interface PipelineDeps {
+  cameraId: string;
+  camera: CameraDriver;
+  detector: FaceDetector;
+  liveness: LivenessModel;
+  config: Pick<Config, 'quality' | 'decision'>;
+  log: Logger;
+  stages: StageRecorder;
+  onDecision: (d: SessionDecision) => void | Promise<void>;
+  onState?: (state: CameraState, error?: KioskError | Error) => void;
+  /** Every processed frame with what was found in it (status page preview, metrics). Must be cheap. */
+  onFrame?: (result: FrameResult) => void;
+  now?: () => number;
+}
+
+function faceRegion(frame: Frame, box: Box) {
+  const x = Math.max(0, Math.floor(box[0]));
+  const y = Math.max(0, Math.floor(box[1]));
+  const w = Math.min(frame.width - x, Math.ceil(box[2]));
+  const h = Math.min(frame.height - y, Math.ceil(box[3]));
+  if (w < 2 || h < 2) return null;
+  return frame.mat.getRegion(new cv.Rect(x, y, w, h));
+}
+
+export class CameraPipeline {
+  private fusion: FusionState = emptyFusionState();
+  private readonly tracker: IouTracker;
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  private state: CameraState = 'starting';
+  readonly counters: PipelineCounters = {
+    frames: 0,
+    processed: 0,
+    stale: 0,
+    faces: 0,
+    inferences: 0,
+    decisions: 0,
+  };
+  private readonly now: () => number;
+  /** Monotonic time the loop last finished a frame (or started): the watchdog's heartbeat. */
+  lastProgressMono: number;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.tracker = new IouTracker(deps.config.decision);
+    this.now = deps.now ?? (() => performance.now());
+    this.lastProgressMono = this.now();
+  }
+
+  cameraStats() {
+    return this.deps.camera.stats();
+  }
+
+  get cameraState(): CameraState {
+    return this.state;
+  }
+
+  private setState(state: CameraState, error?: Error): void {
+    this.state = state;
+    this.deps.onState?.(state, error);
+  }
+
+  /** Start the loop; resolves once the camera is open. Rejects with the camera's error when it cannot open. */
+  async start(): Promise<void> {
+    await this.deps.camera.open();
+    this.setState('running');
+    this.running = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const { log, camera } = this.deps;
+    try {
+      let waitStart = this.now();
+      for await (const frame of camera.frames()) {
+        if (this.stopping) break;
+        this.deps.stages.record('capture', this.now() - waitStart);
+        await this.processFrame(frame);
+        waitStart = this.now();
+      }
+      if (!this.stopping) {
+        log.warn({ camera: this.deps.cameraId }, 'camera source ended');
+        await this.flush();
+        this.setState('ended');
+      }
+    } catch (e) {
+      const err = asError(e);
+      log.error({ camera: this.deps.cameraId, err }, `camera ${this.deps.cameraId} failed: ${err.message}`);
+      await this.flush();
+      this.setState('failed', err);
+    }
+  }
+
+  /** Process one frame; public so tests and benchmarks can drive the pipeline frame by frame. */
+  async processFrame(frame: Frame): Promise<SessionDecision[]> {
+    const { detector, liveness, config, stages } = this.deps;
+    this.counters.frames++;
+    const now = this.now();
+    if (now - frame.capturedMono > config.decision.max_frame_age_ms) {
+      this.counters.stale++;
+      return [];
+    }
+    let t = this.now();
+    const faces = await detector.detect(frame.mat);
+    stages.record('detect', this.now() - t);
+    this.counters.faces += faces.length;
+
+    const update = this.tracker.update(
+      faces.map((f) => f.box),
+      frame.capturedMono,
+    );
+    let chosen: { face: FaceDetection; trackId: number }[] = update.assignments.map((a) => ({
+      face: faces[a.detectionIndex] as FaceDetection,
+      trackId: a.trackId,
+    }));
+    if (config.decision.multiple_faces === 'largest' && chosen.length > 1) {
+      chosen = [
+        chosen.reduce((a, b) => (b.face.box[2] * b.face.box[3] > a.face.box[2] * a.face.box[3] ? b : a)),
+      ];
+    }
+    const observations: FrameObservation[] = [];
+    const detail: FrameResult['faces'] = [];
+    let alignMs = 0;
+    let inferMs = 0;
+    for (const { face, trackId } of chosen) {
+      const region = faceRegion(frame, face.box);
+      const quality = region
+        ? measureQuality(region, face.box)
+        : { face_px: Math.min(face.box[2], face.box[3]), sharpness: 0, brightness: 0 };
+      const gate = qualityGate(quality, config.quality);
+      let verdict: FrameObservation['verdict'] = null;
+      let scores: Record<string, number> | null = null;
+      if (gate === null) {
+        const r = await liveness.classify(frame.mat, face);
+        this.counters.inferences++;
+        alignMs += r.alignMs;
+        inferMs += r.inferMs;
+        verdict = r.verdict;
+        scores = r.scores;
+      }
+      const obs: FrameObservation = {
+        trackId,
+        box: face.box,
+        capturedMono: frame.capturedMono,
+        quality,
+        qualityGate: gate,
+        verdict,
+        scores,
+        facesInView: config.decision.multiple_faces === 'largest' ? 1 : faces.length,
+      };
+      observations.push(obs);
+      detail.push({ ...obs, landmarks: face.landmarks, detectorScore: face.score });
+    }
+    if (observations.some((o) => o.verdict !== null)) {
+      stages.record('align', alignMs);
+      stages.record('infer', inferMs);
+    }
+    t = this.now();
+    const { state, decisions } = fuse(
+      this.fusion,
+      { nowMs: frame.capturedMono, cameraId: this.deps.cameraId, observations, lostTrackIds: update.lost },
+      config.decision,
+    );
+    this.fusion = state;
+    stages.record('decide', this.now() - t);
+    this.counters.processed++;
+    this.lastProgressMono = this.now();
+    this.deps.onFrame?.({
+      cameraId: this.deps.cameraId,
+      frame,
+      faces: detail,
+      ignored: faces.length - chosen.length,
+      decisions,
+    });
+    await this.emit(decisions);
+    return decisions;
+  }
+
+  private async emit(decisions: SessionDecision[]): Promise<void> {
+    for (const d of decisions) {
+      this.counters.decisions++;
+      const t = this.now();
+      await this.deps.onDecision(d);
+      this.deps.stages.record('publish', this.now() - t);
+    }
+  }
+
+  /** End open sessions (face lost) when the source stops, so no person is left without an answer. */
+  private async flush(): Promise<void> {
+    const lost = Object.values(this.fusion.sessions).map((s) => s.trackId);
+    if (!lost.length) return;
+    const { state, decisions } = fuse(
+      this.fusion,
+      { nowMs: this.now(), cameraId: this.deps.cameraId, observations: [], lostTrackIds: lost },
+      this.deps.config.decision,
+    );
+    this.fusion = state;
+    await this.emit(decisions);
+  }
+
+  /** Wait for the loop to finish (source ended or failed). */
+  async done(): Promise<void> {
+    await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.deps.camera.close();
+    await this.running;
+    if (this.state === 'running') this.setState('stopped');
+  }
+}

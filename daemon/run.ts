@@ -1,0 +1,78 @@
+/**
+ * `fghv-kiosk run`: start the daemon, handle signals (here and only here), stop within a
+ * deadline. A second signal, or the deadline, forces the exit. An uncaught error takes the
+ * same shutdown path.
+ */
+import type { Config } from '../config/schema.js';
+import { Daemon } from './daemon.js';
+import { KioskError } from './errors.js';
+import type { Logger } from './log.js';
+
+export interface RunOptions {
+  config: Config;
+  configFile: string | null;
+  envKeys: string[];
+  log: Logger;
+  version: string;
+}
+
+const STOP_DEADLINE_MS = 10_000;
+
+export async function runDaemon(opts: RunOptions): Promise<number> {
+  const { log } = opts;
+  log.info(
+    { version: opts.version, config: opts.configFile ?? 'embedded defaults', env: opts.envKeys },
+    `fghv-kiosk ${opts.version} starting (config: ${opts.configFile ?? 'embedded defaults'})`,
+  );
+  const daemon = new Daemon({ config: opts.config, log, version: opts.version });
+  let stopping: Promise<number> | null = null;
+  let resolveExit: (code: number) => void = () => {};
+  const exited = new Promise<number>((r) => {
+    resolveExit = r;
+  });
+
+  const shutdown = (why: string, code: number): Promise<number> => {
+    if (stopping) {
+      log.warn({ why }, 'second stop request: exiting now');
+      process.exit(code || 1);
+    }
+    log.info({ why }, `stopping (${why})`);
+    const deadline = setTimeout(() => {
+      log.error({ deadlineMs: STOP_DEADLINE_MS }, 'shutdown deadline passed: forcing exit');
+      process.exit(code || 1);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
+    stopping = daemon
+      .stop()
+      .then(() => code)
+      .catch((e) => {
+        log.error({ err: e }, 'error during shutdown');
+        return 1;
+      })
+      .finally(() => clearTimeout(deadline));
+    void stopping.then(resolveExit);
+    return stopping;
+  };
+
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, `uncaught error: ${err.message}`);
+    void shutdown('uncaught error', 1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.fatal({ err: reason }, 'unhandled promise rejection');
+    void shutdown('unhandled rejection', 1);
+  });
+
+  try {
+    await daemon.start();
+  } catch (e) {
+    const err = e as Error;
+    const code = e instanceof KioskError ? e.code : 'KIOSK_E_INTERNAL';
+    log.fatal({ err, code }, `cannot start: ${code}: ${err.message}`);
+    return 1;
+  }
+  log.info({ device: daemon.deviceId }, 'ready');
+  return exited;
+}

@@ -1,0 +1,137 @@
+/**
+ * `make bench`: the whole daemon (embedded broker, camera, detector, liveness, fusion,
+ * publishing) on the committed sample video as fast as it goes, for each detector and
+ * liveness model available. Prints per-stage times and end-to-end frames per second, and
+ * records them with machine, date and commit in bench/pipeline.md and bench/pipeline.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { packageRoot, validateConfig } from '../../config/load.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { silentLogger } from '../../daemon/log.js';
+
+interface Row {
+  detector: string;
+  model: string;
+  provider: string;
+  frames: number;
+  decisions: number;
+  seconds: number;
+  fps: number;
+  stages: Record<string, { p50: number | null; p95: number | null; n: number }>;
+}
+
+function machine(): string {
+  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  try {
+    const lscpu = execFileSync('lscpu', { encoding: 'utf8' });
+    cpu = /Model name:\s*(.+)/.exec(lscpu)?.[1]?.trim() ?? cpu;
+  } catch {}
+  return `${cpu}, ${os.cpus().length} logical CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function runOnce(detector: 'blazeface' | 'yunet', manifest: string): Promise<Row> {
+  const state = mkdtempSync(path.join(os.tmpdir(), 'fghv-bench-'));
+  const config = validateConfig(
+    {
+      device: { id: 'bench', state_dir: state },
+      mqtt: { embedded_port: 0, health_interval_s: 3600 },
+      cameras: [
+        { id: 'front', source: path.join(packageRoot, 'media/demo-kiosk.mp4'), loop: false, realtime: false },
+      ],
+      detector: { name: detector },
+      liveness: { manifest, providers: ['cpu'] },
+      // Every frame is decided on in a benchmark, however slow the machine.
+      decision: { max_frame_age_ms: 600000 },
+    },
+    'bench',
+  );
+  let decisions = 0;
+  const daemon = new Daemon({ config, log: silentLogger(), version: 'bench', onDecision: () => decisions++ });
+  await daemon.start();
+  const t0 = performance.now();
+  await daemon.camerasDone();
+  const seconds = (performance.now() - t0) / 1000;
+  const snap = daemon.figures();
+  await daemon.stop();
+  const frames = snap.processed;
+  return {
+    detector,
+    model: snap.model,
+    provider: snap.provider,
+    frames,
+    decisions,
+    seconds: Math.round(seconds * 100) / 100,
+    fps: Math.round((frames / seconds) * 10) / 10,
+    stages: snap.stages,
+  };
+}
+
+async function main(): Promise<void> {
+  const manifests = [
+    path.join(packageRoot, 'models/fghv-demo/manifest.json'),
+    path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
+    path.join(packageRoot, 'models/minifasnet/ensemble.manifest.json'),
+  ];
+  const yunet = path.resolve(packageRoot, '../shared/data/models/yunet_s_640_640.onnx');
+  const rows: Row[] = [];
+  for (const detector of ['blazeface', 'yunet'] as const) {
+    if (detector === 'yunet' && !existsSync(yunet)) {
+      console.log(`skipping yunet: needs ${yunet}, which is absent`);
+      continue;
+    }
+    for (const m of manifests) {
+      try {
+        const row = await runOnce(detector, m);
+        rows.push(row);
+        console.log(
+          `${detector} + ${row.model}: ${row.fps} fps over ${row.frames} frames, ${row.decisions} decisions`,
+        );
+      } catch (e) {
+        console.log(`skipping ${detector} + ${m}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  const stages = ['capture', 'detect', 'align', 'infer', 'decide', 'publish'];
+  const when = new Date().toISOString();
+  const header = `## ${when.slice(0, 10)}, commit ${commit()}\n\nMachine: ${machine()}\n\nSample video media/demo-kiosk.mp4 (640x480), file driver as fast as possible, CPU provider, embedded broker. Per-stage p50 / p95 in ms; fps = frames processed / wall time.\n\n`;
+  const table = [
+    `| detector | model | fps | frames | decisions | ${stages.join(' | ')} |`,
+    `|---|---|---|---|---|${stages.map(() => '---').join('|')}|`,
+    ...rows.map(
+      (r) =>
+        `| ${r.detector} | ${r.model} | ${r.fps} | ${r.frames} | ${r.decisions} | ${stages
+          .map((s) => {
+            const f = r.stages[s];
+            return f?.n ? `${f.p50} / ${f.p95}` : '-';
+          })
+          .join(' | ')} |`,
+    ),
+  ].join('\n');
+  console.log(`\n${header}${table}\n`);
+  const doc = path.join(packageRoot, 'bench/pipeline.md');
+  const previous = existsSync(doc) ? readFileSync(doc, 'utf8').replace(/^# .*\n+/, '') : '';
+  writeFileSync(
+    doc,
+    `# Pipeline benchmark (make bench)\n\nNewest first.\n\n${header}${table}\n\n${previous.replace(/^Newest first\.\n+/, '')}`,
+  );
+  writeFileSync(
+    path.join(packageRoot, 'bench/pipeline.json'),
+    `${JSON.stringify({ date: when, commit: commit(), machine: machine(), rows }, null, 2)}\n`,
+  );
+}
+
+await main();

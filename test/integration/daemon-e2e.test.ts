@@ -1,0 +1,159 @@
+/**
+ * The daemon end to end, as a user runs it: `fghv-kiosk run --config FILE` as a child process,
+ * a real mosquitto on a free loopback port, the committed sample video, the default models.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  type Collector,
+  collect,
+  type Mosquitto,
+  needsMosquitto,
+  startMosquitto,
+} from '../helpers/mosquitto.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const REASONS = [
+  'live_verified',
+  'spoof_detected',
+  'uncertain',
+  'low_quality',
+  'face_lost',
+  'multiple_faces',
+  'timeout',
+];
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    const t = setTimeout(() => reject(new Error(`daemon did not exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () => {
+  let broker: Mosquitto;
+  let sub: Collector;
+  let child: ChildProcess;
+  let stderr = '';
+  const deviceId = 'e2e-kiosk';
+
+  before(async () => {
+    broker = await startMosquitto();
+    sub = await collect(broker.url, ['fghv/#']);
+    const dir = mkdtempSync(path.join(tmpdir(), 'fghv-e2e-'));
+    const cfg = path.join(dir, 'config.yaml');
+    writeFileSync(
+      cfg,
+      [
+        'device:',
+        `  id: ${deviceId}`,
+        `  state_dir: ${dir}/state`,
+        'mqtt:',
+        `  url: ${broker.url}`,
+        '  health_interval_s: 1',
+        'cameras:',
+        '  - id: front',
+        `    source: ${path.join(repoRoot, 'media/demo-kiosk.mp4')}`,
+        '    loop: false',
+        '    realtime: true',
+        'liveness:',
+        '  providers: [cpu]',
+        'log:',
+        '  format: json',
+        '',
+      ].join('\n'),
+    );
+    child = spawn(process.execPath, [path.join(repoRoot, 'bin/fghv-kiosk.js'), 'run', '--config', cfg], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await sub?.close();
+    await broker?.stop();
+  });
+
+  it('announces itself: availability online (retained) and info (retained)', async () => {
+    const online = await sub.waitFor(
+      (m) => m.topic === `fghv/${deviceId}/availability` && m.payload === 'online',
+      90_000,
+    );
+    assert.ok(online);
+    const info = await sub.waitFor((m) => m.topic === `fghv/${deviceId}/info`, 5000);
+    const payload = JSON.parse(info.payload);
+    assert.equal(payload.device_id, deviceId);
+    assert.equal(payload.execution_provider, 'cpu');
+    assert.match(payload.model.sha256, /^[0-9a-f]{64}$/);
+    assert.equal(payload.cameras[0].id, 'front');
+  });
+
+  it('publishes health with pipeline figures', async () => {
+    const h = await sub.waitFor((m) => m.topic === `fghv/${deviceId}/health`, 10_000);
+    const payload = JSON.parse(h.payload);
+    assert.equal(payload.device_id, deviceId);
+    assert.ok(payload.uptime_s >= 0);
+    assert.equal(payload.cameras[0].id, 'front');
+  });
+
+  it('publishes one decision per person-session while the sample video plays', async () => {
+    // The video shows Hopper, then no one, then the astronaut, then both: several sessions.
+    const exitCode = child.exitCode;
+    assert.equal(exitCode, null, `daemon exited early: ${stderr.slice(-2000)}`);
+    await sub.waitFor((m) => m.topic === `fghv/${deviceId}/front/decision`, 60_000);
+    // Let the whole video play (it ends; the daemon stays up and says so).
+    const t0 = Date.now();
+    while (!stderr.includes('camera source ended')) {
+      assert.ok(Date.now() - t0 < 120_000, 'the sample video did not end within 120 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const decisions = sub.messages.filter((m) => m.topic === `fghv/${deviceId}/front/decision`);
+    assert.ok(decisions.length >= 2, `expected several decisions, got ${decisions.length}`);
+    const payloads = decisions.map((d) => JSON.parse(d.payload));
+    for (const [i, d] of decisions.entries()) {
+      const p = payloads[i];
+      assert.equal(d.retain, false);
+      assert.ok(
+        d.messageExpiryInterval !== undefined && d.messageExpiryInterval > 0 && d.messageExpiryInterval <= 10,
+      );
+      assert.equal(p.v, 1);
+      assert.equal(p.device_id, deviceId);
+      assert.equal(p.camera_id, 'front');
+      assert.ok(['accept', 'reject', 'retry'].includes(p.decision), p.decision);
+      assert.ok(REASONS.includes(p.reason), p.reason);
+      assert.equal(Date.parse(p.expires_at) - Date.parse(p.ts), 10_000);
+      assert.ok(p.frames.seen >= p.frames.verified);
+      if (p.decision === 'accept') assert.equal(p.reason, 'live_verified');
+    }
+    const seqs = payloads.map((p) => p.seq);
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => (seqs[0] as number) + i),
+      'seq increases by one per decision',
+    );
+    assert.ok(new Set(payloads.map((p) => p.track_id)).size >= 2, 'several tracked people were decided on');
+    // Each decision is also one readable log line.
+    const logLines = stderr.split('\n').filter((l) => l.includes('"decision"') && l.includes('"seq"'));
+    assert.equal(logLines.length, decisions.length);
+  });
+
+  it('stops on SIGTERM: publishes offline (retained) and exits 0', async () => {
+    child.kill('SIGTERM');
+    const code = await waitExit(child, 15_000);
+    assert.equal(code, 0, stderr.slice(-2000));
+    await sub.waitFor((m) => m.topic === `fghv/${deviceId}/availability` && m.payload === 'offline', 5000);
+  });
+});
