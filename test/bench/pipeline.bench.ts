@@ -49,6 +49,7 @@ async function runOnce(detector: 'blazeface' | 'yunet', manifest: string): Promi
     {
       device: { id: 'bench', state_dir: state },
       mqtt: { embedded_port: 0, health_interval_s: 3600 },
+      status: { enabled: false },
       cameras: [
         { id: 'front', source: path.join(packageRoot, 'media/demo-kiosk.mp4'), loop: false, realtime: false },
       ],

@@ -66,6 +66,8 @@ describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () =
         '    realtime: true',
         'liveness:',
         '  providers: [cpu]',
+        'status:',
+        '  port: 0',
         'log:',
         '  format: json',
         '',
