@@ -18,7 +18,7 @@ test: setup-test
 
 bench: setup-test
 	node dist/test/bench/pipeline.bench.js
-	node scripts/bench-fghv.mjs
+	$(PY) scripts/bench-fghv.py
 
 setup-run: .deps-run node_modules/.install-stamp models/blazeface/.stamp build
 setup-test: .deps-test node_modules/.install-stamp models/blazeface/.stamp build

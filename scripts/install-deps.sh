@@ -4,11 +4,11 @@ set -euo pipefail
 what=${1:-run}
 
 run_pkgs=(build-essential pkg-config python3 libopencv-dev ffmpeg
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav v4l-utils)
 # Python side (FGHV training/export/tests), the real broker for tests, the Debian portraits
 # that the demo video and the demo model are made from.
 test_pkgs=(mosquitto mosquitto-clients python3-torch python3-onnx python3-numpy python3-opencv
-  python3-pytest facedetect python3-skimage)
+  python3-pytest python3-matplotlib facedetect python3-skimage)
 
 pkgs=("${run_pkgs[@]}")
 [ "$what" = run ] || pkgs+=("${test_pkgs[@]}")

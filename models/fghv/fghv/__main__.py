@@ -1,0 +1,135 @@
+"""python3 -m fghv {complexity,train,evaluate,calibrate,export,make-vectors,demo-data,prepare}"""
+
+import argparse
+import json
+import sys
+
+
+def _csv(s: str) -> list[str]:
+    return [x for x in s.split(",") if x]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="fghv")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("complexity", help="MACs and parameters per backbone family and size")
+    c.add_argument("--family", action="append")
+    c.add_argument("--size", type=int, action="append")
+    c.add_argument("--width", type=float, default=None)
+
+    t = sub.add_parser("train", help="train on ROOT/<domain>/<live|spoof>/<video>/<frame>")
+    t.add_argument("--data", required=True)
+    t.add_argument("--train-domains", type=_csv, required=True)
+    t.add_argument("--val-domains", type=_csv, default=[])
+    t.add_argument("--val-data", default=None, help="root of the validation domains (default --data)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--family", default="lite")
+    t.add_argument("--size", type=int, default=None)
+    t.add_argument("--width", type=float, default=None)
+    t.add_argument("--gen-hidden", type=int, default=512, help="hidden width of the generator MLPs")
+    t.add_argument("--steps", type=int, default=20000)
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--hypotheses", type=int, default=8)
+    t.add_argument("--lr-backbone", type=float, default=1e-4)
+    t.add_argument("--lr-gen", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--lambda-v", type=float, default=1.0)
+    t.add_argument("--lambda-d", type=float, default=1.0)
+    t.add_argument("--simulate-p", type=float, default=0.0, help="turn this share of live crops into simulated attacks")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--val-every", type=int, default=500)
+    t.add_argument("--save-every", type=int, default=500)
+    t.add_argument("--cache-limit", type=int, default=20000)
+    t.add_argument("--resume", action="store_true")
+
+    for name in ("evaluate", "calibrate"):
+        e = sub.add_parser(name, help="metrics, ROC and report" if name == "evaluate" else "fit thresholds into a manifest")
+        e.add_argument("--checkpoint")
+        e.add_argument("--data")
+        e.add_argument("--domains", type=_csv, default=None)
+        e.add_argument("--scores", help="JSON from a previous evaluate (its 'scores' key) instead of a model")
+        e.add_argument("--out", default=None, help="folder for report.json, roc.png and scores.json")
+        e.add_argument("--target", default="eer", help="'eer' or a target BPCER such as 0.01")
+        e.add_argument("--var-quantile", type=float, default=0.99, help="share of bona fide var kept under var_max")
+        e.add_argument("--kl-quantile", type=float, default=0.99, help="share of bona fide delta_kl kept under its max")
+        e.add_argument("--device", default="auto")
+        if name == "evaluate":
+            e.add_argument("--record", default=None, help="also store the metrics under provenance.metrics.<KEY> of --manifest")
+        e.add_argument("--manifest", required=name == "calibrate",
+                       help="calibrate: manifest to write thresholds into; evaluate: use its thresholds")
+
+    x = sub.add_parser("export", help="one ONNX graph (+fp16) and its manifest")
+    x.add_argument("--checkpoint", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--name", default=None)
+    x.add_argument("--file", default="model.onnx")
+    x.add_argument("--purpose", default="production")
+    x.add_argument("--description", default="")
+    x.add_argument("--provenance", default=None, help="JSON file merged into the manifest's provenance")
+
+    v = sub.add_parser("make-vectors", help="write test/vectors/alignment.json")
+    v.add_argument("--out", default="../../test/vectors/alignment.json")
+    v.add_argument("--checkpoint", help="also write reference outputs of this model's exported graph")
+    v.add_argument("--onnx", help="the exported graph of --checkpoint")
+    v.add_argument("--name", default="fghv-demo", help="vector file name for --checkpoint")
+
+    r = sub.add_parser("real-samples", help="per-frame outputs on ../shared/data/images T1/F1/F2")
+    r.add_argument("--manifest", required=True)
+    r.add_argument("--images", default="../../../shared/data/images")
+    r.add_argument("--yunet", default="../../../shared/data/models/yunet_s_640_640.onnx")
+    r.add_argument("--out", default=None)
+
+    d = sub.add_parser("demo-data", help="synthetic live/print/replay crops from Debian's portraits")
+    d.add_argument("--out", required=True)
+    d.add_argument("--size", type=int, default=128)
+    d.add_argument("--per-domain", default="camA=2000,camB=2000,camC=600")
+    d.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("prepare", help="detect and align faces of raw frames into the training layout")
+    p.add_argument("--src", required=True, help="ROOT/<domain>/<live|spoof>/<video>/<frame> of raw frames")
+    p.add_argument("--yunet", required=True)
+    p.add_argument("--min-score", type=float, default=0.5)
+
+    a = ap.parse_args(argv)
+    if a.cmd == "complexity":
+        from .complexity import table
+
+        print(json.dumps(table(a.family, a.size, a.width), indent=1))
+    elif a.cmd == "train":
+        from .train import train
+
+        train(a)
+    elif a.cmd in ("evaluate", "calibrate"):
+        from .evaluate import run
+
+        print(json.dumps(run(a), indent=1))
+    elif a.cmd == "export":
+        from .export import export_cli
+
+        print(json.dumps(export_cli(a), indent=1))
+    elif a.cmd == "make-vectors":
+        from .vectors import write_vectors
+
+        write_vectors(a.out, a.checkpoint, a.onnx, a.name)
+    elif a.cmd == "real-samples":
+        from .realsamples import run_real
+
+        print(json.dumps(run_real(a), indent=1))
+    elif a.cmd == "demo-data":
+        from .data import make_demo_data
+
+        per = {k: int(v) for k, v in (kv.split("=") for kv in _csv(a.per_domain))}
+        print(json.dumps(make_demo_data(a.out, a.size, per, a.seed)))
+    elif a.cmd == "prepare":
+        from .prepare import prepare
+
+        print(json.dumps(prepare(a.src, a.yunet, a.min_score)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
