@@ -18,6 +18,7 @@ test: setup-test
 
 bench: setup-test
 	node dist/test/bench/pipeline.bench.js
+	node dist/test/bench/capture.bench.js
 	$(PY) scripts/bench-fghv.py
 
 setup-run: .deps-run node_modules/.install-stamp models/blazeface/.stamp build

@@ -4,6 +4,7 @@
  * errors, so a typo never silently falls back to a default.
  */
 import { z } from 'zod';
+import { statusBindProblem } from '../daemon/status/auth.js';
 
 const positiveInt = z.number().int().positive();
 const fraction = z.number().min(0).max(1);
@@ -14,8 +15,8 @@ export const cameraSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -, at most 32 characters')
       .default('front'),
-    kind: z.enum(['file', 'v4l2', 'gstreamer', 'fake']).default('file'),
-    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink. */
+    kind: z.enum(['file', 'v4l2', 'gstreamer', 'fake', 'ffmpeg', 'rtsp', 'fswebcam']).default('file'),
+    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink; ffmpeg: an input URL/path or ffmpeg input options (`-f lavfi -i testsrc`); rtsp: an rtsp:// URL; fswebcam: /dev/videoN (low-rate snapshot fallback). */
     source: z.string().min(1).default('media/demo-kiosk.mp4'),
     /** file sources: play again from the start when the end is reached. */
     loop: z.boolean().default(true),
@@ -25,6 +26,11 @@ export const cameraSchema = z
     width: positiveInt.nullable().default(null),
     height: positiveInt.nullable().default(null),
     fps: z.number().positive().nullable().default(null),
+    /** A source that delivers no frame for this long is closed and reopened. */
+    stall_timeout_ms: positiveInt.default(5000),
+    /** Reconnection backoff: the first delay, doubling per failed attempt (with jitter) up to the maximum. */
+    reconnect_min_ms: positiveInt.default(500),
+    reconnect_max_ms: positiveInt.default(30000),
   })
   .default({
     id: 'front',
@@ -35,6 +41,9 @@ export const cameraSchema = z
     width: null,
     height: null,
     fps: null,
+    stall_timeout_ms: 5000,
+    reconnect_min_ms: 500,
+    reconnect_max_ms: 30000,
   });
 
 const providerName = z.enum(['tensorrt', 'cuda', 'cpu']);
@@ -71,6 +80,45 @@ export const configSchema = z.strictObject({
       reconnect_max_ms: positiveInt.default(30000),
       decision_expiry_s: positiveInt.default(10),
       health_interval_s: z.number().positive().default(30),
+      /** For mqtts:// URLs: PEM files; the client certificate and key only when the broker asks for them. */
+      tls: z
+        .strictObject({
+          ca_file: z.string().nullable().default(null),
+          cert_file: z.string().nullable().default(null),
+          key_file: z.string().nullable().default(null),
+          reject_unauthorized: z.boolean().default(true),
+        })
+        .prefault({}),
+      /** Home Assistant MQTT discovery: retained config under `<prefix>/...`, resent when `<prefix>/status` says online. */
+      homeassistant: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          prefix: z.string().regex(/^[^#+/][^#+]*$/, 'no wildcards, no leading slash').default('homeassistant'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** Retention of the durable audit log (`<state_dir>/audit.sqlite`): whichever limit is reached first. */
+      max_records: positiveInt.default(100_000),
+      max_mb: z.number().positive().default(64),
+      max_age_days: z.number().positive().default(30),
+      /** `full`: every record survives a power loss too; `normal`: a process crash only (faster). */
+      synchronous: z.enum(['full', 'normal']).default('full'),
+    })
+    .prefault({}),
+  commands: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Requests must carry `sig` (Ed25519 over canonical JSON) by one of `fleet_public_keys` and a fresh `ts`. */
+      require_signature: z.boolean().default(false),
+      /** Base64 of raw 32-byte Ed25519 public keys, or PEM. */
+      fleet_public_keys: z.array(z.string().min(1)).default([]),
+      /** A signed request's `ts` may differ from the device clock by at most this. */
+      max_clock_skew_s: positiveInt.default(60),
+      /** Larger request payloads are refused unread. */
+      max_payload_bytes: positiveInt.default(65536),
     })
     .prefault({}),
   cameras: z
@@ -144,6 +192,10 @@ export const configSchema = z.strictObject({
       /** Preview frames per second while the page is open. */
       preview_fps: z.number().positive().max(30).default(5),
     })
+    .superRefine((s, ctx) => {
+      const problem = s.enabled ? statusBindProblem(s) : null;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['token_file'] });
+    })
     .prefault({}),
   supervision: z
     .strictObject({
@@ -151,6 +203,12 @@ export const configSchema = z.strictObject({
       stall_ms: positiveInt.default(15000),
       /** Graceful stop deadline; a second signal or this deadline forces the exit. */
       stop_deadline_ms: positiveInt.default(10000),
+    })
+    .prefault({}),
+  model_update: z
+    .strictObject({
+      /** Ed25519 public key (PEM, or base64 of the raw 32 bytes) in this file: when set, a new model must carry a valid signature of its bytes. */
+      public_key_file: z.string().nullable().default(null),
     })
     .prefault({}),
   log: z

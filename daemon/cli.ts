@@ -28,6 +28,17 @@ Usage:
       Validate a configuration file; print every error with its path; exit 1 if invalid.
   fghv-kiosk config defaults
       Print the complete default configuration (the embedded demo) as YAML.
+  fghv-kiosk cameras
+      List /dev/video* devices with their formats and sizes, and the capture backends.
+  fghv-kiosk doctor [--config FILE] [--json]
+      Check camera access, model files, execution providers, broker, clock and disk
+      space, and explain each failure; exit 1 if any check fails.
+  fghv-kiosk model install FILE MANIFEST [--config FILE] [--signature BASE64]
+      Verify (sha256, signature when model_update.public_key_file is set), load, warm up
+      and self-test a liveness model, then install it in the state directory as the model
+      the daemon starts with; the previous one is kept.
+  fghv-kiosk verify (--key BASE64 | --info FILE) [--device ID] [--check-expiry] [FILE...]
+      Verify signed decisions, one JSON per line (stdin without FILE); exit 1 if any fails.
   fghv-kiosk version | --version
   fghv-kiosk help | --help
 
@@ -108,6 +119,36 @@ async function cmdClassify(args: string[]): Promise<number> {
   return results.some((r) => 'error' in r) ? 1 : 0;
 }
 
+async function cmdDoctor(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, json: { type: 'boolean' } } });
+  const { config } = loadConfig(values.config ?? process.env.FGHV_CONFIG ?? null);
+  const { runDoctor, formatReport } = await import('./doctor.js');
+  const report = await runDoctor(config);
+  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+  return report.ok ? 0 : 1;
+}
+
+async function cmdModel(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string' }, signature: { type: 'string' } },
+  });
+  const [sub, file, manifest, ...rest] = positionals;
+  if (sub !== 'install' || !file || !manifest || rest.length)
+    usage('model: expected `model install FILE MANIFEST`');
+  const { config } = loadConfig(values.config ?? process.env.FGHV_CONFIG ?? null);
+  const { installModelOffline } = await import('./models/model-cli.js');
+  const installed = await installModelOffline(
+    config,
+    path.resolve(file),
+    path.resolve(manifest),
+    values.signature,
+  );
+  process.stdout.write(`${JSON.stringify(installed)}\n`);
+  return 0;
+}
+
 async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
   const file = values.config ?? process.env.FGHV_CONFIG ?? null;
@@ -137,6 +178,17 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdClassify(rest);
       case 'run':
         return await cmdRun(rest);
+      case 'cameras':
+        process.stdout.write((await import('./cameras-cmd.js')).listCameras());
+        return 0;
+      case 'verify': {
+        const { runVerify } = await import('./signing/verify-cli.js');
+        return runVerify(rest, () => readFileSync(0, 'utf8'), (l) => process.stdout.write(`${l}\n`));
+      }
+      case 'doctor':
+        return await cmdDoctor(rest);
+      case 'model':
+        return await cmdModel(rest);
       default:
         usage(`unknown command "${cmd}"`);
     }

@@ -7,24 +7,25 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createCamera } from '../drivers/camera/index.js';
+import { createSupervisedCamera } from '../drivers/camera/index.js';
+import { applyStoredThresholds, daemonCommandTarget } from './commands/daemon-target.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
+import { ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel } from './liveness/liveness-model.js';
 import type { Logger } from './log.js';
+import { activeManifest, commitInstalled } from './models/model-install.js';
+import { prepareModel } from './models/model-update.js';
+import { ContractServices, contractCapabilities } from './mqtt/contract-services.js';
 import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
 import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
 import { SeqCounter } from './mqtt/seq-counter.js';
-import {
-  buildDecisionPayload,
-  CONTRACT_VERSION,
-  type DecisionPayload,
-  type InfoPayload,
-} from './mqtt/topics.js';
+import { CONTRACT_VERSION, type DecisionPayload, type InfoPayload } from './mqtt/topics.js';
 import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
+import { StatusServer } from './status/status-server.js';
 import { HealthReporter } from './telemetry/health.js';
 import { StageLatencies } from './telemetry/latency.js';
 
@@ -32,12 +33,16 @@ export interface DaemonEvents {
   decision: [payload: DecisionPayload];
   frame: [result: FrameResult];
   camera: [event: { cameraId: string; state: CameraState; error: string | null }];
+  /** A `restart` or `reload_config` command: run.ts stops and exits with RESTART_EXIT_CODE. */
+  restart: [];
 }
 
 export interface DaemonOptions {
   config: Config;
   log: Logger;
   version: string;
+  /** The config file `reload_config` reads again (null: defaults and environment only). */
+  configFile?: string | null;
   /** Called for every decision after it was handed to MQTT (tests, embedding). */
   onDecision?: (payload: DecisionPayload) => void;
 }
@@ -56,6 +61,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private broker: EmbeddedBroker | null = null;
   private link: MqttLink | null = null;
   private health: HealthReporter | null = null;
+  private status: StatusServer | null = null;
   private seq: SeqCounter | null = null;
   private readonly cameras: CameraSlot[] = [];
   private readonly stages = new StageLatencies();
@@ -65,6 +71,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   } | null = null;
   deviceId = '';
   private stopped = false;
+  private contract: ContractServices | null = null;
 
   constructor(private readonly opts: DaemonOptions) {
     super();
@@ -83,8 +90,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       detector: this.detector ? { name: this.detector.name, model: config.detector.model } : null,
       execution_provider: this.liveness?.provider ?? null,
       cameras: config.cameras.map((c) => ({ id: c.id, kind: c.kind, source: c.source })),
-      decision_public_key: null,
-      capabilities: ['decision', 'health', 'availability'],
+      decision_public_key: this.contract?.signer.publicKey ?? null,
+      capabilities: contractCapabilities(config.commands.enabled),
       config_hash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16),
     };
   }
@@ -103,14 +110,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     mkdirSync(config.device.state_dir, { recursive: true });
     this.deviceId = resolveDeviceId({ configured: config.device.id, stateDir: config.device.state_dir }).id;
     this.seq = new SeqCounter(config.device.state_dir);
+    this.contract = new ContractServices(config, this.deviceId, log);
 
     // Inference first: a model that cannot load must refuse to start before anything is announced.
     this.worker = InferenceWorker.start();
-    this.liveness = await LivenessModel.load(this.worker, config.liveness.manifest, {
-      providers: config.liveness.providers,
-      intraOpThreads: config.liveness.intra_op_threads,
-      thresholds: config.liveness.thresholds,
-    });
+    this.liveness = await this.loadStartModel();
     const m = this.liveness.info;
     log.info(
       {
@@ -148,6 +152,22 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       log.info({ url }, `embedded MQTT broker listening on ${url}`);
     }
     this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
+    applyStoredThresholds(this.liveness, config.device.state_dir);
+    this.contract.attach(
+      this.link,
+      this.seq,
+      daemonCommandTarget({
+        config,
+        configFile: this.opts.configFile ?? null,
+        liveness: () => this.liveness,
+        health: () => this.health,
+        updateModel: (model, manifest, sig) => this.updateModel(model, manifest, sig),
+        infoChanged: () => this.link?.setInfo(this.info),
+        audit: (event, details) => this.contract?.event(event, details),
+        restart: () => this.emit('restart'),
+      }),
+      () => this.info,
+    );
     this.link.setInfo(this.info);
     this.link.start();
     log.info(
@@ -164,17 +184,28 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       };
       slot.pipeline = new CameraPipeline({
         cameraId: cam.id,
-        camera: createCamera(cam, { repoRoot: packageRoot }),
+        // Supervised: a lost or stalled source is reopened with backoff; the daemon stays up.
+        camera: createSupervisedCamera(cam, {
+          repoRoot: packageRoot,
+          onEvent: (ev) => slot.pipeline.sourceChanged(ev),
+        }),
         detector: this.detector,
         liveness: this.liveness,
         config,
         log: log.child({ camera: cam.id }),
-        stages: { record: (stage: Stage, ms: number) => this.stages.record(stage, ms) },
+        stages: {
+          record: (stage: Stage, ms: number) => {
+            this.stages.record(stage, ms);
+            this.status?.metrics.observeStage(stage, ms);
+          },
+        },
         onDecision: (d) => this.publishDecision(d),
         onState: (state, err) => {
           slot.state = state;
           slot.lastError = err ? err.message : null;
           this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
+          if (state === 'running' || state === 'failed' || state === 'ended')
+            this.contract?.event(state === 'running' ? 'camera_back' : 'camera_lost', { camera_id: cam.id, state, error: slot.lastError });
         },
         onFrame: (r) => {
           if (this.listenerCount('frame') > 0) this.emit('frame', r);
@@ -183,7 +214,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       this.cameras.push(slot);
       try {
         await slot.pipeline.start();
-        log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
+        if (slot.state === 'running')
+          log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
       } catch (e) {
         // A dead camera is reported, not fatal: the daemon stays up, says so in health, and a
         // supervisor or the reconnection logic can bring it back.
@@ -196,11 +228,97 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.health = new HealthReporter({
       intervalS: config.mqtt.health_interval_s,
       sink: this.link,
+      outbox: () => this.contract?.outboxFigures() ?? null,
       deviceId: this.deviceId,
       pipeline: () => this.pipelineFigures(),
       onError: (err) => log.warn({ err }, 'health report failed'),
     });
     await this.health.start();
+
+    if (config.status.enabled) {
+      this.status = await StatusServer.start({
+        config: config.status,
+        daemon: this,
+        log: log.child({ component: 'status' }),
+        cameraTotals: () =>
+          this.cameras.map((c) => ({
+            camera: c.id,
+            ...c.pipeline.cameraStats(),
+            processed: c.pipeline.counters.processed,
+            stale: c.pipeline.counters.stale,
+          })),
+        mqttCounters: () => this.link?.counters() ?? null,
+      });
+    }
+  }
+
+  /** The status page's URL with the port actually bound; null when disabled or not started. */
+  get statusUrl(): string | null {
+    return this.status?.url ?? null;
+  }
+
+  /** The installed model (`model install`, model_update) if any; if it cannot load, the configured one. */
+  private async loadStartModel(): Promise<LivenessModel> {
+    const { config, log } = this.opts;
+    const load = (manifest: string) =>
+      LivenessModel.load(this.worker as InferenceWorker, manifest, {
+        providers: config.liveness.providers,
+        intraOpThreads: config.liveness.intra_op_threads,
+        thresholds: config.liveness.thresholds,
+      });
+    const manifest = activeManifest(config.device.state_dir, config.liveness.manifest);
+    if (manifest === config.liveness.manifest) return load(manifest);
+    try {
+      return await load(manifest);
+    } catch (err) {
+      log.error({ err, manifest }, 'the installed model cannot load: rolling back to liveness.manifest');
+      return load(config.liveness.manifest);
+    }
+  }
+
+  private updating = false;
+
+  /**
+   * Replace the liveness model while running: verify and stage, load, warm up and self-test
+   * the new model beside the old one, then switch every pipeline between two frames and record
+   * it as current (the old one is kept as previous). Any failure leaves the old model serving
+   * and rethrows. Decisions continue throughout.
+   */
+  async updateModel(modelPath: string, manifestPath: string, signature?: string | null) {
+    const { config, log } = this.opts;
+    if (!this.worker || !this.liveness || this.stopped)
+      throw new KioskError(ErrorCodes.MODEL_UPDATE_FAILED, 'the daemon is not running');
+    if (this.updating)
+      throw new KioskError(ErrorCodes.MODEL_UPDATE_FAILED, 'another model update is in progress');
+    this.updating = true;
+    try {
+      const { model, staged } = await prepareModel(this.worker, config, {
+        modelFile: modelPath,
+        manifestFile: manifestPath,
+        signature: signature ?? null,
+      });
+      const old = this.liveness;
+      for (const c of this.cameras) c.pipeline.setLiveness(model);
+      this.liveness = model;
+      commitInstalled(config.device.state_dir, staged);
+      this.link?.setInfo(this.info);
+      // A frame that began with the old model finishes with it; only then is it released.
+      await Promise.all(this.cameras.map((c) => c.pipeline.frameDone()));
+      await old.close();
+      log.info(
+        { from: old.info.sha256, to: model.info.sha256, model: model.info.name, version: model.info.version },
+        `liveness model switched to ${model.info.name} ${model.info.version}`,
+      );
+      return model.info;
+    } catch (err) {
+      log.error(
+        { err },
+        `model update failed, ${this.liveness.info.name} keeps serving: ${(err as Error).message}`,
+      );
+      throw err;
+    } finally {
+      this.updating = false;
+    }
   }
 
   /** Frame rates since the previous call (one health interval), summed over cameras. */
@@ -248,31 +366,29 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   }
 
   private async publishDecision(d: SessionDecision): Promise<void> {
-    const { config, log } = this.opts;
-    if (!this.link || !this.seq || !this.liveness) return;
+    const { log } = this.opts;
+    if (!this.link || !this.seq || !this.liveness || !this.contract) return;
     const m = this.liveness.info;
     const now = performance.now();
     const s = d.scores;
     const pReal = s.p_real ?? s.p_live ?? null;
-    const payload = buildDecisionPayload(
-      {
-        camera_id: d.cameraId,
-        track_id: d.trackId,
-        decision: d.decision,
-        reason: d.reason,
-        ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
-        scores: { p_real: pReal, var: s.var ?? null, delta_kl: s.delta_kl ?? null },
-        frames: d.frames,
-        quality: d.quality,
-        model: { name: m.name, version: m.version, sha256: m.sha256 },
-        execution_provider: this.liveness.provider,
-        latency_ms: {
-          first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
-          last_frame_to_publish: Math.round(now - d.lastFrameMono),
-        },
+    // build -> sign -> durable audit row -> publish (decision topic and audit), in decide().
+    const payload = this.contract.decide({
+      camera_id: d.cameraId,
+      track_id: d.trackId,
+      decision: d.decision,
+      reason: d.reason,
+      ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
+      scores: { p_real: pReal, var: s.var ?? null, delta_kl: s.delta_kl ?? null },
+      frames: d.frames,
+      quality: d.quality,
+      model: { name: m.name, version: m.version, sha256: m.sha256 },
+      execution_provider: this.liveness.provider,
+      latency_ms: {
+        first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
+        last_frame_to_publish: Math.round(now - d.lastFrameMono),
       },
-      { deviceId: this.deviceId, seq: this.seq, expiryS: config.mqtt.decision_expiry_s },
-    );
+    });
     log.info(
       {
         decision: payload.decision,
@@ -285,7 +401,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       },
       `decision ${payload.decision} (${payload.reason}${payload.quality_gate ? `: ${payload.quality_gate}` : ''}) camera=${payload.camera_id} track=${payload.track_id} seq=${payload.seq} frames=${payload.frames.verified}/${payload.frames.seen}`,
     );
-    void this.link.publishDecision(d.cameraId, payload);
     this.opts.onDecision?.(payload);
     this.emit('decision', payload);
   }
@@ -329,9 +444,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.status?.close();
     await this.health?.stop();
+    // Order matters: pipelines stop (frame in flight finished, open sessions answered), then
+    // the audit store is flushed, then `offline` is published and the broker link closed.
     for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
     await this.link?.close();
+    await this.contract?.close();
     await this.broker?.close();
     await this.detector?.close();
     await this.liveness?.close();

@@ -4,6 +4,7 @@
  * arrives meanwhile (newest frame wins), so a slow stage never builds a queue.
  */
 import type { Config } from '../config/schema.js';
+import type { SourceEvent } from '../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../drivers/camera/types.js';
 import { cv } from './cv.js';
 import { emptyFusionState, fuse } from './decision/fusion.js';
@@ -21,7 +22,8 @@ export interface StageRecorder {
   record(stage: Stage, ms: number): void;
 }
 
-export type CameraState = 'starting' | 'running' | 'ended' | 'failed' | 'stopped';
+/** 'down': the source was lost and is being reopened; the rest of the daemon keeps running. */
+export type CameraState = 'starting' | 'running' | 'down' | 'ended' | 'failed' | 'stopped';
 
 export interface PipelineCounters {
   frames: number;
@@ -70,6 +72,7 @@ export class CameraPipeline {
   private fusion: FusionState = emptyFusionState();
   private readonly tracker: IouTracker;
   private running: Promise<void> | null = null;
+  private inFrame: Promise<unknown> | null = null;
   private stopping = false;
   private state: CameraState = 'starting';
   readonly counters: PipelineCounters = {
@@ -106,8 +109,32 @@ export class CameraPipeline {
   /** Start the loop; resolves once the camera is open. Rejects with the camera's error when it cannot open. */
   async start(): Promise<void> {
     await this.deps.camera.open();
-    this.setState('running');
+    // A supervised camera missing at start reported 'down' during open(): keep that.
+    if (this.state === 'starting') this.setState('running');
     this.running = this.loop();
+  }
+
+  /**
+   * A supervised source was lost or restored. Lost: open sessions end now (face_lost), not
+   * when frames come back. Restored: the watchdog's clock restarts with the frames.
+   */
+  async sourceChanged(ev: SourceEvent): Promise<void> {
+    const { log, cameraId } = this.deps;
+    if (ev.type === 'lost') {
+      log.warn(
+        { camera: cameraId, reason: ev.reason, err: ev.error },
+        `camera ${cameraId} lost (${ev.reason}): ${ev.error.message}; reconnecting`,
+      );
+      this.setState('down', ev.error);
+      await this.flush();
+    } else if (ev.type === 'restored') {
+      log.info(
+        { camera: cameraId, downMs: ev.downMs, attempts: ev.attempts, openToFrameMs: ev.openToFrameMs },
+        `camera ${cameraId} restored after ${ev.downMs} ms (${ev.attempts} attempts)`,
+      );
+      this.lastProgressMono = this.now();
+      this.setState('running');
+    }
   }
 
   private async loop(): Promise<void> {
@@ -117,13 +144,18 @@ export class CameraPipeline {
       for await (const frame of camera.frames()) {
         if (this.stopping) break;
         this.deps.stages.record('capture', this.now() - waitStart);
-        await this.processFrame(frame);
+        this.inFrame = this.processFrame(frame);
+        await this.inFrame;
+        this.inFrame = null;
         waitStart = this.now();
       }
       if (!this.stopping) {
         log.warn({ camera: this.deps.cameraId }, 'camera source ended');
         await this.flush();
         this.setState('ended');
+      } else {
+        // Stopping: the frame in flight has finished; open sessions still get their answer.
+        await this.flush();
       }
     } catch (e) {
       const err = asError(e);
@@ -238,6 +270,16 @@ export class CameraPipeline {
     );
     this.fusion = state;
     await this.emit(decisions);
+  }
+
+  /** Switch the liveness model (model update); a frame in progress finishes with the model it began with. */
+  setLiveness(model: LivenessModel): void {
+    this.deps.liveness = model;
+  }
+
+  /** Resolves when the frame in progress (if any) has finished: after it, the old model is unused. */
+  async frameDone(): Promise<void> {
+    await this.inFrame?.catch(() => undefined);
   }
 
   /** Wait for the loop to finish (source ended or failed). */

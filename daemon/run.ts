@@ -4,9 +4,11 @@
  * same shutdown path.
  */
 import type { Config } from '../config/schema.js';
+import { RESTART_EXIT_CODE } from './commands/daemon-target.js';
 import { Daemon } from './daemon.js';
 import { KioskError } from './errors.js';
 import type { Logger } from './log.js';
+import { Supervisor } from './supervision/supervisor.js';
 
 export interface RunOptions {
   config: Config;
@@ -16,15 +18,15 @@ export interface RunOptions {
   version: string;
 }
 
-const STOP_DEADLINE_MS = 10_000;
-
 export async function runDaemon(opts: RunOptions): Promise<number> {
   const { log } = opts;
   log.info(
     { version: opts.version, config: opts.configFile ?? 'embedded defaults', env: opts.envKeys },
     `fghv-kiosk ${opts.version} starting (config: ${opts.configFile ?? 'embedded defaults'})`,
   );
-  const daemon = new Daemon({ config: opts.config, log, version: opts.version });
+  const daemon = new Daemon({ config: opts.config, log, version: opts.version, configFile: opts.configFile });
+  const supervisor = new Supervisor(daemon, opts.config, log);
+  const STOP_DEADLINE_MS = opts.config.supervision.stop_deadline_ms;
   let stopping: Promise<number> | null = null;
   let resolveExit: (code: number) => void = () => {};
   const exited = new Promise<number>((r) => {
@@ -37,6 +39,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       process.exit(code || 1);
     }
     log.info({ why }, `stopping (${why})`);
+    supervisor.markStopping(why);
     const deadline = setTimeout(() => {
       log.error({ deadlineMs: STOP_DEADLINE_MS }, 'shutdown deadline passed: forcing exit');
       process.exit(code || 1);
@@ -49,13 +52,18 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         log.error({ err: e }, 'error during shutdown');
         return 1;
       })
-      .finally(() => clearTimeout(deadline));
+      .finally(() => {
+        clearTimeout(deadline);
+        supervisor.close();
+      });
     void stopping.then(resolveExit);
     return stopping;
   };
 
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  // `restart` / `reload_config` commands: a graceful stop, then the supervisor starts us again.
+  daemon.on('restart', () => void shutdown('restart command', RESTART_EXIT_CODE));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `uncaught error: ${err.message}`);
     void shutdown('uncaught error', 1);
@@ -71,8 +79,11 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     const err = e as Error;
     const code = e instanceof KioskError ? e.code : 'KIOSK_E_INTERNAL';
     log.fatal({ err, code }, `cannot start: ${code}: ${err.message}`);
+    supervisor.markFailed(`${code}: ${err.message}`);
+    supervisor.close();
     return 1;
   }
   log.info({ device: daemon.deviceId }, 'ready');
+  supervisor.markReady(`running: ${daemon.figures().model} on ${daemon.figures().provider}`);
   return exited;
 }

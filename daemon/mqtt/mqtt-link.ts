@@ -13,8 +13,9 @@
  * - In-flight QoS 1 messages whose connection dies before PUBACK go back to the queue front:
  *   at least once; receivers deduplicate on the decision `id`.
  */
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import {
@@ -53,6 +54,8 @@ export interface MqttLinkOptions {
   log?: LinkLogger;
   /** Jitter source (tests fix it). */
   random?: () => number;
+  /** TLS material (PEM contents, not paths) for mqtts:// URLs. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
 }
 
 export interface OutgoingMessage {
@@ -62,6 +65,20 @@ export interface OutgoingMessage {
   retain: boolean;
   /** ms since the epoch: not sent after this; with MQTT 5 the broker gets the time left as message expiry. */
   expiresAt?: number;
+  /**
+   * The caller keeps the message durably (the audit outbox): never queued in memory, resolved
+   * `offline` when not connected or when its connection dies before the PUBACK; the caller
+   * re-sends it after the next connect.
+   */
+  durable?: boolean;
+  /** MQTT 5 properties (correlation data of command responses); ignored on 3.1.1. */
+  properties?: { correlationData?: Buffer };
+}
+
+export interface LinkEvents {
+  /** After every CONNACK, once online and info were sent. */
+  connect: [];
+  message: [topic: string, payload: Buffer, packet: IPublishPacket];
 }
 
 export type PublishOutcome =
@@ -104,7 +121,29 @@ export function linkOptionsFromConfig(
     reconnectMinMs: mqtt.reconnect_min_ms,
     reconnectMaxMs: mqtt.reconnect_max_ms,
     decisionExpiryS: mqtt.decision_expiry_s,
+    tls: readTlsFiles(mqtt.tls),
     ...extra,
+  };
+}
+
+/** Reads the TLS files named in the config; a missing file is a connect error at start. */
+export function readTlsFiles(tls: Config['mqtt']['tls']): MqttLinkOptions['tls'] {
+  const read = (what: string, file: string | null): Buffer | undefined => {
+    if (file === null) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (cause) {
+      throw new KioskError(ErrorCodes.MQTT_CONNECT, `cannot read mqtt.tls.${what} ${file}`, { cause });
+    }
+  };
+  const ca = read('ca_file', tls.ca_file);
+  const cert = read('cert_file', tls.cert_file);
+  const key = read('key_file', tls.key_file);
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    rejectUnauthorized: tls.reject_unauthorized,
   };
 }
 
@@ -142,11 +181,11 @@ interface Pending {
 /** CONNACK codes that mean "I do not speak this protocol version" (3.1.1 and 5 encodings). */
 const UNSUPPORTED_PROTOCOL = new Set([1, 132]);
 
-export class MqttLink {
+export class MqttLink extends EventEmitter<LinkEvents> {
   readonly topics: Topics;
   readonly clientId: string;
-  private readonly opts: Required<Omit<MqttLinkOptions, 'password' | 'username'>> &
-    Pick<MqttLinkOptions, 'password' | 'username'>;
+  private readonly opts: Required<Omit<MqttLinkOptions, 'password' | 'username' | 'tls'>> &
+    Pick<MqttLinkOptions, 'password' | 'username' | 'tls'>;
   private readonly log: LinkLogger;
   private version: 4 | 5;
   private client: MqttClient | null = null;
@@ -161,6 +200,7 @@ export class MqttLink {
   private readonly queue: Pending[] = [];
   private readonly inflight = new Set<Pending>();
   private waiters: (() => void)[] = [];
+  private readonly subscriptions = new Set<string>();
   private readonly stats = {
     connects: 0,
     disconnects: 0,
@@ -170,6 +210,7 @@ export class MqttLink {
   };
 
   constructor(options: MqttLinkOptions) {
+    super();
     this.opts = {
       maxQueued: 100,
       connectTimeoutMs: 10_000,
@@ -256,13 +297,19 @@ export class MqttLink {
     });
   }
 
-  /** The generic publish a later durable outbox sits behind. Never throws or rejects. */
+  /** Subscribes now if connected and again after every reconnect (QoS 1); messages come as 'message' events. */
+  subscribe(filter: string): void {
+    this.subscriptions.add(filter);
+    if (this.connected && this.client) this.client.subscribe(filter, { qos: 1 });
+  }
+
+  /** The generic publish the durable outbox sits behind. Never throws or rejects. */
   publish(msg: OutgoingMessage): Promise<PublishOutcome> {
     return new Promise((resolve) => {
       const pending: Pending = { msg, resolve, sentOn: null };
       if (this.closing) return this.drop(pending, 'closed');
       if (this.connected) return this.send(pending);
-      if (msg.qos === 0) return this.drop(pending, 'offline');
+      if (msg.qos === 0 || msg.durable) return this.drop(pending, 'offline');
       this.queue.push(pending);
       while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     });
@@ -294,7 +341,9 @@ export class MqttLink {
     this.reconnectTimer = null;
     if (this.closing) return;
     const version = this.version;
+    const tls: Partial<IClientOptions> = this.opts.tls ? { ...this.opts.tls } : {};
     const client = connect(this.opts.url, {
+      ...tls,
       clientId: this.clientId,
       protocolVersion: version,
       keepalive: this.opts.keepaliveS,
@@ -308,6 +357,9 @@ export class MqttLink {
     this.client = client;
     client.on('connect', () => this.onConnect(client, version));
     client.on('close', () => this.onClose(client));
+    client.on('message', (topic, payload, packet) => {
+      if (client === this.client) this.emit('message', topic, payload, packet);
+    });
     // Always listened to: an 'error' event without a listener would crash the daemon.
     client.on('error', (err: Error & { code?: unknown }) => {
       if (client !== this.client) return;
@@ -340,8 +392,10 @@ export class MqttLink {
     void this.sendRetained(client, this.topics.availability, 'online');
     this.publishedInfo = null;
     this.publishInfo();
+    if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: 1 });
     for (const p of this.queue.splice(0)) this.send(p);
     for (const w of this.waiters.splice(0)) w();
+    this.emit('connect');
   }
 
   private onClose(client: MqttClient): void {
@@ -352,12 +406,14 @@ export class MqttLink {
     }
     this.connected = false;
     // Unacknowledged QoS 1 messages go back to the front of the queue, in their order.
+    // Durable ones are resolved `offline`: their owner re-sends them from its store.
     const unacked = [...this.inflight].filter((p) => p.sentOn === client);
     for (const p of unacked) {
       this.inflight.delete(p);
       p.sentOn = null;
     }
-    this.queue.unshift(...unacked);
+    for (const p of unacked.filter((u) => u.msg.durable)) this.drop(p, 'offline');
+    this.queue.unshift(...unacked.filter((u) => !u.msg.durable));
     while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     client.end(true);
     if (this.closing) return;
@@ -402,8 +458,12 @@ export class MqttLink {
       return;
     }
     const options: IClientPublishOptions = { qos: msg.qos, retain: msg.retain };
-    if (msg.expiresAt !== undefined && this.version === 5) {
-      options.properties = { messageExpiryInterval: Math.max(1, Math.ceil((msg.expiresAt - now) / 1000)) };
+    if (this.version === 5) {
+      const props: NonNullable<IClientPublishOptions['properties']> = { ...msg.properties };
+      if (msg.expiresAt !== undefined) {
+        props.messageExpiryInterval = Math.max(1, Math.ceil((msg.expiresAt - now) / 1000));
+      }
+      if (Object.keys(props).length) options.properties = props;
     }
     if (msg.qos === 1) {
       p.sentOn = client;
@@ -417,7 +477,8 @@ export class MqttLink {
         if (err && !client.connected && !this.closing) {
           // The connection died first (keepalive timeout flushes callbacks before 'close').
           p.sentOn = null;
-          this.queue.unshift(p);
+          if (msg.durable) this.drop(p, 'offline');
+          else this.queue.unshift(p);
           return;
         }
       }

@@ -37,6 +37,8 @@ export interface HealthReporterOptions {
   system?: () => Promise<SystemFigures>;
   /** Wall clock, ms since the epoch. */
   now?: () => number;
+  /** Durable audit outbox figures (null when there is none). */
+  outbox?: () => HealthPayload['outbox'];
   /** Called with an error from one tick; the timer keeps running. */
   onError?: (err: unknown) => void;
 }
@@ -118,7 +120,7 @@ export class HealthReporter {
       latency_ms: pipeline.latency_ms,
       system: await this.system(),
       mqtt: this.opts.sink.counters(),
-      outbox: null,
+      outbox: this.opts.outbox?.() ?? null,
       cameras: pipeline.cameras,
       model: pipeline.model,
       execution_provider: pipeline.execution_provider,

@@ -6,14 +6,29 @@ import path from 'node:path';
 import type { CameraConfig } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../daemon/errors.js';
 import { FakeCamera } from './fake.js';
+import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
+import { FswebcamSnapshot } from './fswebcam.js';
 import { OpenCvCapture } from './opencv-capture.js';
 import { StillImageSource } from './still-image.js';
+import { type SourceEvent, SupervisedCamera } from './supervised.js';
 import type { CameraDriver, CameraKind } from './types.js';
 
-export const CAMERA_KINDS: readonly CameraKind[] = ['file', 'v4l2', 'gstreamer', 'image', 'fake'];
+export const CAMERA_KINDS: readonly CameraKind[] = [
+  'file',
+  'v4l2',
+  'gstreamer',
+  'image',
+  'fake',
+  'ffmpeg',
+  'rtsp',
+  'fswebcam',
+];
 
+type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms';
 /** A camera config entry; `kind` is a plain string so callers may pass anything and get a clear error. */
-export type CameraSpec = Omit<CameraConfig, 'kind'> & { kind: string };
+export type CameraSpec = Omit<CameraConfig, 'kind' | ResilienceKeys> & { kind: string } & Partial<
+    Pick<CameraConfig, ResilienceKeys>
+  >;
 
 export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver {
   const kind = cfg.kind as CameraKind;
@@ -34,6 +49,21 @@ export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): Camer
         height: cfg.height,
         fps: cfg.fps,
       });
+    case 'ffmpeg':
+    case 'rtsp': {
+      // rtsp:// shorthand: ffmpeg over TCP, because a stalled network read is abandoned by
+      // killing a process, while a blocked OpenCV read would hold a libuv thread.
+      const size = { width: cfg.width, height: cfg.height, fps: cfg.fps };
+      return new FfmpegPipeCapture({ id: cfg.id, kind, source: cfg.source, ...size });
+    }
+    case 'fswebcam':
+      return new FswebcamSnapshot({
+        id: cfg.id,
+        device: /^\d+$/.test(cfg.source) ? `/dev/video${cfg.source}` : cfg.source,
+        width: cfg.width,
+        height: cfg.height,
+        fps: cfg.fps,
+      });
     case 'fake':
       return new FakeCamera({
         id: cfg.id,
@@ -50,8 +80,31 @@ export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): Camer
   }
 }
 
+/**
+ * The camera the daemon runs: the configured driver inside a supervisor that reopens it when it
+ * fails or stalls. Files played once and still images are finite: their end is final.
+ */
+export function createSupervisedCamera(
+  cfg: CameraConfig,
+  opts: { repoRoot: string; onEvent?: (e: SourceEvent) => void | Promise<void> },
+): SupervisedCamera {
+  return new SupervisedCamera({
+    id: cfg.id,
+    create: () => createCamera(cfg, opts),
+    stallTimeoutMs: cfg.stall_timeout_ms,
+    minMs: cfg.reconnect_min_ms,
+    maxMs: cfg.reconnect_max_ms,
+    finite: (cfg.kind === 'file' && !cfg.loop) || (cfg.kind as string) === 'image',
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+  });
+}
+
 export { FakeCamera, type FakeCameraOptions } from './fake.js';
+export { FfmpegPipeCapture } from './ffmpeg-pipe.js';
+export { FswebcamSnapshot } from './fswebcam.js';
+export { jetsonCsiPipeline, rtspPipeline, usbCameraPipeline } from './gst-pipelines.js';
 export { LatestFrameSlot } from './latest-frame.js';
 export { OpenCvCapture, openCvHasGStreamer } from './opencv-capture.js';
 export { readImageBgr, StillImageSource } from './still-image.js';
+export { type LossReason, reconnectDelayMs, type SourceEvent, SupervisedCamera } from './supervised.js';
 export type { CameraDriver, CameraInfo, CameraKind, CaptureStats, Frame } from './types.js';

@@ -13,7 +13,7 @@ export interface Frame {
   readonly seq: number;
 }
 
-export type CameraKind = 'file' | 'v4l2' | 'gstreamer' | 'image' | 'fake';
+export type CameraKind = 'file' | 'v4l2' | 'gstreamer' | 'image' | 'fake' | 'ffmpeg' | 'rtsp' | 'fswebcam';
 
 export interface CameraInfo {
   readonly id: string;

@@ -1,6 +1,7 @@
 /**
  * One contract, every driver: the same suite runs against the file driver (demo video and a
- * short clip; once and loop; real-time and fast), a GStreamer test pipeline and the fake.
+ * short clip; once and loop; real-time and fast), a GStreamer test pipeline, ffmpeg raw pipes
+ * (lavfi test sources, a live HTTP stream served by a local ffmpeg), the supervisor and the fake.
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -8,15 +9,19 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cv } from '../../daemon/cv.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
+import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { createCamera } from '../../drivers/camera/index.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
+import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
 import { repoRoot } from '../helpers/paths.js';
+import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
 import {
   assertDropsAccounted,
   DEMO_FRAMES,
   DEMO_VIDEO,
   drain,
+  needsFfmpeg,
   needsGStreamer,
   tempDir,
   writeClip,
@@ -163,4 +168,63 @@ cameraContract({
   name: 'fake from config, endless',
   make: () => createCamera({ ...demo, kind: 'fake', loop: true, realtime: true, fps: 100 }, { repoRoot }),
   take: 6,
+});
+cameraContract({
+  name: 'ffmpeg pipe, lavfi testsrc 641x479, 20 frames as fast as ffmpeg goes',
+  make: () =>
+    new FfmpegPipeCapture({ id: 'lavfi', source: '-f lavfi -i testsrc=size=641x479:rate=30 -frames:v 20' }),
+  total: 20,
+  skip: needsFfmpeg(),
+});
+cameraContract({
+  name: 'ffmpeg pipe, lavfi testsrc, real time (-re), endless',
+  make: () => new FfmpegPipeCapture({ id: 'lavfi', source: '-re -f lavfi -i testsrc=size=320x240:rate=50' }),
+  take: 8,
+  pacedMs: 20,
+  skip: needsFfmpeg(),
+});
+cameraContract({
+  name: 'supervised fake, finite',
+  make: () =>
+    new SupervisedCamera({
+      id: 'sup',
+      create: () => new FakeCamera({ count: 9, intervalMs: 5 }),
+      stallTimeoutMs: 2000,
+      minMs: 50,
+      maxMs: 200,
+      finite: true,
+    }),
+  total: 9,
+  pacedMs: 5,
+});
+
+// A live HTTP camera: every driver instance gets its own one-client ffmpeg server. Supervised,
+// so a client that connects before the server listens simply retries.
+const streams: HttpStream[] = [];
+const ports: number[] = [];
+before(async () => {
+  if (needsFfmpeg()) return;
+  for (let i = 0; i < 4; i++) ports.push(await freePort());
+});
+after(async () => {
+  for (const s of streams) await s.kill();
+});
+cameraContract({
+  name: 'ffmpeg pipe, live HTTP MPEG-TS stream (supervised)',
+  make: () => {
+    const port = ports.shift();
+    assert.ok(port, 'a free port was reserved');
+    const stream = startHttpStream(port, { rate: 25 });
+    streams.push(stream);
+    return new SupervisedCamera({
+      id: 'http',
+      create: () => new FfmpegPipeCapture({ id: 'http', source: stream.source, openTimeoutMs: 5000 }),
+      stallTimeoutMs: 3000,
+      minMs: 100,
+      maxMs: 400,
+      finite: false,
+    });
+  },
+  take: 6,
+  skip: needsFfmpeg(),
 });

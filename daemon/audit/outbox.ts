@@ -1,0 +1,98 @@
+/**
+ * The durable outbox in front of the `audit` topic. `record()` writes the row first (durable
+ * when it returns), then publishes it if connected. After every (re)connect the rows the
+ * broker never acknowledged are sent again, oldest first, with `replayed: true`; rows recorded
+ * during the replay wait for it, so the audit topic stays in id order on every connection.
+ */
+import type { MqttLink, PublishOutcome } from '../mqtt/mqtt-link.js';
+import type { AuditKind, AuditRecord, AuditStore } from './audit-store.js';
+
+export interface OutboxLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** The part of MqttLink the outbox uses (a fake in unit tests). */
+export type OutboxLink = Pick<MqttLink, 'publish' | 'isConnected' | 'on' | 'off'> & { topics: { audit: string } };
+
+export class AuditOutbox {
+  /** Rows with id > this were recorded after the current connection's replay began: not replays. */
+  private liveFrom = Number.POSITIVE_INFINITY;
+  private pumping: Promise<void> | null = null;
+  private stopped = false;
+  private readonly onConnect = () => {
+    this.liveFrom = this.store.maxId();
+    void this.pump();
+  };
+  readonly stats = { sent: 0, replayed: 0, acked: 0 };
+
+  constructor(
+    private readonly store: AuditStore,
+    private readonly link: OutboxLink,
+    /** Rows sent at once during a replay (pipelined QoS 1). */
+    private readonly window = 100,
+    private readonly log?: OutboxLogger,
+  ) {
+    link.on('connect', this.onConnect);
+    // Rows left from a previous run (a crash, an outage): sent on the first connect.
+    if (link.isConnected) this.onConnect();
+  }
+
+  /** Writes the row durably, then publishes it when nothing older is waiting. Throws only if the store fails. */
+  record(kind: AuditKind, payload: object): AuditRecord {
+    const rec = this.store.append(kind, JSON.stringify(payload));
+    if (this.link.isConnected && !this.pumping && !this.stopped) void this.send(rec, false);
+    return rec;
+  }
+
+  /** Resolves when the current replay (if any) has finished. */
+  async idle(): Promise<void> {
+    while (this.pumping) await this.pumping;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.link.off('connect', this.onConnect);
+  }
+
+  private pump(): Promise<void> {
+    this.pumping ??= (async () => {
+      try {
+        let after = 0;
+        while (this.link.isConnected && !this.stopped) {
+          const batch = this.store.unacked(after, this.window);
+          if (!batch.length) break;
+          const outcomes = await Promise.all(batch.map((r) => this.send(r, r.id <= this.liveFrom)));
+          after = (batch[batch.length - 1] as AuditRecord).id;
+          if (outcomes.some((o) => !o.delivered)) break; // connection lost: the next connect replays
+        }
+      } catch (err) {
+        this.log?.warn({ err }, 'audit replay failed');
+      } finally {
+        this.pumping = null;
+      }
+    })();
+    return this.pumping;
+  }
+
+  private async send(rec: AuditRecord, replayed: boolean): Promise<PublishOutcome> {
+    const payload = replayed ? `${rec.payload.slice(0, -1)},"replayed":true}` : rec.payload;
+    this.stats.sent++;
+    if (replayed) this.stats.replayed++;
+    const outcome = await this.link.publish({
+      topic: this.link.topics.audit,
+      payload,
+      qos: 1,
+      retain: false,
+      durable: true,
+    });
+    if (outcome.delivered) {
+      this.stats.acked++;
+      try {
+        this.store.markAcked(rec.id);
+      } catch (err) {
+        this.log?.warn({ err }, 'audit ack not stored (the row will be sent again)');
+      }
+    }
+    return outcome;
+  }
+}

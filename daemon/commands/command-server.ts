@@ -1,0 +1,183 @@
+/**
+ * Request/response over MQTT: `<base>/request/<command>` -> `<base>/response/<command>` (or
+ * the MQTT 5 response topic, with the correlation data echoed). Parsing is synchronous and
+ * cheap, so garbage is answered at once; valid commands run one at a time from a bounded
+ * queue, off the pipeline's path. Every request is recorded in `audit`.
+ */
+import type { IPublishPacket } from 'mqtt';
+import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../errors.js';
+import type { MqttLink } from '../mqtt/mqtt-link.js';
+import type { CommandResponse } from '../mqtt/topics.js';
+import { publicKeyFrom } from '../signing/keys.js';
+import { type CommandName, parseCommandRequest, type RequestPolicy } from './request.js';
+
+/** What the commands reach inside the daemon. */
+export interface CommandTarget {
+  healthCheck(): Promise<unknown>;
+  getConfig(): unknown;
+  setThresholds(thresholds: Record<string, number>): Promise<unknown>;
+  reloadConfig(): Promise<unknown>;
+  /** Absent until the model install/switch logic exists: model_update then answers NOT_IMPLEMENTED. */
+  updateModel?: (req: { model: string; manifest: string; sha256?: string; signature?: string }) => Promise<unknown>;
+  /** Called after the `restart` response was sent. */
+  restart(): void;
+}
+
+export interface CommandServerOptions {
+  link: Pick<MqttLink, 'subscribe' | 'publish' | 'on' | 'off' | 'topics'>;
+  target: CommandTarget;
+  deviceId: string;
+  policy: Omit<RequestPolicy, 'now' | 'seenSignatures' | 'fleetKeys' | 'deviceId'> & { fleetKeys: string[] };
+  /** Records one audit event per request. */
+  audit: (details: Record<string, unknown>) => void;
+  maxQueued?: number;
+  now?: () => number;
+  onError?: (err: unknown) => void;
+}
+
+const MAX_SEEN_SIGNATURES = 10_000;
+
+/** The transaction as recorded in audit: small ones as they are, large ones summarised. */
+function auditTransaction(t: unknown): unknown {
+  const json = JSON.stringify(t) ?? 'null';
+  return json.length <= 200 ? t : `<${json.length} bytes>`;
+}
+
+export class CommandServer {
+  private readonly policy: RequestPolicy;
+  private readonly seen = new Set<string>();
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  readonly stats = { requests: 0, ok: 0, errors: 0 };
+  private readonly filter: string;
+  private readonly onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
+    const prefix = `${this.opts.link.topics.base}/request/`;
+    if (!topic.startsWith(prefix)) return;
+    try {
+      this.handle(topic.slice(prefix.length), payload, packet);
+    } catch (err) {
+      this.opts.onError?.(err);
+    }
+  };
+
+  constructor(private readonly opts: CommandServerOptions) {
+    this.policy = {
+      ...opts.policy,
+      deviceId: opts.deviceId,
+      fleetKeys: opts.policy.fleetKeys.map((k) => publicKeyFrom(k)),
+      now: 0,
+      seenSignatures: this.seen,
+    };
+    this.filter = `${opts.link.topics.base}/request/+`;
+  }
+
+  start(): void {
+    this.opts.link.on('message', this.onMessage);
+    this.opts.link.subscribe(this.filter);
+  }
+
+  stop(): Promise<void> {
+    this.opts.link.off('message', this.onMessage);
+    return this.queue;
+  }
+
+  private handle(command: string, payload: Buffer, packet: IPublishPacket): void {
+    this.stats.requests++;
+    const props = packet.properties;
+    const replyTo =
+      typeof props?.responseTopic === 'string' && /^[^+#]+$/.test(props.responseTopic)
+        ? props.responseTopic
+        : `${this.opts.link.topics.base}/response/${command}`;
+    const correlation = props?.correlationData;
+    if (this.seen.size > MAX_SEEN_SIGNATURES) this.seen.clear();
+    const parsed = parseCommandRequest(command, payload, { ...this.policy, now: (this.opts.now ?? Date.now)() });
+    if (!parsed.ok) {
+      this.respond(replyTo, correlation, parsed.command, parsed.transaction, { code: parsed.code, message: parsed.message });
+      return;
+    }
+    if (this.queued >= (this.opts.maxQueued ?? 16)) {
+      this.respond(replyTo, correlation, command, parsed.transaction, {
+        code: ErrorCodes.COMMAND_BUSY,
+        message: 'too many commands waiting; try again',
+      });
+      return;
+    }
+    this.queued++;
+    this.queue = this.queue.then(async () => {
+      try {
+        const data = await this.run(parsed.command, parsed.args);
+        await this.respond(replyTo, correlation, command, parsed.transaction, null, data);
+        if (parsed.command === 'restart') this.opts.target.restart();
+      } catch (err) {
+        const code: ErrorCode = isKioskError(err) ? err.code : ErrorCodes.COMMAND_FAILED;
+        const message = err instanceof Error ? err.message : String(err);
+        await this.respond(replyTo, correlation, command, parsed.transaction, { code, message });
+      } finally {
+        this.queued--;
+      }
+    });
+  }
+
+  private async run(command: CommandName, args: Record<string, unknown>): Promise<unknown> {
+    const t = this.opts.target;
+    switch (command) {
+      case 'health_check':
+        return t.healthCheck();
+      case 'get_config':
+        return t.getConfig();
+      case 'set_thresholds':
+        return t.setThresholds(args.thresholds as Record<string, number>);
+      case 'reload_config':
+        return t.reloadConfig();
+      case 'model_update': {
+        if (!t.updateModel) {
+          throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'model_update: model install/switch is not in this build yet');
+        }
+        const { model, manifest, sha256, signature } = args as {
+          model: string;
+          manifest: string;
+          sha256?: string;
+          signature?: string;
+        };
+        return t.updateModel({ model, manifest, ...(sha256 ? { sha256 } : {}), ...(signature ? { signature } : {}) });
+      }
+      case 'restart':
+        return { restarting: true };
+    }
+  }
+
+  private respond(
+    topic: string,
+    correlation: Buffer | undefined,
+    command: string,
+    transaction: unknown,
+    error: { code: ErrorCode; message: string } | null,
+    data: unknown = null,
+  ): Promise<unknown> {
+    const body: CommandResponse = {
+      transaction,
+      status: error ? 'error' : 'ok',
+      data: data ?? null,
+      ...(error ? { error } : {}),
+    };
+    if (error) this.stats.errors++;
+    else this.stats.ok++;
+    try {
+      this.opts.audit({
+        command: command.slice(0, 64),
+        transaction: auditTransaction(transaction),
+        status: body.status,
+        ...(error ? { code: error.code } : {}),
+      });
+    } catch (err) {
+      this.opts.onError?.(err);
+    }
+    return this.opts.link.publish({
+      topic,
+      payload: JSON.stringify(body),
+      qos: 1,
+      retain: false,
+      ...(correlation ? { properties: { correlationData: correlation } } : {}),
+    });
+  }
+}

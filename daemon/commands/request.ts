@@ -1,0 +1,127 @@
+/**
+ * Parsing and validating one command request, a pure function of the bytes, the topic's
+ * command name and the policy. Every failure is an error code, never an exception: fuzzed
+ * payloads (garbage, wrong types, huge strings, unknown commands) all end here.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { type ErrorCode, ErrorCodes } from '../errors.js';
+import { verifySignature } from '../signing/verify.js';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256');
+const envelope = {
+  transaction: z.unknown().optional(),
+  sig: z.string().max(200).optional(),
+  ts: z.string().max(64).optional(),
+  command: z.string().max(64).optional(),
+  device_id: z.string().max(64).optional(),
+};
+
+/** Each command's arguments; unknown keys are refused. */
+export const commandSchemas = {
+  health_check: z.strictObject({ ...envelope }),
+  get_config: z.strictObject({ ...envelope }),
+  set_thresholds: z.strictObject({
+    ...envelope,
+    thresholds: z
+      .record(z.string().regex(/^[a-z_]{1,32}$/), z.number().finite())
+      .refine((t) => Object.keys(t).length > 0 && Object.keys(t).length <= 16, '1 to 16 thresholds'),
+  }),
+  reload_config: z.strictObject({ ...envelope }),
+  model_update: z.strictObject({
+    ...envelope,
+    /** Model file and its manifest, paths on the device (copied there by the fleet's file transfer). */
+    model: z.string().min(1).max(4096),
+    manifest: z.string().min(1).max(4096),
+    /** When given, must equal the manifest's sha256 (the install checks the file against the manifest). */
+    sha256: sha256Hex.optional(),
+    /** Base64 Ed25519 signature of the model file (checked by the install against model_update's key). */
+    signature: z.string().max(200).optional(),
+  }),
+  restart: z.strictObject({ ...envelope }),
+} as const;
+
+export type CommandName = keyof typeof commandSchemas;
+export const COMMAND_NAMES = Object.keys(commandSchemas) as CommandName[];
+export type CommandArgs<C extends CommandName> = z.infer<(typeof commandSchemas)[C]>;
+
+export interface RequestPolicy {
+  deviceId: string;
+  maxBytes: number;
+  requireSignature: boolean;
+  fleetKeys: KeyObject[];
+  maxSkewS: number;
+  now: number;
+  /** Signatures already used (replay guard); the parser adds to it. Bounded by the caller. */
+  seenSignatures?: Set<string>;
+}
+
+export type ParsedRequest =
+  | { ok: true; command: CommandName; transaction: unknown; args: Record<string, unknown> }
+  | { ok: false; command: string; transaction: unknown; code: ErrorCode; message: string };
+
+export function parseCommandRequest(command: string, bytes: Buffer, policy: RequestPolicy): ParsedRequest {
+  const fail = (code: ErrorCode, message: string, transaction: unknown = null): ParsedRequest => ({
+    ok: false,
+    command,
+    transaction,
+    code,
+    message,
+  });
+  if (bytes.length > policy.maxBytes) {
+    return fail(ErrorCodes.COMMAND_TOO_LARGE, `request of ${bytes.length} bytes exceeds ${policy.maxBytes}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return fail(ErrorCodes.COMMAND_MALFORMED, 'request is not UTF-8 JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return fail(ErrorCodes.COMMAND_MALFORMED, 'request must be a JSON object');
+  }
+  const transaction = (body as { transaction?: unknown }).transaction ?? null;
+  if (!Object.hasOwn(commandSchemas, command)) {
+    return fail(ErrorCodes.COMMAND_UNKNOWN, `unknown command (known: ${COMMAND_NAMES.join(', ')})`, transaction);
+  }
+  const name = command as CommandName;
+  const parsed = commandSchemas[name].safeParse(body);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const where = first?.path.length ? first.path.join('.') : '(request)';
+    return fail(ErrorCodes.COMMAND_INVALID, `${where}: ${first?.message ?? 'invalid'}`.slice(0, 300), transaction);
+  }
+  if (policy.requireSignature) {
+    const refusal = checkSignature(name, body as Record<string, unknown>, policy);
+    if (refusal) return fail(refusal.code, refusal.message, transaction);
+  }
+  return { ok: true, command: name, transaction, args: parsed.data as Record<string, unknown> };
+}
+
+/**
+ * A signed request names its command and device and carries a fresh `ts`, all under the
+ * signature, so it cannot be replayed to another command, another device or later on.
+ */
+function checkSignature(
+  command: CommandName,
+  body: Record<string, unknown>,
+  policy: RequestPolicy,
+): { code: ErrorCode; message: string } | null {
+  if (typeof body.sig !== 'string') return { code: ErrorCodes.COMMAND_UNSIGNED, message: 'request must be signed' };
+  if (body.command !== command || body.device_id !== policy.deviceId) {
+    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'signed request must name this command and device' };
+  }
+  const ts = typeof body.ts === 'string' ? Date.parse(body.ts) : Number.NaN;
+  if (!Number.isFinite(ts) || Math.abs(policy.now - ts) > policy.maxSkewS * 1000) {
+    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'request ts missing or outside the allowed clock skew' };
+  }
+  if (!policy.fleetKeys.some((k) => verifySignature(body, k))) {
+    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'signature does not verify with any fleet key' };
+  }
+  const digest = createHash('sha256').update(body.sig).digest('hex');
+  if (policy.seenSignatures?.has(digest)) {
+    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'request already executed (replay)' };
+  }
+  policy.seenSignatures?.add(digest);
+  return null;
+}

@@ -1,0 +1,269 @@
+/**
+ * `fghv-kiosk doctor`: checks what the daemon needs on this machine and explains each
+ * failure: state directory (writable, free space), clock, model files and manifests, the
+ * execution providers that really load the model, cameras, the broker (and TLS when the URL
+ * says so). Every check is bounded in time; none changes anything except a probe file in
+ * the state directory.
+ */
+import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
+import { cv } from './cv.js';
+import { asError, isKioskError } from './errors.js';
+import { InferenceWorker } from './inference/inference-worker.js';
+import { type LoadedModel, loadManifest } from './liveness/manifest.js';
+import { activeManifest } from './models/model-install.js';
+import { readMqttPassword, redactUrl } from './mqtt/mqtt-link.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  name: string;
+  status: CheckStatus;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: CheckResult[];
+}
+
+const MiB = 1024 * 1024;
+/** A clock before this date is certainly wrong (TLS validity and decision expiry depend on it). */
+const CLOCK_FLOOR = Date.UTC(2025, 0, 1);
+
+/** Free-space verdict for the state directory (pure). */
+export function judgeFreeSpace(freeBytes: number): { status: CheckStatus; message: string } {
+  const mib = Math.floor(freeBytes / MiB);
+  if (freeBytes < 100 * MiB)
+    return {
+      status: 'fail',
+      message: `${mib} MiB free: the seq counter, audit store and models need at least 100 MiB`,
+    };
+  if (freeBytes < 1024 * MiB)
+    return { status: 'warn', message: `${mib} MiB free: below 1 GiB, model updates may not fit` };
+  return { status: 'ok', message: `${mib} MiB free` };
+}
+
+/** Clock verdict (pure). */
+export function judgeClock(nowMs: number): { status: CheckStatus; message: string } {
+  const iso = new Date(nowMs).toISOString();
+  if (nowMs < CLOCK_FLOOR)
+    return {
+      status: 'fail',
+      message: `the clock says ${iso}: not set (no RTC or NTP?); TLS and decision expiry will fail`,
+    };
+  return { status: 'ok', message: `${iso} (check NTP with \`timedatectl\`)` };
+}
+
+function errMessage(e: unknown): string {
+  return isKioskError(e) ? `${e.code}: ${e.message}` : asError(e).message;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function checkStateDir(dir: string): CheckResult[] {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const probe = path.join(dir, `.doctor-${process.pid}`);
+    writeFileSync(probe, 'probe');
+    rmSync(probe);
+  } catch (e) {
+    return [
+      {
+        name: 'state_dir',
+        status: 'fail',
+        message: `${dir} is not writable: ${errMessage(e)}`,
+        details: { dir },
+      },
+    ];
+  }
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  const verdict = judgeFreeSpace(free);
+  return [
+    { name: 'state_dir', status: 'ok', message: `${dir} is writable`, details: { dir } },
+    { name: 'disk_space', ...verdict, details: { dir, free_bytes: free } },
+  ];
+}
+
+function firstModelPath(loaded: LoadedModel): string {
+  return 'members' in loaded ? firstModelPath(loaded.members[0] as LoadedModel) : loaded.modelPath;
+}
+
+async function checkModelAndProviders(config: Config): Promise<CheckResult[]> {
+  const manifest = activeManifest(config.device.state_dir, config.liveness.manifest);
+  let loaded: LoadedModel;
+  try {
+    loaded = await loadManifest(manifest);
+  } catch (e) {
+    return [
+      { name: 'model', status: 'fail', message: `${manifest}: ${errMessage(e)}`, details: { manifest } },
+    ];
+  }
+  const m = loaded.manifest;
+  const results: CheckResult[] = [
+    {
+      name: 'model',
+      status: m.purpose === 'production' ? 'ok' : 'warn',
+      message: `${m.name} ${m.version} (${m.family}), sha256 verified${m.purpose === 'production' ? '' : `; purpose ${m.purpose}: not for securing a door`}`,
+      details: { manifest, purpose: m.purpose },
+    },
+  ];
+  // A provider counts only if it really creates a session for this model.
+  const worker = InferenceWorker.start();
+  const available: string[] = [];
+  const problems: Record<string, string> = {};
+  try {
+    for (const p of config.liveness.providers) {
+      try {
+        const s = await withTimeout(worker.load(firstModelPath(loaded), { providers: [p] }), 120_000, p);
+        await s.release();
+        available.push(p);
+      } catch (e) {
+        problems[p] = errMessage(e);
+      }
+    }
+  } finally {
+    await worker.close();
+  }
+  const status: CheckStatus =
+    available.length === 0 ? 'fail' : available[0] === config.liveness.providers[0] ? 'ok' : 'warn';
+  results.push({
+    name: 'execution_providers',
+    status,
+    message: available.length
+      ? `the model runs on: ${available.join(', ')}${Object.keys(problems).length ? `; unavailable: ${Object.keys(problems).join(', ')}` : ''}`
+      : 'no configured execution provider can load the model',
+    details: { configured: config.liveness.providers, available, unavailable: problems },
+  });
+  return results;
+}
+
+function checkCamera(cam: Config['cameras'][number]): CheckResult {
+  const name = `camera:${cam.id}`;
+  try {
+    switch (cam.kind) {
+      case 'file': {
+        if (!existsSync(cam.source))
+          return { name, status: 'fail', message: `video file ${cam.source} does not exist` };
+        const cap = new cv.VideoCapture(cam.source);
+        const frame = cap.read();
+        cap.release();
+        if (frame.empty)
+          return {
+            name,
+            status: 'fail',
+            message: `${cam.source} opens but yields no frame (codec missing?)`,
+          };
+        return { name, status: 'ok', message: `${cam.source}: ${frame.cols}x${frame.rows}` };
+      }
+      case 'v4l2':
+      case 'fswebcam': {
+        const dev = /^\d+$/.test(cam.source) ? `/dev/video${cam.source}` : cam.source;
+        if (!existsSync(dev))
+          return {
+            name,
+            status: 'fail',
+            message: `${dev} does not exist (camera unplugged? driver not loaded?)`,
+          };
+        try {
+          accessSync(dev, constants.R_OK | constants.W_OK);
+        } catch {
+          return {
+            name,
+            status: 'fail',
+            message: `${dev} exists but this user cannot open it: add the user to group video`,
+          };
+        }
+        return { name, status: 'ok', message: `${dev} is accessible` };
+      }
+      case 'gstreamer': {
+        return openCvHasGStreamer()
+          ? { name, status: 'ok', message: 'OpenCV has GStreamer; the pipeline is opened at start' }
+          : { name, status: 'fail', message: 'this OpenCV build has no GStreamer support' };
+      }
+      case 'fake':
+        return { name, status: 'warn', message: 'fake camera: test frames only' };
+      default:
+        return { name, status: 'ok', message: `${cam.kind} source ${cam.source}: not probed by doctor` };
+    }
+  } catch (e) {
+    return { name, status: 'fail', message: errMessage(e) };
+  }
+}
+
+async function checkBroker(config: Config): Promise<CheckResult> {
+  const { mqtt } = config;
+  if (mqtt.url === null) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(mqtt.embedded_port, mqtt.embedded_host, () => srv.close(() => resolve(true)));
+    });
+    const where = `${mqtt.embedded_host}:${mqtt.embedded_port}`;
+    return free
+      ? { name: 'broker', status: 'ok', message: `embedded broker: ${where} is free` }
+      : {
+          name: 'broker',
+          status: 'fail',
+          message: `embedded broker: ${where} is in use (another kiosk or broker running?)`,
+        };
+  }
+  const url = redactUrl(mqtt.url);
+  const tls = /^(mqtts|wss):/.test(mqtt.url);
+  try {
+    const { connectAsync } = await import('mqtt');
+    const client = await withTimeout(
+      connectAsync(mqtt.url, {
+        protocolVersion: mqtt.protocol_version,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        clientId: `fghv-doctor-${process.pid}`,
+        username: mqtt.username ?? undefined,
+        password: readMqttPassword(mqtt) ?? undefined,
+      }),
+      8000,
+      'broker',
+    );
+    await client.endAsync(true);
+    return {
+      name: 'broker',
+      status: 'ok',
+      message: `${url} accepts the connection${tls ? ' (TLS handshake ok)' : ''}`,
+      details: { tls },
+    };
+  } catch (e) {
+    return {
+      name: 'broker',
+      status: 'fail',
+      message: `${url}: ${errMessage(e)}${tls ? ' (check the CA, client certificate and host name)' : ''}`,
+      details: { tls },
+    };
+  }
+}
+
+export async function runDoctor(config: Config, now = Date.now()): Promise<DoctorReport> {
+  const checks: CheckResult[] = [];
+  checks.push(...checkStateDir(config.device.state_dir));
+  checks.push({ name: 'clock', ...judgeClock(now) });
+  checks.push(...(await checkModelAndProviders(config)));
+  for (const cam of config.cameras) checks.push(checkCamera(cam));
+  checks.push(await checkBroker(config));
+  return { ok: checks.every((c) => c.status !== 'fail'), checks };
+}
+
+export function formatReport(report: DoctorReport): string {
+  const lines = report.checks.map((c) => `${c.status.padEnd(4)}  ${c.name}: ${c.message}`);
+  lines.push(report.ok ? 'doctor: no failures' : 'doctor: FAILED (see the lines marked fail)');
+  return `${lines.join('\n')}\n`;
+}

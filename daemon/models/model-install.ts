@@ -1,0 +1,275 @@
+/**
+ * Installing a liveness model into the state directory: verify (sha256 against its manifest,
+ * Ed25519 signature when a key is configured), copy into `<state_dir>/models/<sha256[:16]>/`
+ * with crash-safe writes, and record `current` and `previous` in `models/installed.json`.
+ * The daemon starts with `current` when there is one. Loading, warm-up and the self-test
+ * (`selfTestModel`) happen before `commitInstalled`, so a model that fails never becomes current.
+ */
+import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import { cv } from '../cv.js';
+import type { FaceDetection } from '../detect/types.js';
+import { asError, ErrorCodes, KioskError } from '../errors.js';
+import type { LivenessModel } from '../liveness/liveness-model.js';
+import { loadManifest, parseManifest } from '../liveness/manifest.js';
+
+export interface InstalledModel {
+  manifest: string;
+  sha256: string;
+  name: string;
+  version: string;
+  installed_at: string;
+}
+
+export interface InstalledModels {
+  current: InstalledModel | null;
+  previous: InstalledModel | null;
+}
+
+export interface StagedModel {
+  dir: string;
+  manifestPath: string;
+  sha256: string;
+  name: string;
+  version: string;
+  /** false when the same model was already installed (its directory is kept as it is). */
+  created: boolean;
+}
+
+export const modelsDir = (stateDir: string) => path.join(stateDir, 'models');
+const installedFile = (stateDir: string) => path.join(modelsDir(stateDir), 'installed.json');
+
+function writeAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w', 0o640);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dirFd = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+export function readInstalled(stateDir: string): InstalledModels {
+  const file = installedFile(stateDir);
+  if (!existsSync(file)) return { current: null, previous: null };
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as InstalledModels;
+    return { current: raw.current ?? null, previous: raw.previous ?? null };
+  } catch (cause) {
+    throw new KioskError(ErrorCodes.STATE_CORRUPT, `${file} is not valid JSON`, { cause });
+  }
+}
+
+/** The manifest the daemon should start with: the installed current model, else the configured one. */
+export function activeManifest(stateDir: string, configured: string): string {
+  const cur = readInstalled(stateDir).current;
+  return cur && existsSync(cur.manifest) ? cur.manifest : configured;
+}
+
+/** An Ed25519 public key from PEM or base64 of the raw 32 bytes. */
+export function modelPublicKey(text: string): KeyObject {
+  const t = text.trim();
+  try {
+    if (t.startsWith('-----BEGIN')) return createPublicKey(t);
+    const raw = Buffer.from(t, 'base64');
+    if (raw.length !== 32) throw new Error(`an Ed25519 public key is 32 bytes, got ${raw.length}`);
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]);
+    return createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new KioskError(
+      ErrorCodes.MODEL_SIGNATURE_INVALID,
+      'model_update.public_key_file: not an Ed25519 public key',
+      {
+        cause,
+      },
+    );
+  }
+}
+
+export interface StageOptions {
+  stateDir: string;
+  modelFile: string;
+  manifestFile: string;
+  /** When set, `signature` (base64 Ed25519 over the model file's bytes) is required and checked. */
+  publicKey?: KeyObject | null;
+  signature?: string | null;
+}
+
+/** Verify and copy a model and its manifest into the state directory (not yet current). */
+export async function stageModel(opts: StageOptions): Promise<StagedModel> {
+  const manifestAbs = path.resolve(opts.manifestFile);
+  let rawManifest: Record<string, unknown>;
+  try {
+    rawManifest = JSON.parse(readFileSync(manifestAbs, 'utf8')) as Record<string, unknown>;
+  } catch (cause) {
+    throw new KioskError(
+      ErrorCodes.MANIFEST_INVALID,
+      `model manifest ${manifestAbs} cannot be read as JSON`,
+      {
+        cause,
+      },
+    );
+  }
+  const manifest = parseManifest(rawManifest, manifestAbs);
+  if (manifest.family === 'ensemble') {
+    throw new KioskError(
+      ErrorCodes.MANIFEST_INVALID,
+      'model install takes one model file and its manifest, not an ensemble',
+    );
+  }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path.resolve(opts.modelFile));
+  } catch (cause) {
+    throw new KioskError(ErrorCodes.MODEL_NOT_FOUND, `model file ${opts.modelFile} cannot be read`, {
+      cause,
+    });
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== manifest.sha256) {
+    throw new KioskError(
+      ErrorCodes.MODEL_SHA_MISMATCH,
+      `model file ${opts.modelFile} has sha256 ${sha256}, its manifest says ${manifest.sha256}`,
+      { details: { actual: sha256, expected: manifest.sha256 } },
+    );
+  }
+  if (opts.publicKey) {
+    const sig = opts.signature ? Buffer.from(opts.signature.trim(), 'base64') : null;
+    if (!sig || !verify(null, bytes, opts.publicKey, sig)) {
+      throw new KioskError(
+        ErrorCodes.MODEL_SIGNATURE_INVALID,
+        sig
+          ? 'the model signature does not verify with model_update.public_key_file'
+          : 'a signature is required (model_update.public_key_file is set)',
+      );
+    }
+  }
+  const dir = path.join(modelsDir(opts.stateDir), sha256.slice(0, 16));
+  const file = `model${path.extname(manifest.file) || '.onnx'}`;
+  const manifestPath = path.join(dir, 'manifest.json');
+  const created = !existsSync(manifestPath);
+  if (created) {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    writeAtomic(path.join(dir, file), bytes);
+    writeAtomic(manifestPath, `${JSON.stringify({ ...rawManifest, file }, null, 2)}\n`);
+  }
+  await loadManifest(manifestPath); // re-verifies the copy
+  return { dir, manifestPath, sha256, name: manifest.name, version: manifest.version, created };
+}
+
+/** Forget a staged model that failed (never the current or previous one). */
+export function discardStaged(stateDir: string, staged: StagedModel): void {
+  const { current, previous } = readInstalled(stateDir);
+  const keep = [current, previous].some((m) => m && path.dirname(m.manifest) === staged.dir);
+  if (staged.created && !keep) rmSync(staged.dir, { recursive: true, force: true });
+}
+
+/** Make the staged model current; the old current becomes previous; older installs are removed. */
+export function commitInstalled(stateDir: string, staged: StagedModel, now = new Date()): InstalledModels {
+  const before = readInstalled(stateDir);
+  const entry: InstalledModel = {
+    manifest: staged.manifestPath,
+    sha256: staged.sha256,
+    name: staged.name,
+    version: staged.version,
+    installed_at: now.toISOString(),
+  };
+  const previous =
+    before.current && before.current.sha256 !== staged.sha256 ? before.current : before.previous;
+  const next: InstalledModels = { current: entry, previous };
+  writeAtomic(installedFile(stateDir), `${JSON.stringify(next, null, 2)}\n`);
+  const keep = new Set([entry, previous].filter((m) => m !== null).map((m) => path.dirname(m.manifest)));
+  for (const name of readdirSync(modelsDir(stateDir), { withFileTypes: true })) {
+    const p = path.join(modelsDir(stateDir), name.name);
+    if (name.isDirectory() && /^[0-9a-f]{16}$/.test(name.name) && !keep.has(p))
+      rmSync(p, { recursive: true, force: true });
+  }
+  return next;
+}
+
+/**
+ * Reference inputs for the self-test: synthetic 256x256 frames (flat grey, a gradient, noise
+ * with a fixed seed) with one centred face box and plausible landmarks. They check that the
+ * model runs through the daemon's own crop and tensor path and answers finite scores with
+ * probabilities in [0, 1]; they say nothing about its accuracy.
+ */
+export function selfTestInputs(): { image: ReturnType<typeof makeImage>; face: FaceDetection }[] {
+  const face: FaceDetection = {
+    box: [78, 68, 100, 120],
+    landmarks: [
+      [108, 108],
+      [148, 108],
+      [128, 130],
+      [112, 155],
+      [144, 155],
+    ],
+    score: 0.99,
+  };
+  return [0, 1, 2].map((kind) => ({ image: makeImage(kind), face }));
+}
+
+function makeImage(kind: number) {
+  const size = 256;
+  const buf = Buffer.alloc(size * size * 3);
+  let seed = 12345;
+  for (let i = 0; i < buf.length; i++) {
+    const px = Math.floor(i / 3);
+    if (kind === 0) buf[i] = 128;
+    else if (kind === 1) buf[i] = (px % size) & 0xff;
+    else {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      buf[i] = seed >>> 24;
+    }
+  }
+  return new cv.Mat(buf, size, size, cv.CV_8UC3);
+}
+
+const PROBABILITY_SCORES = new Set(['p_real', 'p_live']);
+
+/** Runs the reference inputs; throws MODEL_SELF_TEST_FAILED on a non-finite or out-of-range score. */
+export async function selfTestModel(model: LivenessModel): Promise<void> {
+  for (const [i, { image, face }] of selfTestInputs().entries()) {
+    let scores: Record<string, number>;
+    try {
+      scores = (await model.classify(image, face)).scores;
+    } catch (e) {
+      throw new KioskError(ErrorCodes.MODEL_SELF_TEST_FAILED, `self-test input ${i}: ${asError(e).message}`, {
+        cause: e,
+      });
+    }
+    for (const [k, v] of Object.entries(scores)) {
+      const bad =
+        !Number.isFinite(v) ||
+        ((PROBABILITY_SCORES.has(k) || k.startsWith('p_live_')) && (v < 0 || v > 1)) ||
+        (k === 'var' && v < 0);
+      if (bad)
+        throw new KioskError(
+          ErrorCodes.MODEL_SELF_TEST_FAILED,
+          `self-test input ${i}: score ${k} = ${v} is out of range`,
+          {
+            details: { input: i, score: k, value: v },
+          },
+        );
+    }
+  }
+}

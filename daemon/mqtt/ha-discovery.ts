@@ -1,0 +1,59 @@
+/**
+ * Home Assistant MQTT discovery: retained config messages under
+ * `<ha_prefix>/sensor/<device_id>/<object>/config`, one sensor per camera's last decision plus
+ * the health figures, all tied to the daemon's availability topic. Home Assistant forgets
+ * them when it restarts, so they are resent when `<ha_prefix>/status` says `online`.
+ */
+import type { InfoPayload } from './topics.js';
+import type { Topics } from './topics.js';
+
+export interface DiscoveryMessage {
+  topic: string;
+  payload: string;
+}
+
+export function haDiscoveryMessages(haPrefix: string, topics: Topics, info: InfoPayload): DiscoveryMessage[] {
+  const id = info.device_id;
+  const device = {
+    identifiers: [`fghv_${id}`],
+    name: `FGHV kiosk ${id}`,
+    manufacturer: 'fghv-kiosk',
+    sw_version: info.software.version,
+  };
+  const common = { availability_topic: topics.availability, device };
+  const sensors: { object: string; config: Record<string, unknown> }[] = info.cameras.map((c) => ({
+    object: `${c.id}_decision`,
+    config: {
+      name: `${c.id} decision`,
+      state_topic: topics.decision(c.id),
+      value_template: '{{ value_json.decision }}',
+      json_attributes_topic: topics.decision(c.id),
+      icon: 'mdi:face-recognition',
+    },
+  }));
+  sensors.push(
+    {
+      object: 'processed_fps',
+      config: {
+        name: 'processed fps',
+        state_topic: topics.health,
+        value_template: '{{ value_json.fps.processed }}',
+        unit_of_measurement: 'fps',
+        state_class: 'measurement',
+      },
+    },
+    {
+      object: 'outbox_pending',
+      config: {
+        name: 'audit outbox pending',
+        state_topic: topics.health,
+        value_template: '{{ value_json.outbox.pending if value_json.outbox else 0 }}',
+        state_class: 'measurement',
+      },
+    },
+  );
+  return sensors.map(({ object, config }) => ({
+    topic: `${haPrefix}/sensor/${id}/${object}/config`,
+    payload: JSON.stringify({ ...config, ...common, unique_id: `fghv_${id}_${object}`, object_id: `fghv_${id}_${object}` }),
+  }));
+}

@@ -1,0 +1,56 @@
+/**
+ * `fghv-kiosk verify`: checks decisions (one JSON per line, from files or stdin) against a
+ * device public key, for gate integrators and auditors. Exit 0 when every line verifies.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ErrorCodes, KioskError } from '../errors.js';
+import { publicKeyFrom } from './keys.js';
+import { verifyDecision } from './verify.js';
+
+export function runVerify(args: string[], stdinText: () => string, out: (line: string) => void): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      key: { type: 'string' },
+      info: { type: 'string' },
+      device: { type: 'string' },
+      'check-expiry': { type: 'boolean', default: false },
+    },
+  });
+  let keyText = values.key;
+  if (!keyText && values.info) {
+    const info = JSON.parse(readFileSync(values.info, 'utf8')) as { decision_public_key?: unknown };
+    if (typeof info.decision_public_key === 'string') keyText = info.decision_public_key;
+  }
+  if (!keyText) throw new KioskError(ErrorCodes.USAGE, 'verify: give --key BASE64 or --info FILE with decision_public_key');
+  const key = publicKeyFrom(keyText);
+  const texts = positionals.length ? positionals.map((f) => readFileSync(f, 'utf8')) : [stdinText()];
+  let lastSeq: number | undefined;
+  let failed = 0;
+  for (const line of texts.join('\n').split('\n')) {
+    if (!line.trim()) continue;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(line);
+    } catch {
+      out('FAIL not_json');
+      failed++;
+      continue;
+    }
+    const r = verifyDecision(payload, key, {
+      ...(values.device ? { deviceId: values.device } : {}),
+      ...(values['check-expiry'] ? { now: Date.now() } : {}),
+      ...(lastSeq !== undefined ? { lastSeq } : {}),
+    });
+    if (r.ok) {
+      lastSeq = r.seq;
+      out(`ok seq=${r.seq} id=${String((payload as { id?: unknown }).id)}`);
+    } else {
+      out(`FAIL ${r.reason}`);
+      failed++;
+    }
+  }
+  return failed ? 1 : 0;
+}

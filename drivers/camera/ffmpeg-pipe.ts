@@ -1,0 +1,290 @@
+/**
+ * Debian's ffmpeg as a capture backend: ffmpeg decodes any input it knows (V4L2, RTSP, HTTP,
+ * files, lavfi test sources) and writes raw BGR frames to a pipe, which this driver slices into
+ * exact frame-sized buffers. Killing the process is a clean way to abandon a stalled network
+ * read, which a blocked OpenCV read in the libuv thread pool is not.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cv, type Mat } from '../../daemon/cv.js';
+import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { FramePump } from './frame-pump.js';
+import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
+
+export interface FfmpegPipeOptions {
+  id: string;
+  kind?: 'ffmpeg' | 'rtsp';
+  /** A URL or path (becomes `-i SOURCE`), or ffmpeg input options ending in `-i INPUT`. */
+  source: string;
+  /** Scale the output to this size / resample to this rate (null: as the input delivers). */
+  width?: number | null;
+  height?: number | null;
+  fps?: number | null;
+  /** How long open() waits for the first frame. */
+  openTimeoutMs?: number;
+  ffmpegPath?: string;
+}
+
+const STDERR_KEEP = 4096;
+/** Bytes buffered before the output size is known; more means ffmpeg's header never came. */
+const MAX_PRELUDE_BYTES = 64 * 2 ** 20;
+
+/** Split ffmpeg input options like a shell would for simple cases: spaces, and '...' or "..." quotes. */
+export function splitArgs(text: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[1] ?? m[2] ?? m[3] ?? '');
+  return out;
+}
+
+/** The full ffmpeg command line (without the program) for a source and output options. */
+export function ffmpegArgs(
+  opts: Pick<FfmpegPipeOptions, 'source' | 'width' | 'height' | 'fps' | 'kind'>,
+): string[] {
+  const src = opts.source.trim();
+  let input: string[];
+  if (src.startsWith('-')) input = splitArgs(src);
+  else if (/^rtsps?:\/\//.test(src)) input = ['-rtsp_transport', 'tcp', '-i', src];
+  else input = ['-i', src];
+  const out: string[] = [];
+  if (opts.width && opts.height) out.push('-vf', `scale=${opts.width}:${opts.height}`);
+  if (opts.fps) out.push('-r', String(opts.fps));
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel',
+    'info',
+    ...input,
+    '-an',
+    '-sn',
+    ...out,
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'bgr24',
+    'pipe:1',
+  ];
+}
+
+/** The output frame size and rate from ffmpeg's stderr header, or null while it has not been printed. */
+export function parseOutputHeader(
+  stderr: string,
+): { width: number; height: number; fps: number | null } | null {
+  const at = stderr.indexOf('Output #0');
+  if (at < 0) return null;
+  const m = /Stream #\d+:\d+[^\n]*?: Video: rawvideo[^\n]*?, (\d+)x(\d+)[^\n]*\n/.exec(stderr.slice(at));
+  if (!m) return null;
+  const fps = /, (\d+(?:\.\d+)?) fps/.exec(m[0]);
+  return { width: Number(m[1]), height: Number(m[2]), fps: fps ? Number(fps[1]) : null };
+}
+
+export class FfmpegPipeCapture implements CameraDriver {
+  private child: ChildProcess | null = null;
+  private pump: FramePump | null = null;
+  private stderr = '';
+  private header: { width: number; height: number; fps: number | null } | null = null;
+  private prelude: Buffer[] = [];
+  private preludeBytes = 0;
+  private partial: Buffer | null = null;
+  private filled = 0;
+  private newest: Buffer | null = null;
+  /** Complete frames replaced by a newer one before the pump took them. */
+  private overwritten = 0;
+  private waiter: (() => void) | null = null;
+  private exit: { code: number | null; signal: string | null; error?: Error } | null = null;
+  private closing = false;
+  private currentInfo: CameraInfo;
+
+  constructor(private readonly opts: FfmpegPipeOptions) {
+    this.currentInfo = {
+      id: opts.id,
+      kind: opts.kind ?? 'ffmpeg',
+      source: opts.source,
+      width: null,
+      height: null,
+      fps: null,
+    };
+  }
+
+  get info(): CameraInfo {
+    return this.currentInfo;
+  }
+
+  get ended(): boolean {
+    return this.pump?.ended ?? false;
+  }
+
+  async open(): Promise<void> {
+    if (this.child) return;
+    const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', ffmpegArgs(this.opts), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => this.onStderr(text));
+    child.stdout?.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    child.on('error', (error) => this.onExit(null, null, error));
+    child.on('close', (code, signal) => this.onExit(code, signal));
+    const ok = await this.waitFirstFrame(this.opts.openTimeoutMs ?? 10_000);
+    if (!ok) {
+      const err = this.openError();
+      await this.close();
+      throw err;
+    }
+    const h = this.header;
+    this.currentInfo = {
+      ...this.currentInfo,
+      width: h?.width ?? null,
+      height: h?.height ?? null,
+      fps: h?.fps ?? null,
+    };
+    this.pump = new FramePump(() => this.readImage(), { push: true, intervalMs: null }, this.opts.source);
+    this.pump.start();
+  }
+
+  frames(): AsyncIterable<Frame> {
+    if (!this.pump)
+      throw new KioskError(ErrorCodes.INTERNAL, `camera ${this.opts.id}: frames() before open()`);
+    return this.pump.frames();
+  }
+
+  stats(): CaptureStats {
+    const s = this.pump?.stats() ?? { captured: 0, delivered: 0, dropped: 0 };
+    return {
+      captured: s.captured + this.overwritten,
+      delivered: s.delivered,
+      dropped: s.dropped + this.overwritten,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wake();
+    await this.pump?.stop();
+    const child = this.child;
+    if (child && !this.exit) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 1000);
+      await new Promise<void>((resolve) => {
+        if (this.exit) resolve();
+        else child.once('close', () => resolve());
+      });
+      clearTimeout(killer);
+    }
+    this.newest = null;
+    this.partial = null;
+    this.prelude = [];
+  }
+
+  private onStderr(text: string): void {
+    this.stderr = (this.stderr + text).slice(this.header ? -STDERR_KEEP : -MAX_PRELUDE_BYTES);
+    if (this.header) return;
+    this.header = parseOutputHeader(this.stderr);
+    if (!this.header) return;
+    const queued = this.prelude;
+    this.prelude = [];
+    for (const chunk of queued) this.onStdout(chunk);
+  }
+
+  private onStdout(chunk: Buffer): void {
+    if (!this.header) {
+      this.prelude.push(chunk);
+      this.preludeBytes += chunk.length;
+      if (this.preludeBytes > MAX_PRELUDE_BYTES) this.child?.kill('SIGKILL');
+      return;
+    }
+    const size = this.header.width * this.header.height * 3;
+    let at = 0;
+    while (at < chunk.length) {
+      this.partial ??= Buffer.allocUnsafe(size);
+      const n = Math.min(size - this.filled, chunk.length - at);
+      chunk.copy(this.partial, this.filled, at, at + n);
+      this.filled += n;
+      at += n;
+      if (this.filled < size) break;
+      if (this.newest) this.overwritten++;
+      this.newest = this.partial;
+      this.partial = null;
+      this.filled = 0;
+      this.wake();
+    }
+  }
+
+  private onExit(code: number | null, signal: string | null, error?: Error): void {
+    this.exit ??= { code, signal, ...(error ? { error } : {}) };
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  private async waitFirstFrame(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.newest && !this.exit && !this.closing && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, deadline - Date.now());
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    return this.newest !== null;
+  }
+
+  /** Next complete frame; null when ffmpeg finished its input normally (a file, a counted test source). */
+  private async readImage(): Promise<Mat | null> {
+    for (;;) {
+      if (this.newest && this.header) {
+        const buf = this.newest;
+        this.newest = null;
+        return new cv.Mat(buf, this.header.height, this.header.width, cv.CV_8UC3);
+      }
+      if (this.closing) return null;
+      if (this.exit) {
+        if (this.exit.code === 0) return null;
+        throw new KioskError(
+          ErrorCodes.CAMERA_READ_FAILED,
+          `ffmpeg stopped (${this.exitText()}): ${this.opts.source}: ${this.stderrTail()}`,
+          { details: { source: this.opts.source, code: this.exit.code, signal: this.exit.signal } },
+        );
+      }
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
+    }
+  }
+
+  private openError(): KioskError {
+    const details = { source: this.opts.source };
+    const spawnErr = this.exit?.error as NodeJS.ErrnoException | undefined;
+    if (spawnErr?.code === 'ENOENT')
+      return new KioskError(
+        ErrorCodes.CAMERA_UNSUPPORTED,
+        'ffmpeg is not installed (Debian package ffmpeg)',
+        {
+          cause: spawnErr,
+          details,
+        },
+      );
+    const tail = this.stderrTail();
+    const code = /No such file or directory/.test(tail)
+      ? ErrorCodes.CAMERA_NOT_FOUND
+      : ErrorCodes.CAMERA_OPEN_FAILED;
+    const why = this.exit ? `ffmpeg stopped (${this.exitText()})` : 'no frame before the open timeout';
+    return new KioskError(code, `camera ${this.opts.id} (ffmpeg): ${why}: ${tail}`, { details });
+  }
+
+  private exitText(): string {
+    if (!this.exit) return 'running';
+    return this.exit.signal ? `signal ${this.exit.signal}` : `exit code ${this.exit.code}`;
+  }
+
+  private stderrTail(): string {
+    const lines = this.stderr.trim().split('\n').slice(-3);
+    return lines.join(' | ').slice(-600) || 'no message';
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * One benchmark run in its own process (so peak RSS and CPU belong to this configuration only):
+ * the daemon's camera pipeline (file driver, detector, quality gates, alignment, liveness,
+ * fusion) on a video, as fast as it goes, through CameraPipeline's own loop. Measures per-stage
+ * latency, per-frame end-to-end time, the time inside the networks (ONNX Runtime run() in the
+ * worker), CPU, RSS and event-loop delay. Soak mode loops the video for `frames` frames and
+ * samples RSS every `sampleEvery` frames.
+ *
+ *   node dist/test/bench/perf/pipeline-run.js '<RunSpec JSON>'
+ */
+import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { packageRoot, validateConfig } from '../../../config/load.js';
+import { createDetector } from '../../../daemon/detect/index.js';
+import type { DetectorName } from '../../../daemon/detect/types.js';
+import { InferenceWorker, type OrtSession } from '../../../daemon/inference/inference-worker.js';
+import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
+import { silentLogger } from '../../../daemon/log.js';
+import { CameraPipeline, type Stage } from '../../../daemon/pipeline.js';
+import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
+import { overheadRatio, type Percentiles, percentiles, type RssSample, sum } from './stats.js';
+
+export interface RunSpec {
+  video: string;
+  detector: DetectorName;
+  /** null: the detector's default model. */
+  detectorModel: string | null;
+  manifest: string;
+  /** Frames to process; null: the video once. Soak: the looped video until this many. */
+  frames: number | null;
+  /** Frames excluded from the figures (session warm-up, allocator growth). */
+  warmupFrames: number;
+  /** RSS sample period in frames (0: only at the end). */
+  sampleEvery: number;
+  /** ONNX Runtime intra-op threads (0: its default). */
+  threads: number;
+  out: string;
+}
+
+export interface RunResult {
+  spec: RunSpec;
+  frames: number;
+  measuredFrames: number;
+  faces: number;
+  inferences: number;
+  decisions: number;
+  seconds: number;
+  fps: number;
+  stages: Record<string, Percentiles>;
+  /** Wall time per frame (capture wait + processing) and time inside the networks per frame. */
+  frameMs: Percentiles;
+  networkMs: Percentiles;
+  overhead: number | null;
+  /** Same ratio without the capture wait (video decode), i.e. the pipeline's own processing. */
+  overheadExclCapture: number | null;
+  cpuPct: number;
+  peakRssMiB: number;
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
+  rss: RssSample[];
+  detectorProvider: string;
+  model: string;
+}
+
+const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+
+/** A worker whose sessions add the time spent in run() (measured in the worker) to `bucket.ms`. */
+function timedWorker(worker: InferenceWorker, bucket: { ms: number }): InferenceWorker {
+  const proxy = Object.create(worker) as InferenceWorker;
+  proxy.load = async (path, options) => {
+    const s = await worker.load(path, options);
+    const timed: OrtSession = {
+      ...s,
+      run: async (feeds, names) => {
+        const r = await s.run(feeds, names);
+        bucket.ms += r.ms;
+        return r;
+      },
+    };
+    return timed;
+  };
+  return proxy;
+}
+
+async function main(spec: RunSpec): Promise<void> {
+  const config = validateConfig({ decision: { max_frame_age_ms: 600000 } }, 'bench');
+  const net = { ms: 0 };
+  const worker = InferenceWorker.start();
+  const w = timedWorker(worker, net);
+  const detector = await createDetector(w, {
+    name: spec.detector,
+    model: spec.detectorModel,
+    scoreThreshold: config.detector.score_threshold,
+    nmsIou: config.detector.nms_iou,
+    maxFaces: config.detector.max_faces,
+    providers: ['cpu'],
+    intraOpThreads: spec.threads,
+    repoRoot: packageRoot,
+  });
+  const liveness = await LivenessModel.load(w, spec.manifest, { providers: ['cpu'], intraOpThreads: spec.threads });
+  await liveness.warmUp();
+  const camera = new OpenCvCapture({
+    id: 'bench',
+    kind: 'file',
+    source: spec.video,
+    loop: spec.frames !== null,
+    realtime: false,
+  });
+  const stageSamples: Record<string, number[]> = {};
+  const frameMs: number[] = [];
+  const networkMs: number[] = [];
+  const captureMs: number[] = [];
+  const rss: RssSample[] = [];
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  let n = 0;
+  let decisions = 0;
+  let last = 0;
+  let lastNet = 0;
+  let lastCapture = 0;
+  let t0 = 0;
+  let cpu0 = process.cpuUsage();
+  const pipeline = new CameraPipeline({
+    cameraId: 'bench',
+    camera,
+    detector,
+    liveness,
+    config,
+    log: silentLogger(),
+    stages: {
+      record: (stage: Stage, ms: number) => {
+        if (stage === 'capture') lastCapture = ms;
+        if (n < spec.warmupFrames) return;
+        (stageSamples[stage] ??= []).push(ms);
+      },
+    },
+    onDecision: () => {
+      decisions++;
+    },
+    onFrame: () => {
+      const now = performance.now();
+      n++;
+      if (n === spec.warmupFrames) {
+        t0 = now;
+        cpu0 = process.cpuUsage();
+        eld.enable();
+      } else if (n > spec.warmupFrames) {
+        frameMs.push(now - last);
+        networkMs.push(net.ms - lastNet);
+        captureMs.push(lastCapture);
+      }
+      last = now;
+      lastNet = net.ms;
+      if (spec.sampleEvery > 0 && n % spec.sampleEvery === 0) rss.push({ frame: n, rssMiB: mib(process.memoryUsage.rss()) });
+      if (spec.frames !== null && n >= spec.frames) void pipeline.stop();
+    },
+  });
+  last = performance.now();
+  await pipeline.start();
+  await pipeline.done();
+  const seconds = (last - t0) / 1000;
+  eld.disable();
+  const cpu = process.cpuUsage(cpu0);
+  rss.push({ frame: n, rssMiB: mib(process.memoryUsage.rss()) });
+  await pipeline.stop();
+  await detector.close();
+  await liveness.close();
+  await worker.close();
+  const measured = frameMs.length;
+  const stages: Record<string, Percentiles> = {};
+  for (const [k, v] of Object.entries(stageSamples)) stages[k] = percentiles(v);
+  const result: RunResult = {
+    spec,
+    frames: n,
+    measuredFrames: measured,
+    faces: pipeline.counters.faces,
+    inferences: pipeline.counters.inferences,
+    decisions,
+    seconds: Math.round(seconds * 100) / 100,
+    fps: Math.round((measured / seconds) * 10) / 10,
+    stages,
+    frameMs: percentiles(frameMs),
+    networkMs: percentiles(networkMs),
+    overhead: overheadRatio(frameMs, networkMs),
+    overheadExclCapture: overheadRatio(
+      frameMs.map((f, i) => f - (captureMs[i] ?? 0)),
+      networkMs,
+    ),
+    cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 1000) / 10,
+    peakRssMiB: mib(process.resourceUsage().maxRSS * 1024),
+    eventLoopDelayMs: {
+      p50: Math.round(eld.percentile(50) / 1e4) / 100,
+      p99: Math.round(eld.percentile(99) / 1e4) / 100,
+      max: Math.round(eld.max / 1e4) / 100,
+    },
+    rss,
+    detectorProvider: detector.provider,
+    model: liveness.info.name,
+  };
+  writeFileSync(spec.out, `${JSON.stringify(result)}\n`);
+  console.log(
+    `${spec.detector} + ${result.model}: ${result.fps} fps, ${measured} frames, net ${sum(networkMs).toFixed(0)} ms, overhead ${result.overhead}`,
+  );
+}
+
+await main(JSON.parse(process.argv[2] ?? '{}') as RunSpec);

@@ -1,0 +1,99 @@
+/**
+ * The arithmetic of the performance report, kept pure so it is tested on fixed vectors
+ * (test/unit/perf-stats.test.ts): percentiles, the pipeline-overhead ratio, and the soak's
+ * memory verdict (drift from the post-warm-up value and the trend of a least-squares line).
+ */
+import { percentile } from '../../../daemon/telemetry/latency.js';
+
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  n: number;
+}
+
+const round = (v: number | null, digits = 2): number | null =>
+  v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits;
+
+export function percentiles(samples: readonly number[]): Percentiles {
+  const sorted = Float64Array.from(samples).sort();
+  return {
+    p50: round(percentile(sorted, 0.5)),
+    p95: round(percentile(sorted, 0.95)),
+    p99: round(percentile(sorted, 0.99)),
+    n: sorted.length,
+  };
+}
+
+export function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+/** End-to-end time per frame over time inside the networks (both summed over the same frames). */
+export function overheadRatio(frameMs: readonly number[], networkMs: readonly number[]): number | null {
+  const net = sum(networkMs);
+  return net > 0 ? round(sum(frameMs) / net, 3) : null;
+}
+
+/** Least-squares slope of y over x; null with fewer than two distinct x. */
+export function slope(xs: readonly number[], ys: readonly number[]): number | null {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 2) return null;
+  const mx = sum(xs.slice(0, n)) / n;
+  const my = sum(ys.slice(0, n)) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (xs[i] as number) - mx;
+    sxx += dx * dx;
+    sxy += dx * ((ys[i] as number) - my);
+  }
+  return sxx > 0 ? sxy / sxx : null;
+}
+
+export interface RssSample {
+  frame: number;
+  rssMiB: number;
+}
+
+export interface SoakVerdict {
+  /** RSS at the first sample at or after the warm-up frame. */
+  baselineMiB: number;
+  finalMiB: number;
+  maxMiB: number;
+  /** Largest |RSS - baseline| / baseline over samples after warm-up, percent. */
+  maxDriftPct: number;
+  finalDriftPct: number;
+  /** Trend of the samples after warm-up, MiB per 10,000 frames. */
+  trendMiBPer10k: number | null;
+  /** Goal: every sample within `tolerancePct` of the baseline, and no upward trend beyond it. */
+  withinTolerance: boolean;
+}
+
+/**
+ * "No upward trend" is judged on the fitted line: over the run it may not climb by more than the
+ * tolerance band (a line rising 2 % over the soak would leave the band if continued).
+ */
+export function soakVerdict(samples: readonly RssSample[], warmupFrame: number, tolerancePct = 2): SoakVerdict | null {
+  const after = samples.filter((s) => s.frame >= warmupFrame);
+  const first = after[0];
+  const last = after[after.length - 1];
+  if (!first || !last || after.length < 2) return null;
+  const base = first.rssMiB;
+  const drift = (v: number) => (Math.abs(v - base) / base) * 100;
+  const maxDriftPct = Math.max(...after.map((s) => drift(s.rssMiB)));
+  const k = slope(
+    after.map((s) => s.frame),
+    after.map((s) => s.rssMiB),
+  );
+  const climbPct = k === null ? 0 : ((k * (last.frame - first.frame)) / base) * 100;
+  return {
+    baselineMiB: round(base, 1) as number,
+    finalMiB: round(last.rssMiB, 1) as number,
+    maxMiB: round(Math.max(...after.map((s) => s.rssMiB)), 1) as number,
+    maxDriftPct: round(maxDriftPct, 2) as number,
+    finalDriftPct: round(((last.rssMiB - base) / base) * 100, 2) as number,
+    trendMiBPer10k: k === null ? null : round(k * 10000, 2),
+    withinTolerance: maxDriftPct <= tolerancePct && climbPct <= tolerancePct,
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * What the status page costs the pipeline. The whole daemon on the sample video as fast as it
+ * goes (like pipeline.bench.ts), in rounds of four runs: status server disabled, enabled with
+ * the page closed, and open with one viewer pulling the MJPEG preview at preview_fps 5 (the
+ * default) and 30 (the maximum). The viewer is a separate process, as a browser would be.
+ * Throughput is measured from the moment the viewer is connected to the end of the video.
+ * Records machine, date and commit in bench/status.md and bench/status.json.
+ *
+ *   node dist/test/bench/status-overhead.bench.js [rounds]
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { packageRoot, validateConfig } from '../../config/load.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { silentLogger } from '../../daemon/log.js';
+
+type Mode = 'disabled' | 'closed' | 'open@5fps' | 'open@30fps';
+const MODES: Mode[] = ['disabled', 'closed', 'open@5fps', 'open@30fps'];
+
+interface Run {
+  mode: Mode;
+  frames: number;
+  seconds: number;
+  fps: number;
+  /** Daemon process CPU (user + system) per processed frame, ms. */
+  cpuMsPerFrame: number;
+  previewSent: number;
+}
+
+function machine(): string {
+  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  try {
+    cpu = /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? cpu;
+  } catch {}
+  return `${cpu}, ${os.cpus().length} logical CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function manifest(): string {
+  const demo = path.join(packageRoot, 'models/fghv-demo/manifest.json');
+  return existsSync(demo) ? demo : path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+}
+
+/** A viewer in its own process: reads the stream and throws the bytes away. */
+function startViewer(url: string): ChildProcess {
+  const code = `require('http').get(process.argv[1], (r) => r.resume()).on('error', () => process.exit(1));`;
+  return spawn(process.execPath, ['-e', code, `${url}preview.mjpeg`], { stdio: 'ignore' });
+}
+
+async function previewClients(url: string): Promise<number> {
+  const s = (await (await fetch(`${url}api/status`)).json()) as { preview: { clients: number } };
+  return s.preview.clients;
+}
+
+async function runOnce(mode: Mode): Promise<Run> {
+  const state = mkdtempSync(path.join(os.tmpdir(), 'fghv-bench-status-'));
+  const config = validateConfig(
+    {
+      device: { id: 'bench', state_dir: state },
+      mqtt: { embedded_port: 0, health_interval_s: 3600 },
+      cameras: [
+        { id: 'front', source: path.join(packageRoot, 'media/demo-kiosk.mp4'), loop: false, realtime: false },
+      ],
+      liveness: { manifest: manifest(), providers: ['cpu'] },
+      decision: { max_frame_age_ms: 600000 },
+      status: { enabled: mode !== 'disabled', port: 0, preview_fps: mode === 'open@30fps' ? 30 : 5 },
+    },
+    'bench',
+  );
+  const daemon = new Daemon({ config, log: silentLogger(), version: 'bench' });
+  let viewer: ChildProcess | null = null;
+  try {
+    await daemon.start();
+    const url = daemon.statusUrl;
+    if (mode.startsWith('open') && url) {
+      viewer = startViewer(url);
+      const t = Date.now();
+      while ((await previewClients(url)) < 1) {
+        if (Date.now() - t > 10_000) throw new Error('the viewer did not connect');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const f0 = daemon.figures().processed;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await daemon.camerasDone();
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const frames = daemon.figures().processed - f0;
+    const previewSent = url
+      ? ((await (await fetch(`${url}api/status`)).json()) as { preview: { sent: number } }).preview.sent
+      : 0;
+    return {
+      mode,
+      frames,
+      seconds: Math.round(seconds * 100) / 100,
+      fps: Math.round((frames / seconds) * 10) / 10,
+      cpuMsPerFrame: Math.round(((cpu.user + cpu.system) / 1000 / frames) * 10) / 10,
+      previewSent,
+    };
+  } finally {
+    viewer?.kill('SIGKILL');
+    await daemon.stop();
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 3);
+  const runs: Run[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const mode of MODES) {
+      const run = await runOnce(mode);
+      runs.push(run);
+      console.log(
+        `round ${r + 1} ${mode}: ${run.fps} fps over ${run.frames} frames, ${run.cpuMsPerFrame} ms CPU/frame, ${run.previewSent} preview frames`,
+      );
+    }
+  }
+  const base = median(runs.filter((x) => x.mode === 'disabled').map((x) => x.fps));
+  const rows = MODES.map((mode) => {
+    const rs = runs.filter((x) => x.mode === mode);
+    const fps = median(rs.map((x) => x.fps));
+    return `| ${mode} | ${fps} | ${rs.map((x) => x.fps).join(', ')} | ${Math.round((fps / base - 1) * 1000) / 10}% | ${median(rs.map((x) => x.cpuMsPerFrame))} | ${median(rs.map((x) => x.previewSent))} |`;
+  });
+  const when = new Date().toISOString();
+  const load = os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
+  const header = `## ${when.slice(0, 10)}, commit ${commit()}\n\nMachine: ${machine()}; load average at the end ${load} (1/5/15 min: other work on the machine makes runs noisy, hence interleaved rounds and medians)\n\nModel ${path.relative(packageRoot, manifest())}, BlazeFace, CPU provider; media/demo-kiosk.mp4 (360 frames, 640x480) as fast as the pipeline takes it; ${rounds} rounds of the four modes, interleaved. fps = frames processed after the viewer connected / wall time; CPU = the daemon process's user+system time per frame (the viewer runs in its own process).\n\n`;
+  const table = [
+    '| status page | median fps | fps per round | vs disabled | CPU ms/frame | preview frames sent |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+  console.log(`\n${header}${table}\n`);
+  const doc = path.join(packageRoot, 'bench/status.md');
+  const previous = existsSync(doc)
+    ? readFileSync(doc, 'utf8')
+        .replace(/^# .*\n+/, '')
+        .replace(/^Newest first\.\n+/, '')
+    : '';
+  writeFileSync(
+    doc,
+    `# Status page overhead (test/bench/status-overhead.bench.ts)\n\nNewest first.\n\n${header}${table}\n\n${previous}`,
+  );
+  writeFileSync(
+    path.join(packageRoot, 'bench/status.json'),
+    `${JSON.stringify({ date: when, commit: commit(), machine: machine(), runs }, null, 2)}\n`,
+  );
+}
+
+await main();

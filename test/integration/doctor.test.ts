@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { judgeClock, judgeFreeSpace } from '../../daemon/doctor.js';
+import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
+import { freePort } from '../helpers/mosquitto.js';
+import { needsSharedData } from '../helpers/paths.js';
+
+interface Report {
+  ok: boolean;
+  checks: { name: string; status: string; message: string; details?: Record<string, unknown> }[];
+}
+
+async function doctor(file: string): Promise<{ code: number | null; report: Report }> {
+  const kiosk = spawnKiosk(['doctor', '--config', file, '--json']);
+  const { code } = await kiosk.waitExit(120_000);
+  const line = kiosk
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('{"ok"'));
+  assert.ok(line, kiosk.output());
+  return { code, report: JSON.parse(line) as Report };
+}
+
+describe('doctor verdicts', () => {
+  it('free space and clock thresholds', () => {
+    assert.equal(judgeFreeSpace(50 * 1024 * 1024).status, 'fail');
+    assert.equal(judgeFreeSpace(500 * 1024 * 1024).status, 'warn');
+    assert.equal(judgeFreeSpace(5 * 1024 ** 3).status, 'ok');
+    assert.equal(judgeClock(Date.UTC(1970, 0, 1)).status, 'fail');
+    assert.equal(judgeClock(Date.UTC(2026, 5, 1)).status, 'ok');
+  });
+});
+
+describe('fghv-kiosk doctor', { skip: needsSharedData(MODEL_DATA) }, () => {
+  it('passes on a working setup and says what runs where', async () => {
+    const { file } = writeKioskConfig();
+    const { code, report } = await doctor(file);
+    assert.equal(code, 0, JSON.stringify(report));
+    assert.equal(report.ok, true);
+    const by = new Map(report.checks.map((c) => [c.name, c]));
+    for (const name of [
+      'state_dir',
+      'disk_space',
+      'clock',
+      'model',
+      'execution_providers',
+      'camera:front',
+      'broker',
+    ])
+      assert.ok(by.has(name), `missing check ${name}`);
+    assert.deepEqual(by.get('execution_providers')?.details?.available, ['cpu']);
+    assert.match(by.get('model')?.message ?? '', /sha256 verified/);
+  });
+
+  it('fails with explanations: missing video, missing manifest, unreachable broker', async () => {
+    const port = await freePort();
+    const { file } = writeKioskConfig({
+      brokerUrl: `mqtt://127.0.0.1:${port}`,
+      extra: {
+        cameras: [{ id: 'front', kind: 'file', source: '/nonexistent/video.mp4' }],
+        liveness: { manifest: '/nonexistent/manifest.json', providers: ['cpu'] },
+      },
+    });
+    const { code, report } = await doctor(file);
+    assert.equal(code, 1);
+    assert.equal(report.ok, false);
+    const fail = (name: string) => report.checks.find((c) => c.name === name && c.status === 'fail');
+    assert.match(fail('camera:front')?.message ?? '', /does not exist/);
+    assert.match(fail('model')?.message ?? '', /KIOSK_E_MANIFEST_NOT_FOUND/);
+    assert.match(fail('broker')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Graceful shutdown of the real CLI: SIGTERM -> STOPPING, pipelines stopped, `offline`
+ * retained on a real mosquitto, exit 0 within supervision.stop_deadline_ms. A second signal
+ * forces the exit; a deadline that passes forces it too.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
+import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { needsSharedData } from '../helpers/paths.js';
+
+const skip = needsMosquitto() || needsSharedData(MODEL_DATA);
+const DEADLINE_MS = 8000;
+
+describe('graceful shutdown', { skip }, () => {
+  let broker: Mosquitto;
+  before(async () => {
+    broker = await startMosquitto();
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  async function startKiosk(deviceId: string, stopDeadlineMs = DEADLINE_MS) {
+    const { file } = writeKioskConfig({
+      deviceId,
+      brokerUrl: broker.url,
+      extra: { supervision: { stall_ms: 15_000, stop_deadline_ms: stopDeadlineMs } },
+    });
+    const sub = await collect(broker.url, [`fghv/${deviceId}/availability`]);
+    const kiosk = spawnKiosk(['run', '--config', file]);
+    await sub.waitFor((m) => m.payload === 'online', 90_000);
+    await kiosk.waitForOutput(/"msg":"ready"/, 10_000);
+    return { kiosk, sub };
+  }
+
+  it('SIGTERM: exit 0 within the deadline, offline retained', async () => {
+    const { kiosk, sub } = await startKiosk('shutdown-kiosk');
+    try {
+      kiosk.child.kill('SIGTERM');
+      const { code, ms } = await kiosk.waitExit(DEADLINE_MS + 5000);
+      assert.equal(code, 0, kiosk.output().slice(-2000));
+      assert.ok(ms < DEADLINE_MS, `took ${ms} ms`);
+      assert.match(kiosk.output(), /stopping \(SIGTERM\)/);
+      // A new subscriber sees the retained state the daemon left behind.
+      const late = await collect(broker.url, ['fghv/shutdown-kiosk/availability']);
+      const retained = await late.waitFor((m) => m.retain, 5000);
+      assert.equal(retained.payload, 'offline');
+      await late.close();
+    } finally {
+      kiosk.kill();
+      await sub.close();
+    }
+  });
+
+  it('a second SIGTERM forces the exit', async () => {
+    const { kiosk, sub } = await startKiosk('shutdown-twice');
+    try {
+      kiosk.child.kill('SIGTERM');
+      // Two signals sent back to back merge into one pending signal: wait for the first.
+      await kiosk.waitForOutput(/stopping \(SIGTERM\)/, 5000);
+      kiosk.child.kill('SIGTERM');
+      const { code } = await kiosk.waitExit(DEADLINE_MS);
+      assert.equal(code, 1);
+      assert.match(kiosk.output(), /second stop request: exiting now/);
+    } finally {
+      kiosk.kill();
+      await sub.close();
+    }
+  });
+
+  it('a shutdown that overruns supervision.stop_deadline_ms is forced', async () => {
+    const { kiosk, sub } = await startKiosk('shutdown-deadline', 1);
+    try {
+      kiosk.child.kill('SIGINT');
+      const { code } = await kiosk.waitExit(5000);
+      assert.equal(code, 1);
+      assert.match(kiosk.output(), /shutdown deadline passed: forcing exit/);
+    } finally {
+      kiosk.kill();
+      await sub.close();
+    }
+  });
+});

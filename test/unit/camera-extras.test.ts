@@ -1,0 +1,141 @@
+/**
+ * The smaller capture pieces: the fswebcam snapshot fallback (run against a stand-in program,
+ * since these machines have no camera; the real fswebcam is checked when installed), the
+ * GStreamer pipeline examples, ffmpeg command lines and the `cameras` listing.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseFormats, listCameras } from '../../daemon/cameras-cmd.js';
+import { cv } from '../../daemon/cv.js';
+import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
+import { ffmpegArgs, parseOutputHeader, splitArgs } from '../../drivers/camera/ffmpeg-pipe.js';
+import { FswebcamSnapshot } from '../../drivers/camera/fswebcam.js';
+import { rtspPipeline, usbCameraPipeline } from '../../drivers/camera/gst-pipelines.js';
+import { drain, needsGStreamer, tempDir } from './camera-fixtures.js';
+import { spawnSync } from 'node:child_process';
+
+const tmp = tempDir();
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('fswebcam snapshot fallback', () => {
+  it('decodes one JPEG per snapshot at the configured low rate', async () => {
+    const jpeg = path.join(tmp, 'snap.jpg');
+    cv.imwrite(jpeg, new cv.Mat(120, 160, cv.CV_8UC3).setTo(new cv.Vec3(20, 120, 220)));
+    const stand = path.join(tmp, 'fswebcam');
+    // Records its arguments, then writes the JPEG to stdout like `fswebcam ... -`.
+    writeFileSync(stand, `#!/bin/sh\necho "$@" > ${tmp}/args\ncat ${jpeg}\n`);
+    chmodSync(stand, 0o755);
+    const cam = new FswebcamSnapshot({
+      id: 'w',
+      device: jpeg,
+      fps: 20,
+      width: 160,
+      height: 120,
+      command: stand,
+    });
+    await cam.open();
+    const frames = await drain(cam, 3);
+    await cam.close();
+    assert.equal(frames.length, 3);
+    for (const f of frames) {
+      assert.deepEqual([f.width, f.height], [160, 120]);
+      assert.deepEqual(
+        f.meanBgr.map((v) => Math.round(v / 10)),
+        [2, 12, 22],
+      );
+    }
+    assert.equal(cam.info.fps, 20);
+  });
+
+  it('a missing device is KIOSK_E_CAMERA_NOT_FOUND; a failing program is KIOSK_E_CAMERA_READ_FAILED', async () => {
+    await assert.rejects(new FswebcamSnapshot({ id: 'w', device: '/dev/video77' }).open(), (e) =>
+      isKioskError(e, ErrorCodes.CAMERA_NOT_FOUND),
+    );
+    const failing = path.join(tmp, 'fails');
+    writeFileSync(failing, '#!/bin/sh\necho "Unable to find a compatible palette format." >&2\nexit 1\n');
+    chmodSync(failing, 0o755);
+    const cam = new FswebcamSnapshot({ id: 'w', device: failing, command: failing });
+    await assert.rejects(
+      cam.open(),
+      (e) => isKioskError(e, ErrorCodes.CAMERA_READ_FAILED) && /palette/.test(String(e)),
+    );
+  });
+
+  const hasFswebcam = spawnSync('fswebcam', ['--version']).status === 0;
+  it('the real fswebcam without a camera fails cleanly', {
+    skip: hasFswebcam ? false : 'fswebcam is not installed',
+  }, async () => {
+    const cam = new FswebcamSnapshot({ id: 'w', device: '/dev/null' });
+    await assert.rejects(cam.open(), (e) => isKioskError(e));
+  });
+});
+
+describe('ffmpeg command line', () => {
+  it('splits input options, adds TCP for rtsp:// and scales when asked', () => {
+    assert.deepEqual(splitArgs(`-f lavfi -i "testsrc=size=64x48" -x 'a b'`), [
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=64x48',
+      '-x',
+      'a b',
+    ]);
+    const rtsp = ffmpegArgs({ source: 'rtsp://cam/s', width: 640, height: 480, fps: 15 });
+    assert.deepEqual(rtsp.slice(rtsp.indexOf('-rtsp_transport'), rtsp.indexOf('-rtsp_transport') + 4), [
+      '-rtsp_transport',
+      'tcp',
+      '-i',
+      'rtsp://cam/s',
+    ]);
+    assert.ok(rtsp.join(' ').includes('-vf scale=640:480 -r 15 -f rawvideo -pix_fmt bgr24 pipe:1'));
+  });
+
+  it('reads the output size from the header, not from the input stream', () => {
+    const text = `Input #0, lavfi\n  Stream #0:0: Video: rawvideo (RGB[24] / 0x18424752), rgb24, 320x240, 25 fps\nOutput #0, rawvideo, to 'pipe:1':\n  Stream #0:0: Video: rawvideo (BGR[24] / 0x18524742), bgr24(pc, gbr/unknown/unknown, progressive), 641x479 [SAR 1:1 DAR 641:479], q=2-31, 30 fps, 30 tbn\n`;
+    assert.deepEqual(parseOutputHeader(text), { width: 641, height: 479, fps: 30 });
+    assert.equal(parseOutputHeader(text.slice(0, text.indexOf('Output'))), null);
+  });
+});
+
+describe('GStreamer pipeline examples', () => {
+  it('USB (MJPEG and YUYV) and RTSP pipelines name only installed elements', {
+    skip: needsGStreamer(),
+  }, () => {
+    const pipelines = [
+      usbCameraPipeline({ device: '/dev/video0', width: 1280, height: 720, fps: 30 }),
+      usbCameraPipeline({ device: '/dev/video0', width: 640, height: 480, fps: 30, format: 'yuyv' }),
+      rtspPipeline({ url: 'rtsp://camera.local/stream', latencyMs: 100 }),
+    ];
+    for (const p of pipelines) {
+      assert.match(p, /appsink drop=true max-buffers=1/);
+      for (const element of p.split('!').map((s) => s.trim().split(/\s/)[0] as string)) {
+        if (/[/(]/.test(element)) continue; // caps, not an element
+        assert.equal(
+          spawnSync('gst-inspect-1.0', ['--exists', element]).status,
+          0,
+          `${element} is installed`,
+        );
+      }
+    }
+    assert.match(rtspPipeline({ url: 'rtsp://c/s' }), /protocols=tcp/);
+  });
+});
+
+describe('fghv-kiosk cameras', () => {
+  it('parses v4l2-ctl --list-formats-ext', () => {
+    const text = `ioctl: VIDIOC_ENUM_FMT\n\tType: Video Capture\n\n\t[0]: 'MJPG' (Motion-JPEG, compressed)\n\t\tSize: Discrete 1280x720\n\t\t\tInterval: Discrete 0.033s (30.000 fps)\n\t\tSize: Discrete 640x480\n\t\t\tInterval: Discrete 0.033s (30.000 fps)\n\t\t\tInterval: Discrete 0.067s (15.000 fps)\n\t[1]: 'YUYV' (YUYV 4:2:2)\n\t\tSize: Discrete 640x480\n\t\t\tInterval: Discrete 0.033s (30.000 fps)\n`;
+    assert.deepEqual(parseFormats(text), [
+      { format: 'MJPG', sizes: ['1280x720@30', '640x480@30,15'] },
+      { format: 'YUYV', sizes: ['640x480@30'] },
+    ]);
+  });
+
+  it('says "no video devices" on a machine without cameras, and lists the backends', () => {
+    const out = listCameras(tmp);
+    assert.match(out, /no video devices/);
+    assert.match(out, /ffmpeg: /);
+    assert.match(out, /gstreamer: /);
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * The camera loop of CameraPipeline with scripted cameras and a simulated single inference
+ * worker (FIFO, one job at a time, like InferenceWorker): stale frames are never decided on,
+ * a lost camera turns 'down' and comes back 'running', and two cameras share the worker
+ * without a stalled or slow one starving the other.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { configSchema } from '../../config/schema.js';
+import { CameraPipeline, type CameraState } from '../../daemon/pipeline.js';
+import type { FaceDetection, FaceDetector } from '../../daemon/detect/types.js';
+import type { LivenessModel } from '../../daemon/liveness/liveness-model.js';
+import { silentLogger } from '../../daemon/log.js';
+import { FakeCamera } from '../../drivers/camera/fake.js';
+import { SupervisedCamera } from '../../drivers/camera/supervised.js';
+import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
+
+/** One job at a time, first come first served: the shape of the real inference worker. */
+class SerialWorker {
+  private tail: Promise<void> = Promise.resolve();
+  jobs: string[] = [];
+  run(who: string, ms: number): Promise<void> {
+    const job = this.tail.then(
+      () =>
+        new Promise<void>((resolve) => {
+          this.jobs.push(who);
+          setTimeout(resolve, ms);
+        }),
+    );
+    this.tail = job;
+    return job;
+  }
+}
+
+function face(i: number): FaceDetection {
+  const x = 10 + i * 12;
+  return {
+    box: [x, 10, 10, 10],
+    landmarks: [
+      [x, 12],
+      [x + 8, 12],
+      [x + 4, 15],
+      [x + 2, 18],
+      [x + 6, 18],
+    ],
+    score: 0.9,
+  };
+}
+
+function models(worker: SerialWorker, who: string, faces: number, detectCalls: { n: number }) {
+  const detector = {
+    name: 'blazeface',
+    inputWidth: 128,
+    inputHeight: 128,
+    provider: 'cpu',
+    model: 'fake',
+    detect: async () => {
+      detectCalls.n++;
+      await worker.run(who, 3);
+      return Array.from({ length: faces }, (_, i) => face(i));
+    },
+    close: async () => {},
+  } satisfies FaceDetector;
+  const liveness = {
+    classify: async () => {
+      await worker.run(who, 3);
+      return { verdict: 'live', scores: { p_live: 0.9 }, alignMs: 0, inferMs: 3 };
+    },
+  } as unknown as LivenessModel;
+  return { detector, liveness };
+}
+
+const config = configSchema.parse({
+  quality: { min_face_px: 5, min_sharpness: 0, min_brightness: 0, max_brightness: 1 },
+  decision: { max_frame_age_ms: 1000 },
+});
+
+class StalledCamera implements CameraDriver {
+  readonly info = { id: 's', kind: 'fake' as const, source: 'stalled', width: null, height: null, fps: null };
+  private release: (() => void) | null = null;
+  async open(): Promise<void> {}
+  async *frames(): AsyncGenerator<Frame> {
+    await new Promise<void>((resolve) => {
+      this.release = resolve;
+    });
+  }
+  stats(): CaptureStats {
+    return { captured: 0, delivered: 0, dropped: 0 };
+  }
+  async close(): Promise<void> {
+    this.release?.();
+  }
+}
+
+function pipelineFor(
+  id: string,
+  camera: CameraDriver,
+  m: ReturnType<typeof models>,
+  states: CameraState[] = [],
+  now?: () => number,
+) {
+  return new CameraPipeline({
+    cameraId: id,
+    camera,
+    ...m,
+    config,
+    log: silentLogger(),
+    stages: { record: () => {} },
+    onDecision: () => {},
+    onState: (s) => {
+      states.push(s);
+    },
+    ...(now ? { now } : {}),
+  });
+}
+
+function supervised(id: string, create: () => CameraDriver, onEvent?: (p: CameraPipeline) => void) {
+  let target: CameraPipeline | null = null;
+  const cam = new SupervisedCamera({
+    id,
+    create,
+    stallTimeoutMs: 150,
+    minMs: 50,
+    maxMs: 100,
+    finite: false,
+    onEvent: (e) => target?.sourceChanged(e),
+  });
+  const bind = (p: CameraPipeline) => {
+    target = p;
+    onEvent?.(p);
+  };
+  return { cam, bind };
+}
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    assert.ok(Date.now() - t0 < ms, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('camera pipeline loop', () => {
+  it('a frame older than max_frame_age_ms is counted stale and never reaches the detector', async () => {
+    for (const ageMs of [5000, 0]) {
+      const calls = { n: 0 };
+      const m = models(new SerialWorker(), 'a', 1, calls);
+      // The pipeline's clock runs ageMs ahead of the capture stamps: every frame is that old.
+      const p = pipelineFor(
+        'a',
+        new FakeCamera({ count: 5, intervalMs: null }),
+        m,
+        [],
+        () => performance.now() + ageMs,
+      );
+      await p.start();
+      await p.done();
+      await p.stop();
+      if (ageMs > config.decision.max_frame_age_ms) {
+        assert.deepEqual([p.counters.stale, p.counters.processed, calls.n], [5, 0, 0]);
+      } else {
+        assert.deepEqual([p.counters.stale, p.counters.processed, calls.n], [0, 5, 5]);
+      }
+    }
+  });
+
+  it('a camera missing at start is down, and running once its frames flow', async () => {
+    const states: CameraState[] = [];
+    let opens = 0;
+    const s = supervised('b', () =>
+      ++opens <= 3
+        ? new FakeCamera({ openError: new Error('unplugged') as never })
+        : new FakeCamera({ intervalMs: 10 }),
+    );
+    const p = pipelineFor('b', s.cam, models(new SerialWorker(), 'b', 0, { n: 0 }), states);
+    s.bind(p);
+    await p.start();
+    assert.equal(p.cameraState, 'down');
+    await until(() => p.counters.processed >= 3, 5000, 'frames after the camera appeared');
+    assert.equal(p.cameraState, 'running');
+    await p.stop();
+    assert.deepEqual(states.slice(0, 2), ['down', 'running']);
+  });
+
+  it('a stalled camera does not hold up another camera on the same worker', async () => {
+    const worker = new SerialWorker();
+    const aStates: CameraState[] = [];
+    const bStates: CameraState[] = [];
+    const a = supervised('a', () => new FakeCamera({ intervalMs: 10, width: 64, height: 48 }));
+    const b = supervised('b', () => new StalledCamera());
+    const pa = pipelineFor('a', a.cam, models(worker, 'a', 0, { n: 0 }), aStates);
+    const pb = pipelineFor('b', b.cam, models(worker, 'b', 0, { n: 0 }), bStates);
+    a.bind(pa);
+    b.bind(pb);
+    await Promise.all([pa.start(), pb.start()]);
+    try {
+      await until(() => bStates.includes('down'), 3000, 'the stalled camera to be reported down');
+      const atLoss = pa.counters.processed;
+      await until(() => pa.counters.processed >= atLoss + 20, 5000, 'camera a to keep processing');
+      assert.equal(pa.cameraState, 'running');
+      assert.equal(pb.counters.processed, 0);
+    } finally {
+      await Promise.all([pa.stop(), pb.stop()]);
+    }
+  });
+
+  it('a slow camera (many faces, many inferences a frame) does not starve a quick one', async (t) => {
+    const worker = new SerialWorker();
+    const quick = pipelineFor(
+      'quick',
+      new FakeCamera({ intervalMs: 10, width: 96, height: 48 }),
+      models(worker, 'quick', 0, { n: 0 }),
+    );
+    const slow = pipelineFor(
+      'slow',
+      new FakeCamera({ intervalMs: 10, width: 96, height: 48 }),
+      models(worker, 'slow', 5, { n: 0 }),
+    );
+    await Promise.all([quick.start(), slow.start()]);
+    try {
+      await until(() => slow.counters.processed >= 10, 10_000, 'the slow camera to process 10 frames');
+    } finally {
+      await Promise.all([quick.stop(), slow.stop()]);
+    }
+    const q = quick.counters.processed;
+    const s = slow.counters.processed;
+    t.diagnostic(`quick ${q} frames, slow ${s} frames (${slow.counters.inferences} inferences)`);
+    // FIFO with one frame in flight per camera: the worker alternates between the cameras'
+    // jobs, so the quick camera finishes several frames per slow frame.
+    assert.ok(q >= 2 * s, `quick camera starved: ${q} frames against ${s}`);
+    const share = worker.jobs.filter((j) => j === 'quick').length / worker.jobs.length;
+    assert.ok(share > 0.25, `quick camera got ${Math.round(share * 100)}% of the worker's jobs`);
+  });
+});
