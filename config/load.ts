@@ -85,46 +85,53 @@ function resolveFrom(base: string, p: string | null | undefined): string | null 
   return path.resolve(base, p);
 }
 
-/** Resolve path-valued fields of a raw (pre-validation) object against `base`, in place. */
-function resolveRawPaths(raw: Record<string, Json>, base: string): void {
-  const section = (k: string) =>
-    typeof raw[k] === 'object' && raw[k] && !Array.isArray(raw[k]) ? (raw[k] as Record<string, Json>) : null;
-  const dev = section('device');
-  if (dev && typeof dev.state_dir === 'string') dev.state_dir = resolveFrom(base, dev.state_dir) as string;
-  const mqtt = section('mqtt');
-  if (mqtt && typeof mqtt.password_file === 'string')
-    mqtt.password_file = resolveFrom(base, mqtt.password_file) as string;
-  const status = section('status');
-  if (status && typeof status.token_file === 'string') status.token_file = resolveFrom(base, status.token_file) as string;
-  const det = section('detector');
-  if (det && typeof det.model === 'string') det.model = resolveFrom(base, det.model) as string;
-  const live = section('liveness');
-  if (live && typeof live.manifest === 'string') live.manifest = resolveFrom(base, live.manifest) as string;
-  if (Array.isArray(raw.cameras)) {
-    for (const cam of raw.cameras) {
-      if (
-        cam &&
-        typeof cam === 'object' &&
-        !Array.isArray(cam) &&
-        (cam.kind === undefined || cam.kind === 'file')
-      ) {
-        if (typeof cam.source === 'string') cam.source = resolveFrom(base, cam.source) as string;
+/** Every config key that holds a file-system path (camera sources are handled by kind). */
+const PATH_KEYS: readonly (readonly string[])[] = [
+  ['device', 'state_dir'],
+  ['mqtt', 'password_file'],
+  ['mqtt', 'tls', 'ca_file'],
+  ['mqtt', 'tls', 'cert_file'],
+  ['mqtt', 'tls', 'key_file'],
+  ['detector', 'model'],
+  ['liveness', 'manifest'],
+  ['status', 'token_file'],
+  ['model_update', 'public_key_file'],
+];
+
+/** Camera kinds whose `source` is a file path (not a device, pipeline, URL or ffmpeg input). */
+const FILE_SOURCE_KINDS = new Set([undefined, 'file']);
+
+/**
+ * Resolve every relative path in a config-shaped object against `base`, in place. Works on
+ * raw input (before validation: missing sections are skipped) and on validated configs.
+ */
+function resolvePaths(obj: Record<string, unknown>, base: string): void {
+  for (const keys of PATH_KEYS) {
+    let node: unknown = obj;
+    for (const k of keys.slice(0, -1))
+      node = node && typeof node === 'object' ? (node as Record<string, unknown>)[k] : undefined;
+    const last = keys[keys.length - 1] as string;
+    if (node && typeof node === 'object' && !Array.isArray(node)) {
+      const n = node as Record<string, unknown>;
+      if (typeof n[last] === 'string') n[last] = resolveFrom(base, n[last] as string);
+    }
+  }
+  if (Array.isArray(obj.cameras)) {
+    for (const cam of obj.cameras as unknown[]) {
+      if (cam && typeof cam === 'object' && !Array.isArray(cam)) {
+        const c = cam as Record<string, unknown>;
+        if (FILE_SOURCE_KINDS.has(c.kind as string | undefined) && typeof c.source === 'string') {
+          c.source = resolveFrom(base, c.source);
+        }
       }
     }
   }
 }
 
 function resolveDefaults(cfg: Config): Config {
-  const r = (p: string) => resolveFrom(packageRoot, p) as string;
-  return {
-    ...cfg,
-    device: { ...cfg.device, state_dir: r(cfg.device.state_dir) },
-    mqtt: { ...cfg.mqtt, password_file: cfg.mqtt.password_file === null ? null : r(cfg.mqtt.password_file) },
-    detector: { ...cfg.detector, model: cfg.detector.model === null ? null : r(cfg.detector.model) },
-    status: { ...cfg.status, token_file: cfg.status.token_file === null ? null : r(cfg.status.token_file) },
-    liveness: { ...cfg.liveness, manifest: r(cfg.liveness.manifest) },
-    cameras: cfg.cameras.map((c) => (c.kind === 'file' ? { ...c, source: r(c.source) } : c)),
-  };
+  const copy = structuredClone(cfg);
+  resolvePaths(copy as unknown as Record<string, unknown>, packageRoot);
+  return copy;
 }
 
 export interface LoadedConfig {
@@ -212,7 +219,7 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
       );
     }
     raw = parseConfigText(text, abs) as Record<string, Json>;
-    resolveRawPaths(raw, path.dirname(abs));
+    resolvePaths(raw, path.dirname(abs));
   }
   const { overrides, keys } = envOverrides(env);
   const merged = deepMerge(raw, overrides) as Record<string, Json>;

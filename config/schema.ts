@@ -93,7 +93,10 @@ export const configSchema = z.strictObject({
       homeassistant: z
         .strictObject({
           enabled: z.boolean().default(false),
-          prefix: z.string().regex(/^[^#+/][^#+]*$/, 'no wildcards, no leading slash').default('homeassistant'),
+          prefix: z
+            .string()
+            .regex(/^[^#+/][^#+]*$/, 'no wildcards, no leading slash')
+            .default('homeassistant'),
         })
         .prefault({}),
     })

@@ -183,7 +183,11 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'verify': {
         const { runVerify } = await import('./signing/verify-cli.js');
-        return runVerify(rest, () => readFileSync(0, 'utf8'), (l) => process.stdout.write(`${l}\n`));
+        return runVerify(
+          rest,
+          () => readFileSync(0, 'utf8'),
+          (l) => process.stdout.write(`${l}\n`),
+        );
       }
       case 'doctor':
         return await cmdDoctor(rest);

@@ -204,8 +204,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           slot.state = state;
           slot.lastError = err ? err.message : null;
           this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
-          if (state === 'running' || state === 'failed' || state === 'ended')
-            this.contract?.event(state === 'running' ? 'camera_back' : 'camera_lost', { camera_id: cam.id, state, error: slot.lastError });
+          this.contract?.cameraState(cam.id, state, slot.lastError);
         },
         onFrame: (r) => {
           if (this.listenerCount('frame') > 0) this.emit('frame', r);
@@ -248,6 +247,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
             stale: c.pipeline.counters.stale,
           })),
         mqttCounters: () => this.link?.counters() ?? null,
+        auditBacklog: () => this.contract?.outboxFigures().pending ?? null,
       });
     }
   }

@@ -54,7 +54,10 @@ export interface PipelineDeps {
   stages: StageRecorder;
   onDecision: (d: SessionDecision) => void | Promise<void>;
   onState?: (state: CameraState, error?: KioskError | Error) => void;
-  /** Every processed frame with what was found in it (status page preview, metrics). Must be cheap. */
+  /**
+   * Every processed frame with what was found in it (status page preview, metrics). Must be cheap.
+   * The frame's Mat is released after the call: copy it to keep it.
+   */
   onFrame?: (result: FrameResult) => void;
   now?: () => number;
 }
@@ -142,11 +145,17 @@ export class CameraPipeline {
     try {
       let waitStart = this.now();
       for await (const frame of camera.frames()) {
-        if (this.stopping) break;
-        this.deps.stages.record('capture', this.now() - waitStart);
-        this.inFrame = this.processFrame(frame);
-        await this.inFrame;
-        this.inFrame = null;
+        // Mat memory is invisible to V8 (daemon/cv.ts), so a frame is freed as soon as it is
+        // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
+        try {
+          if (this.stopping) break;
+          this.deps.stages.record('capture', this.now() - waitStart);
+          this.inFrame = this.processFrame(frame);
+          await this.inFrame;
+          this.inFrame = null;
+        } finally {
+          frame.mat.release();
+        }
         waitStart = this.now();
       }
       if (!this.stopping) {
@@ -201,6 +210,7 @@ export class CameraPipeline {
       const quality = region
         ? measureQuality(region, face.box)
         : { face_px: Math.min(face.box[2], face.box[3]), sharpness: 0, brightness: 0 };
+      region?.release();
       const gate = qualityGate(quality, config.quality);
       let verdict: FrameObservation['verdict'] = null;
       let scores: Record<string, number> | null = null;

@@ -8,7 +8,7 @@ run_pkgs=(build-essential pkg-config python3 libopencv-dev ffmpeg
 # Python side (FGHV training/export/tests), the real broker for tests, the Debian portraits
 # that the demo video and the demo model are made from.
 test_pkgs=(mosquitto mosquitto-clients python3-torch python3-onnx python3-numpy python3-opencv
-  python3-pytest python3-matplotlib facedetect python3-skimage chromium)
+  python3-pytest python3-matplotlib facedetect python3-skimage chromium openssl)
 
 pkgs=("${run_pkgs[@]}")
 [ "$what" = run ] || pkgs+=("${test_pkgs[@]}")

@@ -51,19 +51,25 @@ export function similarityMatrix(landmarks: readonly Point[], template: readonly
     );
   }
   const rows = m.getDataAsArray() as number[][];
+  m.release();
+  result.inliers.release();
   return [...(rows[0] as number[]), ...(rows[1] as number[])];
 }
 
 /** Warp an 8-bit BGR image with a 2x3 matrix into a width x height crop (bilinear, black border). */
 export function warpCrop(bgr: Mat, matrix: readonly number[], width: number, height: number): Mat {
   const m = new cv.Mat([matrix.slice(0, 3), matrix.slice(3, 6)], cv.CV_64F);
-  return bgr.warpAffine(
-    m,
-    new cv.Size(width, height),
-    cv.INTER_LINEAR,
-    cv.BORDER_CONSTANT,
-    new cv.Vec3(0, 0, 0),
-  );
+  try {
+    return bgr.warpAffine(
+      m,
+      new cv.Size(width, height),
+      cv.INTER_LINEAR,
+      cv.BORDER_CONSTANT,
+      new cv.Vec3(0, 0, 0),
+    );
+  } finally {
+    m.release(); // Mat memory is invisible to V8's GC (daemon/cv.ts)
+  }
 }
 
 /**
@@ -118,7 +124,12 @@ export function scaledBoxCrop(
   const r = scaledBoxRect(box, scale, bgr.cols, bgr.rows);
   const w = Math.min(r.w, bgr.cols - r.x);
   const h = Math.min(r.h, bgr.rows - r.y);
-  return bgr.getRegion(new cv.Rect(r.x, r.y, w, h)).resize(height, width);
+  const region = bgr.getRegion(new cv.Rect(r.x, r.y, w, h));
+  try {
+    return region.resize(height, width);
+  } finally {
+    region.release();
+  }
 }
 
 /** 8-bit BGR crop -> float32 NCHW tensor (batch 1), channel order and normalisation per the manifest. */

@@ -88,8 +88,38 @@ export class AuditStore {
     return { id, kind, payload, created_at, acked_at: null };
   }
 
+  /** Several rows in one transaction (one fsync with synchronous: full), in order. */
+  appendMany(kind: AuditKind, payloads: string[]): AuditRecord[] {
+    const created_at = this.now();
+    let out: AuditRecord[];
+    try {
+      out = this.db.transaction(() =>
+        payloads.map((payload) => ({
+          id: Number(this.insertStmt.run(kind, payload, created_at).lastInsertRowid),
+          kind,
+          payload,
+          created_at,
+          acked_at: null,
+        })),
+      )();
+    } catch (cause) {
+      throw new KioskError(ErrorCodes.AUDIT_STORE, 'cannot write to the audit store', { cause });
+    }
+    this.sinceRetention += payloads.length;
+    if (this.sinceRetention >= 100) this.applyRetention();
+    return out;
+  }
+
   markAcked(id: number): void {
     this.ackStmt.run(this.now(), id);
+  }
+
+  /** Several acks in one transaction (one fsync with synchronous: full). */
+  markAckedMany(ids: number[]): void {
+    const at = this.now();
+    this.db.transaction(() => {
+      for (const id of ids) this.ackStmt.run(at, id);
+    })();
   }
 
   /** Unacknowledged rows with id > afterId, oldest first. */
@@ -106,7 +136,12 @@ export class AuditStore {
     return this.db.prepare('SELECT * FROM audit ORDER BY id').all() as AuditRecord[];
   }
 
-  counters(): { records: number; pending: number; oldest_pending_ms: number | null; evicted_unacked: number } {
+  counters(): {
+    records: number;
+    pending: number;
+    oldest_pending_ms: number | null;
+    evicted_unacked: number;
+  } {
     const row = this.db
       .prepare(
         'SELECT COUNT(*) AS records, SUM(acked_at IS NULL) AS pending, MIN(CASE WHEN acked_at IS NULL THEN created_at END) AS oldest FROM audit',
@@ -142,7 +177,9 @@ export class AuditStore {
           .get() as { n: number; bytes: number };
         if (n <= maxRecords && bytes <= maxBytes) return;
         // Oldest first until both limits hold.
-        const rows = this.db.prepare(`SELECT id, LENGTH(payload) AS len FROM audit WHERE ${where} ORDER BY id`).all() as {
+        const rows = this.db
+          .prepare(`SELECT id, LENGTH(payload) AS len FROM audit WHERE ${where} ORDER BY id`)
+          .all() as {
           id: number;
           len: number;
         }[];

@@ -2,9 +2,15 @@
  * The decision path: build the payload -> sign -> write to the audit store (durable, before
  * anything leaves the device) -> publish on `<camera>/decision` (expiring) and on `audit`
  * (acknowledged rows are marked in the store). Used by the Daemon and by the tests' simulated kiosk.
+ * A decision made while the broker is unreachable is not queued for the decision topic.
  */
 import type { MqttLink } from '../mqtt/mqtt-link.js';
-import { buildDecisionPayload, type DecisionInput, type DecisionPayload, type SeqSource } from '../mqtt/topics.js';
+import {
+  buildDecisionPayload,
+  type DecisionInput,
+  type DecisionPayload,
+  type SeqSource,
+} from '../mqtt/topics.js';
 import type { DecisionSigner } from '../signing/keys.js';
 import { type AuditEventName, buildAuditEvent } from './events.js';
 import type { AuditOutbox } from './outbox.js';
@@ -26,14 +32,24 @@ export class DecisionChannel {
   decide(input: DecisionInput): DecisionPayload & { sig: string } {
     const { deviceId, seq, expiryS, signer, outbox, link } = this.opts;
     const payload = signer.sign(
-      buildDecisionPayload(input, { deviceId, seq, expiryS, ...(this.opts.now ? { now: this.opts.now } : {}) }),
+      buildDecisionPayload(input, {
+        deviceId,
+        seq,
+        expiryS,
+        ...(this.opts.now ? { now: this.opts.now } : {}),
+      }),
     );
     outbox.record('decision', payload);
-    void link.publishDecision(input.camera_id, payload);
+    // Live only: offline decisions are in the audit store and reach `audit` after reconnect,
+    // never `<camera>/decision`, where a gate could act on them late.
+    void link.publishDecision(input.camera_id, payload, true);
     return payload;
   }
 
-  event(event: AuditEventName, details: Record<string, unknown>): void {
-    this.opts.outbox.record('event', buildAuditEvent(this.opts.deviceId, event, details));
+  /** `batched`: written with the other events of this event-loop turn (command floods). */
+  event(event: AuditEventName, details: Record<string, unknown>, batched = false): void {
+    const payload = buildAuditEvent(this.opts.deviceId, event, details);
+    if (batched) this.opts.outbox.recordSoon('event', payload);
+    else this.opts.outbox.record('event', payload);
   }
 }

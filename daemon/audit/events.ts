@@ -32,5 +32,12 @@ export function buildAuditEvent(
   details: Record<string, unknown>,
   nowMs = Date.now(),
 ): AuditEventPayload {
-  return { v: CONTRACT_VERSION, id: nextUlid(nowMs), ts: new Date(nowMs).toISOString(), device_id: deviceId, event, details };
+  return {
+    v: CONTRACT_VERSION,
+    id: nextUlid(nowMs),
+    ts: new Date(nowMs).toISOString(),
+    device_id: deviceId,
+    event,
+    details,
+  };
 }

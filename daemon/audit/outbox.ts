@@ -12,7 +12,9 @@ export interface OutboxLogger {
 }
 
 /** The part of MqttLink the outbox uses (a fake in unit tests). */
-export type OutboxLink = Pick<MqttLink, 'publish' | 'isConnected' | 'on' | 'off'> & { topics: { audit: string } };
+export type OutboxLink = Pick<MqttLink, 'publish' | 'isConnected' | 'on' | 'off'> & {
+  topics: { audit: string };
+};
 
 export class AuditOutbox {
   /** Rows with id > this were recorded after the current connection's replay began: not replays. */
@@ -44,18 +46,50 @@ export class AuditOutbox {
     return rec;
   }
 
+  /**
+   * For floods of small events (command requests): rows are written together at the end of
+   * the event-loop turn, one transaction for all, then published like `record()`'s.
+   */
+  recordSoon(kind: AuditKind, payload: object): void {
+    this.soon.push(JSON.stringify(payload));
+    this.soonKind = kind;
+    this.soonFlush ??= setImmediate(this.flushSoon);
+  }
+
+  private soon: string[] = [];
+  private soonKind: AuditKind = 'event';
+  private soonFlush: NodeJS.Immediate | null = null;
+  private readonly flushSoon = () => {
+    this.soonFlush = null;
+    const payloads = this.soon.splice(0);
+    if (!payloads.length) return;
+    try {
+      const recs = this.store.appendMany(this.soonKind, payloads);
+      if (this.link.isConnected && !this.pumping && !this.stopped)
+        for (const r of recs) void this.send(r, false);
+    } catch (err) {
+      this.log?.warn({ err, rows: payloads.length }, 'audit rows not written');
+    }
+  };
+
   /** Resolves when the current replay (if any) has finished. */
   async idle(): Promise<void> {
     while (this.pumping) await this.pumping;
   }
 
   stop(): void {
+    if (this.soonFlush) clearImmediate(this.soonFlush);
+    this.flushSoon();
+    if (this.ackFlush) clearImmediate(this.ackFlush);
+    this.flushAcks();
     this.stopped = true;
     this.link.off('connect', this.onConnect);
   }
 
   private pump(): Promise<void> {
-    this.pumping ??= (async () => {
+    if (this.pumping) return this.pumping;
+    const run = async () => {
+      await null; // `pumping` is set before the loop runs, even when there is nothing to send
       try {
         let after = 0;
         while (this.link.isConnected && !this.stopped) {
@@ -67,11 +101,13 @@ export class AuditOutbox {
         }
       } catch (err) {
         this.log?.warn({ err }, 'audit replay failed');
-      } finally {
-        this.pumping = null;
       }
-    })();
-    return this.pumping;
+    };
+    const p: Promise<void> = run().finally(() => {
+      if (this.pumping === p) this.pumping = null;
+    });
+    this.pumping = p;
+    return p;
   }
 
   private async send(rec: AuditRecord, replayed: boolean): Promise<PublishOutcome> {
@@ -87,12 +123,26 @@ export class AuditOutbox {
     });
     if (outcome.delivered) {
       this.stats.acked++;
-      try {
-        this.store.markAcked(rec.id);
-      } catch (err) {
-        this.log?.warn({ err }, 'audit ack not stored (the row will be sent again)');
-      }
+      this.pendingAcks.push(rec.id);
+      this.ackFlush ??= setImmediate(this.flushAcks);
     }
     return outcome;
   }
+
+  /**
+   * Acks are written in batches (one transaction per event-loop turn): an ack lost to a crash
+   * only means the row is sent again, marked replayed, and receivers deduplicate on `id`.
+   */
+  private readonly pendingAcks: number[] = [];
+  private ackFlush: NodeJS.Immediate | null = null;
+  private readonly flushAcks = () => {
+    this.ackFlush = null;
+    const ids = this.pendingAcks.splice(0);
+    if (!ids.length) return;
+    try {
+      this.store.markAckedMany(ids);
+    } catch (err) {
+      this.log?.warn({ err }, 'audit acks not stored (the rows will be sent again)');
+    }
+  };
 }

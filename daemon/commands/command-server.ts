@@ -18,7 +18,12 @@ export interface CommandTarget {
   setThresholds(thresholds: Record<string, number>): Promise<unknown>;
   reloadConfig(): Promise<unknown>;
   /** Absent until the model install/switch logic exists: model_update then answers NOT_IMPLEMENTED. */
-  updateModel?: (req: { model: string; manifest: string; sha256?: string; signature?: string }) => Promise<unknown>;
+  updateModel?: (req: {
+    model: string;
+    manifest: string;
+    sha256?: string;
+    signature?: string;
+  }) => Promise<unknown>;
   /** Called after the `restart` response was sent. */
   restart(): void;
 }
@@ -31,11 +36,17 @@ export interface CommandServerOptions {
   /** Records one audit event per request. */
   audit: (details: Record<string, unknown>) => void;
   maxQueued?: number;
+  /** Requests waiting to be parsed, at most (beyond: answered busy at once). Default 2000. */
+  maxIntake?: number;
   now?: () => number;
   onError?: (err: unknown) => void;
 }
 
 const MAX_SEEN_SIGNATURES = 10_000;
+/** Requests handled per event-loop turn: a flood never starves decisions, timers or the camera. */
+const PER_TURN = 25;
+/** Bytes of requests waiting to be parsed, at most. */
+const MAX_INTAKE_BYTES = 8 * 2 ** 20;
 
 /** The transaction as recorded in audit: small ones as they are, large ones summarised. */
 function auditTransaction(t: unknown): unknown {
@@ -48,16 +59,42 @@ export class CommandServer {
   private readonly seen = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
+  private readonly intake: { command: string; payload: Buffer; packet: IPublishPacket }[] = [];
+  private intakeBytes = 0;
+  private draining: NodeJS.Immediate | null = null;
   readonly stats = { requests: 0, ok: 0, errors: 0 };
   private readonly filter: string;
   private readonly onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
     const prefix = `${this.opts.link.topics.base}/request/`;
     if (!topic.startsWith(prefix)) return;
-    try {
-      this.handle(topic.slice(prefix.length), payload, packet);
-    } catch (err) {
-      this.opts.onError?.(err);
+    const command = topic.slice(prefix.length);
+    if (payload.length > this.policy.maxBytes) {
+      // Refused unread, at once: oversized requests never occupy the intake.
+      this.handle(command, payload, packet);
+      return;
     }
+    if (
+      this.intake.length >= (this.opts.maxIntake ?? 2000) ||
+      this.intakeBytes + payload.length > MAX_INTAKE_BYTES
+    ) {
+      this.busy(command, packet, 'too many requests waiting; try again');
+      return;
+    }
+    this.intake.push({ command, payload, packet });
+    this.intakeBytes += payload.length;
+    this.draining ??= setImmediate(this.drain);
+  };
+  private readonly drain = () => {
+    this.draining = null;
+    for (const { command, payload, packet } of this.intake.splice(0, PER_TURN)) {
+      this.intakeBytes -= payload.length;
+      try {
+        this.handle(command, payload, packet);
+      } catch (err) {
+        this.opts.onError?.(err);
+      }
+    }
+    if (this.intake.length) this.draining = setImmediate(this.drain);
   };
 
   constructor(private readonly opts: CommandServerOptions) {
@@ -78,21 +115,43 @@ export class CommandServer {
 
   stop(): Promise<void> {
     this.opts.link.off('message', this.onMessage);
+    if (this.draining) clearImmediate(this.draining);
+    this.draining = null;
+    this.intake.length = 0;
     return this.queue;
+  }
+
+  private replyTo(
+    command: string,
+    packet: IPublishPacket,
+  ): { topic: string; correlation: Buffer | undefined } {
+    const props = packet.properties;
+    const topic =
+      typeof props?.responseTopic === 'string' && /^[^+#]+$/.test(props.responseTopic)
+        ? props.responseTopic
+        : `${this.opts.link.topics.base}/response/${command}`;
+    return { topic, correlation: props?.correlationData };
+  }
+
+  private busy(command: string, packet: IPublishPacket, message: string): void {
+    this.stats.requests++;
+    const { topic, correlation } = this.replyTo(command, packet);
+    void this.respond(topic, correlation, command, null, { code: ErrorCodes.COMMAND_BUSY, message });
   }
 
   private handle(command: string, payload: Buffer, packet: IPublishPacket): void {
     this.stats.requests++;
-    const props = packet.properties;
-    const replyTo =
-      typeof props?.responseTopic === 'string' && /^[^+#]+$/.test(props.responseTopic)
-        ? props.responseTopic
-        : `${this.opts.link.topics.base}/response/${command}`;
-    const correlation = props?.correlationData;
+    const { topic: replyTo, correlation } = this.replyTo(command, packet);
     if (this.seen.size > MAX_SEEN_SIGNATURES) this.seen.clear();
-    const parsed = parseCommandRequest(command, payload, { ...this.policy, now: (this.opts.now ?? Date.now)() });
+    const parsed = parseCommandRequest(command, payload, {
+      ...this.policy,
+      now: (this.opts.now ?? Date.now)(),
+    });
     if (!parsed.ok) {
-      this.respond(replyTo, correlation, parsed.command, parsed.transaction, { code: parsed.code, message: parsed.message });
+      this.respond(replyTo, correlation, parsed.command, parsed.transaction, {
+        code: parsed.code,
+        message: parsed.message,
+      });
       return;
     }
     if (this.queued >= (this.opts.maxQueued ?? 16)) {
@@ -131,7 +190,10 @@ export class CommandServer {
         return t.reloadConfig();
       case 'model_update': {
         if (!t.updateModel) {
-          throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'model_update: model install/switch is not in this build yet');
+          throw new KioskError(
+            ErrorCodes.NOT_IMPLEMENTED,
+            'model_update: model install/switch is not in this build yet',
+          );
         }
         const { model, manifest, sha256, signature } = args as {
           model: string;
@@ -139,7 +201,12 @@ export class CommandServer {
           sha256?: string;
           signature?: string;
         };
-        return t.updateModel({ model, manifest, ...(sha256 ? { sha256 } : {}), ...(signature ? { signature } : {}) });
+        return t.updateModel({
+          model,
+          manifest,
+          ...(sha256 ? { sha256 } : {}),
+          ...(signature ? { signature } : {}),
+        });
       }
       case 'restart':
         return { restarting: true };

@@ -105,7 +105,10 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
           throw new KioskError(ErrorCodes.MANIFEST_INVALID, `cannot read manifest ${manifest}`, { cause });
         }
         if (declared !== sha256) {
-          throw new KioskError(ErrorCodes.MODEL_SHA_MISMATCH, 'request sha256 differs from the manifest sha256');
+          throw new KioskError(
+            ErrorCodes.MODEL_SHA_MISMATCH,
+            'request sha256 differs from the manifest sha256',
+          );
         }
       }
       const from = d.liveness()?.info;

@@ -82,14 +82,22 @@ export function parseCommandRequest(command: string, bytes: Buffer, policy: Requ
   }
   const transaction = (body as { transaction?: unknown }).transaction ?? null;
   if (!Object.hasOwn(commandSchemas, command)) {
-    return fail(ErrorCodes.COMMAND_UNKNOWN, `unknown command (known: ${COMMAND_NAMES.join(', ')})`, transaction);
+    return fail(
+      ErrorCodes.COMMAND_UNKNOWN,
+      `unknown command (known: ${COMMAND_NAMES.join(', ')})`,
+      transaction,
+    );
   }
   const name = command as CommandName;
   const parsed = commandSchemas[name].safeParse(body);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const where = first?.path.length ? first.path.join('.') : '(request)';
-    return fail(ErrorCodes.COMMAND_INVALID, `${where}: ${first?.message ?? 'invalid'}`.slice(0, 300), transaction);
+    return fail(
+      ErrorCodes.COMMAND_INVALID,
+      `${where}: ${first?.message ?? 'invalid'}`.slice(0, 300),
+      transaction,
+    );
   }
   if (policy.requireSignature) {
     const refusal = checkSignature(name, body as Record<string, unknown>, policy);
@@ -107,16 +115,26 @@ function checkSignature(
   body: Record<string, unknown>,
   policy: RequestPolicy,
 ): { code: ErrorCode; message: string } | null {
-  if (typeof body.sig !== 'string') return { code: ErrorCodes.COMMAND_UNSIGNED, message: 'request must be signed' };
+  if (typeof body.sig !== 'string')
+    return { code: ErrorCodes.COMMAND_UNSIGNED, message: 'request must be signed' };
   if (body.command !== command || body.device_id !== policy.deviceId) {
-    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'signed request must name this command and device' };
+    return {
+      code: ErrorCodes.COMMAND_SIGNATURE_INVALID,
+      message: 'signed request must name this command and device',
+    };
   }
   const ts = typeof body.ts === 'string' ? Date.parse(body.ts) : Number.NaN;
   if (!Number.isFinite(ts) || Math.abs(policy.now - ts) > policy.maxSkewS * 1000) {
-    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'request ts missing or outside the allowed clock skew' };
+    return {
+      code: ErrorCodes.COMMAND_SIGNATURE_INVALID,
+      message: 'request ts missing or outside the allowed clock skew',
+    };
   }
   if (!policy.fleetKeys.some((k) => verifySignature(body, k))) {
-    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'signature does not verify with any fleet key' };
+    return {
+      code: ErrorCodes.COMMAND_SIGNATURE_INVALID,
+      message: 'signature does not verify with any fleet key',
+    };
   }
   const digest = createHash('sha256').update(body.sig).digest('hex');
   if (policy.seenSignatures?.has(digest)) {

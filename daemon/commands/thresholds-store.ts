@@ -32,7 +32,9 @@ export function readThresholds(stateDir: string, modelSha256: string): Record<st
       Object.entries(stored.thresholds).filter(([, v]) => typeof v === 'number' && Number.isFinite(v)),
     );
   } catch (cause) {
-    throw new KioskError(ErrorCodes.STATE_CORRUPT, `${thresholdsFile(stateDir)} is not valid JSON`, { cause });
+    throw new KioskError(ErrorCodes.STATE_CORRUPT, `${thresholdsFile(stateDir)} is not valid JSON`, {
+      cause,
+    });
   }
 }
 
@@ -64,6 +66,8 @@ export function writeThresholds(stateDir: string, value: StoredThresholds): void
   try {
     writeFileAtomic(thresholdsFile(stateDir), `${JSON.stringify(value, null, 2)}\n`);
   } catch (cause) {
-    throw new KioskError(ErrorCodes.STATE_WRITE_FAILED, `cannot write ${thresholdsFile(stateDir)}`, { cause });
+    throw new KioskError(ErrorCodes.STATE_WRITE_FAILED, `cannot write ${thresholdsFile(stateDir)}`, {
+      cause,
+    });
   }
 }

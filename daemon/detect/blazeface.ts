@@ -161,7 +161,13 @@ export class BlazeFaceDetector implements FaceDetector {
   }
 
   async detect(image: Mat): Promise<FaceDetection[]> {
-    const { tensor, lb } = letterboxTensor(image, this.inputWidth, this.inputHeight, BLAZEFACE_INPUT, 0);
+    const { tensor, lb } = await letterboxTensor(
+      image,
+      this.inputWidth,
+      this.inputHeight,
+      BLAZEFACE_INPUT,
+      0,
+    );
     const name = this.session.inputs[0]?.name ?? 'input';
     const { outputs } = await this.session.run({
       [name]: f32(tensor, [1, this.inputHeight, this.inputWidth, 3]),

@@ -119,31 +119,51 @@ export function fillTensor(bgr: Uint8Array, lb: Letterbox, layout: TensorLayout,
   return out;
 }
 
-/** OpenCV part: any 8-bit grey/BGR/BGRA Mat -> letterboxed network tensor plus the mapping back. */
-export function letterboxTensor(
+/** INTER_AREA when shrinking avoids aliasing that costs small faces their features. */
+function interpolation(lb: Letterbox, srcCols: number): number {
+  return lb.innerW < srcCols ? cv.INTER_AREA : cv.INTER_LINEAR;
+}
+
+function tensorFrom(inner: Mat, lb: Letterbox, layout: TensorLayout, pad: number): Float32Array {
+  const data = inner.getData();
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return fillTensor(bytes, lb, layout, pad);
+}
+
+function resizeFailed(e: unknown): KioskError {
+  return new KioskError(ErrorCodes.IMAGE_UNREADABLE, 'resize for the detector failed', { cause: asError(e) });
+}
+
+/**
+ * OpenCV part: any 8-bit grey/BGR/BGRA Mat -> letterboxed network tensor plus the mapping back.
+ * The resize runs on libuv's thread pool: shrinking a 1080p frame takes several ms, which would
+ * otherwise block the event loop (MQTT, camera) once per frame.
+ */
+export async function letterboxTensor(
   image: Mat,
   dstW: number,
   dstH: number,
   layout: TensorLayout,
   pad: number,
-): { tensor: Float32Array; lb: Letterbox } {
+): Promise<{ tensor: Float32Array; lb: Letterbox }> {
   const bgr = toBgr(image);
   const lb = computeLetterbox(bgr.cols, bgr.rows, dstW, dstH);
-  let data: Buffer;
+  let inner: Mat;
   try {
-    // INTER_AREA when shrinking avoids aliasing that costs small faces their features.
-    const shrink = lb.innerW < bgr.cols;
     // copy() when no resize is needed: getData() refuses a ROI view (a frame cut with getRegion).
-    const inner =
+    inner =
       lb.innerW === bgr.cols && lb.innerH === bgr.rows
-        ? bgr.copy()
-        : bgr.resize(lb.innerH, lb.innerW, 0, 0, shrink ? cv.INTER_AREA : cv.INTER_LINEAR);
-    data = inner.getData();
+        ? await bgr.copyAsync()
+        : await bgr.resizeAsync(lb.innerH, lb.innerW, 0, 0, interpolation(lb, bgr.cols));
   } catch (e) {
-    throw new KioskError(ErrorCodes.IMAGE_UNREADABLE, 'resize for the detector failed', {
-      cause: asError(e),
-    });
+    throw resizeFailed(e);
+  } finally {
+    if (bgr !== image) bgr.release();
   }
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return { tensor: fillTensor(bytes, lb, layout, pad), lb };
+  try {
+    return { tensor: tensorFrom(inner, lb, layout, pad), lb };
+  } finally {
+    // Mat memory is invisible to V8's GC (daemon/cv.ts): free it now.
+    inner.release();
+  }
 }

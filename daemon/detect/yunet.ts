@@ -111,7 +111,13 @@ export class YuNetDetector implements FaceDetector {
   }
 
   async detect(image: Mat): Promise<FaceDetection[]> {
-    const { tensor, lb } = letterboxTensor(image, this.inputWidth, this.inputHeight, { kind: 'nchw-bgr' }, 0);
+    const { tensor, lb } = await letterboxTensor(
+      image,
+      this.inputWidth,
+      this.inputHeight,
+      { kind: 'nchw-bgr' },
+      0,
+    );
     const name = this.session.inputs[0]?.name ?? 'input';
     const { outputs } = await this.session.run({
       [name]: f32(tensor, [1, 3, this.inputHeight, this.inputWidth]),

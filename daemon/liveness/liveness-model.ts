@@ -151,7 +151,11 @@ export class LivenessModel {
       m.crop.method === 'similarity'
         ? warpCrop(image, similarityMatrix(face.landmarks, m.crop.template as Point[]), w, h)
         : scaledBoxCrop(image, face.box, m.crop.scale, w, h);
-    return toTensor(crop, m.input);
+    try {
+      return toTensor(crop, m.input);
+    } finally {
+      crop.release(); // Mat memory is invisible to V8's GC (daemon/cv.ts)
+    }
   }
 
   /** Crop, infer and judge one face of one frame. */

@@ -11,9 +11,28 @@ import path from 'node:path';
 type Schema = Record<string, unknown> | boolean;
 
 const KNOWN = new Set([
-  '$schema', '$id', '$defs', 'title', 'description', 'type', 'const', 'enum', 'properties', 'required',
-  'additionalProperties', 'items', 'oneOf', 'anyOf', '$ref', 'minimum', 'maximum', 'minLength', 'maxLength',
-  'pattern', 'format', 'default',
+  '$schema',
+  '$id',
+  '$defs',
+  'title',
+  'description',
+  'type',
+  'const',
+  'enum',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'oneOf',
+  'anyOf',
+  '$ref',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'default',
 ]);
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -52,7 +71,8 @@ export class ContractSchemas {
     const file = filePart ? filePart : currentFile;
     let node: unknown = this.files.get(file);
     if (node === undefined) throw new Error(`$ref to unknown file ${file}`);
-    for (const part of (pointer ?? '').split('/').filter(Boolean)) node = (node as Record<string, unknown>)[part];
+    for (const part of (pointer ?? '').split('/').filter(Boolean))
+      node = (node as Record<string, unknown>)[part];
     if (node === undefined) throw new Error(`$ref ${ref} does not resolve`);
     return { schema: node as Schema, file };
   }
@@ -63,7 +83,8 @@ export class ContractSchemas {
       errors.push(`${at}: not allowed`);
       return;
     }
-    for (const k of Object.keys(schema)) if (!KNOWN.has(k)) throw new Error(`unsupported keyword ${k} in ${file}`);
+    for (const k of Object.keys(schema))
+      if (!KNOWN.has(k)) throw new Error(`unsupported keyword ${k} in ${file}`);
     const s = schema as Record<string, unknown>;
     if (typeof s.$ref === 'string') {
       const r = this.resolve(s.$ref, file);
@@ -77,11 +98,15 @@ export class ContractSchemas {
         return;
       }
     }
-    if ('const' in s && JSON.stringify(s.const) !== JSON.stringify(v)) errors.push(`${at}: must be ${JSON.stringify(s.const)}`);
+    if ('const' in s && JSON.stringify(s.const) !== JSON.stringify(v))
+      errors.push(`${at}: must be ${JSON.stringify(s.const)}`);
     if (Array.isArray(s.enum) && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(v))) {
       errors.push(`${at}: ${JSON.stringify(v)} not in ${JSON.stringify(s.enum)}`);
     }
-    for (const [key, list] of [['oneOf', s.oneOf], ['anyOf', s.anyOf]] as const) {
+    for (const [key, list] of [
+      ['oneOf', s.oneOf],
+      ['anyOf', s.anyOf],
+    ] as const) {
       if (!Array.isArray(list)) continue;
       const passing = list.filter((sub) => {
         const e: string[] = [];
@@ -95,21 +120,27 @@ export class ContractSchemas {
       if (typeof s.maximum === 'number' && v > s.maximum) errors.push(`${at}: above ${s.maximum}`);
     }
     if (typeof v === 'string') {
-      if (typeof s.minLength === 'number' && v.length < s.minLength) errors.push(`${at}: shorter than ${s.minLength}`);
-      if (typeof s.maxLength === 'number' && v.length > s.maxLength) errors.push(`${at}: longer than ${s.maxLength}`);
-      if (typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(v)) errors.push(`${at}: does not match ${s.pattern}`);
-      if (s.format === 'date-time' && (!DATE_TIME.test(v) || Number.isNaN(Date.parse(v)))) errors.push(`${at}: not a date-time`);
+      if (typeof s.minLength === 'number' && v.length < s.minLength)
+        errors.push(`${at}: shorter than ${s.minLength}`);
+      if (typeof s.maxLength === 'number' && v.length > s.maxLength)
+        errors.push(`${at}: longer than ${s.maxLength}`);
+      if (typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(v))
+        errors.push(`${at}: does not match ${s.pattern}`);
+      if (s.format === 'date-time' && (!DATE_TIME.test(v) || Number.isNaN(Date.parse(v))))
+        errors.push(`${at}: not a date-time`);
     }
     if (Array.isArray(v) && s.items !== undefined) {
-      v.forEach((item, i) => this.check(s.items as Schema, item, `${at}[${i}]`, file, errors));
+      for (const [i, item] of v.entries()) this.check(s.items as Schema, item, `${at}[${i}]`, file, errors);
     }
     if (t === 'object') {
       const obj = v as Record<string, unknown>;
-      for (const r of (s.required as string[] | undefined) ?? []) if (!(r in obj)) errors.push(`${at}: missing ${r}`);
+      for (const r of (s.required as string[] | undefined) ?? [])
+        if (!(r in obj)) errors.push(`${at}: missing ${r}`);
       const props = (s.properties as Record<string, Schema> | undefined) ?? {};
       for (const [k, val] of Object.entries(obj)) {
         if (k in props) this.check(props[k] as Schema, val, `${at}.${k}`, file, errors);
-        else if (s.additionalProperties !== undefined) this.check(s.additionalProperties as Schema, val, `${at}.${k}`, file, errors);
+        else if (s.additionalProperties !== undefined)
+          this.check(s.additionalProperties as Schema, val, `${at}.${k}`, file, errors);
       }
     }
   }

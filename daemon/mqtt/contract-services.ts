@@ -38,6 +38,7 @@ export class ContractServices {
   private channel: DecisionChannel | null = null;
   private commands: CommandServer | null = null;
   private ha: HaDiscovery | null = null;
+  private readonly lostCameras = new Set<string>();
 
   constructor(
     private readonly config: Config,
@@ -78,7 +79,7 @@ export class ContractServices {
           fleetKeys: config.commands.fleet_public_keys,
           maxSkewS: config.commands.max_clock_skew_s,
         },
-        audit: (details) => this.event('command_executed', details),
+        audit: (details) => this.event('command_executed', details, true),
         onError: (err) => this.log.warn({ err }, 'command handling failed'),
       });
       this.commands.start();
@@ -96,11 +97,22 @@ export class ContractServices {
   }
 
   /** Records an audit event; a failing store is logged, never thrown into the caller's path. */
-  event(name: AuditEventName, details: Record<string, unknown>): void {
+  event(name: AuditEventName, details: Record<string, unknown>, batched = false): void {
     try {
-      this.channel?.event(name, details);
+      this.channel?.event(name, details, batched);
     } catch (err) {
       this.log.warn({ err, event: name }, 'audit event not recorded');
+    }
+  }
+
+  /** Audits `camera_lost` when a camera stops delivering and `camera_back` when a lost one runs again. */
+  cameraState(cameraId: string, state: string, error: string | null): void {
+    const lost = state === 'down' || state === 'failed' || state === 'ended';
+    if (lost && !this.lostCameras.has(cameraId)) {
+      this.lostCameras.add(cameraId);
+      this.event('camera_lost', { camera_id: cameraId, state, error });
+    } else if (state === 'running' && this.lostCameras.delete(cameraId)) {
+      this.event('camera_back', { camera_id: cameraId, state, error: null });
     }
   }
 
@@ -108,7 +120,8 @@ export class ContractServices {
     const c = this.store.counters();
     return {
       pending: c.pending,
-      oldest_age_s: c.oldest_pending_ms === null ? null : Math.round((Date.now() - c.oldest_pending_ms) / 1000),
+      oldest_age_s:
+        c.oldest_pending_ms === null ? null : Math.round((Date.now() - c.oldest_pending_ms) / 1000),
     };
   }
 

@@ -4,8 +4,7 @@
  * the health figures, all tied to the daemon's availability topic. Home Assistant forgets
  * them when it restarts, so they are resent when `<ha_prefix>/status` says `online`.
  */
-import type { InfoPayload } from './topics.js';
-import type { Topics } from './topics.js';
+import type { InfoPayload, Topics } from './topics.js';
 
 export interface DiscoveryMessage {
   topic: string;
@@ -54,6 +53,11 @@ export function haDiscoveryMessages(haPrefix: string, topics: Topics, info: Info
   );
   return sensors.map(({ object, config }) => ({
     topic: `${haPrefix}/sensor/${id}/${object}/config`,
-    payload: JSON.stringify({ ...config, ...common, unique_id: `fghv_${id}_${object}`, object_id: `fghv_${id}_${object}` }),
+    payload: JSON.stringify({
+      ...config,
+      ...common,
+      unique_id: `fghv_${id}_${object}`,
+      object_id: `fghv_${id}_${object}`,
+    }),
   }));
 }

@@ -15,7 +15,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import {
+  connect,
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IPublishPacket,
+  type MqttClient,
+} from 'mqtt';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import {
@@ -277,13 +283,19 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (this.connected) this.publishInfo();
   }
 
-  publishDecision(cameraId: string, payload: DecisionPayload): Promise<PublishOutcome> {
+  /**
+   * `liveOnly`: never queued, never re-sent after a reconnect (the durable audit outbox holds
+   * the decision instead), so a decision made while the broker was unreachable never reaches
+   * a gate late, even within its expiry.
+   */
+  publishDecision(cameraId: string, payload: DecisionPayload, liveOnly = false): Promise<PublishOutcome> {
     const expiresAt = Date.parse(payload.expires_at);
     return this.publish({
       topic: this.topics.decision(cameraId),
       payload: JSON.stringify(payload),
       qos: 1,
       retain: false,
+      ...(liveOnly ? { durable: true } : {}),
       ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
     });
   }

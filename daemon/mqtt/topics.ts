@@ -102,7 +102,7 @@ export interface DecisionPayload {
   model: ModelRef;
   execution_provider: string;
   latency_ms: { first_frame_to_decision: number; last_frame_to_publish: number };
-  /** Base64 Ed25519 signature over the canonical JSON of every other field (later issue: absent now). */
+  /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/signing). */
   sig?: string;
 }
 
@@ -149,7 +149,7 @@ export interface InfoPayload {
   /** The execution provider actually in use, not the one requested. */
   execution_provider: string | null;
   cameras: { id: string; kind: string; source: string }[];
-  /** Base64 Ed25519 public key for decision signatures (later issue: null now). */
+  /** Base64 of the raw 32-byte Ed25519 public key that signs decisions. */
   decision_public_key: string | null;
   capabilities: string[];
   config_hash: string | null;
@@ -199,14 +199,14 @@ export interface HealthPayload {
   latency_ms: Record<string, LatencyFigures>;
   system: SystemFigures;
   mqtt: MqttCounters;
-  /** Durable outbox counters (later issue: null now). */
+  /** Durable audit outbox counters (null when there is none). */
   outbox: { pending: number; oldest_age_s: number | null } | null;
   cameras: CameraHealth[];
   model: ModelRef | null;
   execution_provider: string | null;
 }
 
-/** Commands (later issue): request and response envelopes. */
+/** Commands: request and response envelopes (daemon/commands). */
 export interface CommandRequest {
   transaction?: unknown;
   [key: string]: unknown;

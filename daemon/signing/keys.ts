@@ -55,7 +55,9 @@ export class DecisionSigner {
       try {
         writeFileAtomic(file, pem, 0o600);
       } catch (cause) {
-        throw new KioskError(ErrorCodes.STATE_WRITE_FAILED, `cannot write the decision key ${file}`, { cause });
+        throw new KioskError(ErrorCodes.STATE_WRITE_FAILED, `cannot write the decision key ${file}`, {
+          cause,
+        });
       }
     }
     // A key readable by others lets them forge decisions: tighten it whatever its origin.
@@ -73,7 +75,9 @@ export class DecisionSigner {
 
   /** Returns the payload with `sig` (base64) over the canonical JSON of every other field. */
   sign<T extends object>(payload: T): T & { sig: string } {
-    const sig = sign(null, signedBytes(payload as Record<string, unknown>), this.privateKey).toString('base64');
+    const sig = sign(null, signedBytes(payload as Record<string, unknown>), this.privateKey).toString(
+      'base64',
+    );
     return { ...payload, sig };
   }
 }

@@ -24,7 +24,11 @@ export function runVerify(args: string[], stdinText: () => string, out: (line: s
     const info = JSON.parse(readFileSync(values.info, 'utf8')) as { decision_public_key?: unknown };
     if (typeof info.decision_public_key === 'string') keyText = info.decision_public_key;
   }
-  if (!keyText) throw new KioskError(ErrorCodes.USAGE, 'verify: give --key BASE64 or --info FILE with decision_public_key');
+  if (!keyText)
+    throw new KioskError(
+      ErrorCodes.USAGE,
+      'verify: give --key BASE64 or --info FILE with decision_public_key',
+    );
   const key = publicKeyFrom(keyText);
   const texts = positionals.length ? positionals.map((f) => readFileSync(f, 'utf8')) : [stdinText()];
   let lastSeq: number | undefined;

@@ -50,7 +50,8 @@ export function verifyDecision(
   const p = payload as { sig?: unknown; device_id?: unknown; expires_at?: unknown; seq?: unknown };
   if (typeof p.sig !== 'string') return { ok: false, reason: 'missing_signature' };
   if (!verifySignature(payload, publicKey)) return { ok: false, reason: 'bad_signature' };
-  if (opts.deviceId !== undefined && p.device_id !== opts.deviceId) return { ok: false, reason: 'wrong_device' };
+  if (opts.deviceId !== undefined && p.device_id !== opts.deviceId)
+    return { ok: false, reason: 'wrong_device' };
   if (opts.now !== undefined) {
     const expires = typeof p.expires_at === 'string' ? Date.parse(p.expires_at) : Number.NaN;
     if (!Number.isFinite(expires) || opts.now >= expires) return { ok: false, reason: 'expired' };

@@ -40,6 +40,11 @@ export interface StatusServerOptions {
   log: Logger;
   /** Injected in tests; defaults to systeminformation. */
   system?: () => Promise<SystemFigures>;
+  /**
+   * A port that cannot be bound: false (default) logs KIOSK_E_STATUS_LISTEN and the daemon
+   * runs on without its page (decisions matter more than diagnostics); true rejects.
+   */
+  failOnListenError?: boolean;
 }
 
 const LAST_DECISIONS = 20;
@@ -108,14 +113,23 @@ export class StatusServer {
   /** Validates the auth rule (KIOSK_E_STATUS_AUTH_CONFIG), listens (KIOSK_E_STATUS_LISTEN), subscribes. */
   static async start(opts: StatusServerOptions): Promise<StatusServer> {
     const s = new StatusServer(opts);
-    await s.listen();
+    try {
+      await s.listen();
+    } catch (err) {
+      if (opts.failOnListenError) throw err;
+      opts.log.error(
+        { err, code: ErrorCodes.STATUS_LISTEN },
+        `${(err as Error).message}: running without the status page`,
+      );
+      return s;
+    }
     opts.daemon.on('decision', s.onDecision);
     return s;
   }
 
-  /** `http://host:port/` with the port actually bound (port 0 picks one). */
-  get url(): string {
-    return this.boundUrl;
+  /** `http://host:port/` with the port actually bound (port 0 picks one); null when not listening. */
+  get url(): string | null {
+    return this.boundUrl || null;
   }
 
   private listen(): Promise<void> {
@@ -292,10 +306,12 @@ export class StatusServer {
     this.opts.daemon.off('frame', this.onFrame);
     this.listeningOnFrames = false;
     await this.hub.close();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    if (this.server.listening) {
+      await new Promise<void>((resolve) => {
+        this.server.close(() => resolve());
+        this.server.closeAllConnections();
+      });
+    }
     await this.systemRefresh;
   }
 }

@@ -15,7 +15,10 @@ import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
  * asked for (the shared sample photos carry a stale tag on already-upright pixels; applying it
  * turns their faces sideways).
  */
-export async function readImageBgr(path: string, opts: { applyExifOrientation?: boolean } = {}): Promise<Mat> {
+export async function readImageBgr(
+  path: string,
+  opts: { applyExifOrientation?: boolean } = {},
+): Promise<Mat> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);

@@ -40,7 +40,13 @@ describe('fghv-kiosk CLI', () => {
     const bad = cli(['config', 'check', 'config/examples/invalid.yaml']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /KIOSK_E_CONFIG_INVALID/);
-    for (const p of ['mqtt', 'mqtt.decision_expiry_s', 'cameras[0].id', 'cameras[0].kind', 'decision.frames']) {
+    for (const p of [
+      'mqtt',
+      'mqtt.decision_expiry_s',
+      'cameras[0].id',
+      'cameras[0].kind',
+      'decision.frames',
+    ]) {
       assert.ok(bad.stderr.includes(p), `${p} missing from:\n${bad.stderr}`);
     }
     assert.equal(cli(['config', 'check', 'config/examples/usb-camera.yaml']).code, 0);
@@ -55,35 +61,36 @@ describe('fghv-kiosk CLI', () => {
     assert.equal(cli(['config', 'check', tmp('d.yaml', r.stdout)]).code, 0);
   });
 
-  it(
-    'classify: MiniFASNetV2 with YuNet calls T1 live, F1 and F2 spoof',
-    { skip: needsSharedData('models/MiniFASNetV2.onnx', 'models/yunet_s_640_640.onnx', 'images/T1.jpg') },
-    () => {
-      const r = cli([
-        'classify',
-        '--model',
-        'models/minifasnet/MiniFASNetV2.manifest.json',
-        '--detector',
-        'yunet',
-        '--json',
-        shared('images/T1.jpg'),
-        shared('images/F1.jpg'),
-        shared('images/F2.jpg'),
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(
-        lines.map((l) => l.faces.map((f: { verdict: string }) => f.verdict)),
-        [['live'], ['spoof'], ['spoof']],
-      );
-      for (const l of lines) {
-        const [x, y, w, h] = l.faces[0].box;
-        assert.ok(x >= 0 && y >= 0 && x + w <= l.width + 1 && y + h <= l.height + 1, 'box in original pixels');
-        assert.equal(l.faces[0].landmarks.length, 5);
-      }
-      assert.match(r.stderr, /purpose: reference/);
-    },
-  );
+  it('classify: MiniFASNetV2 with YuNet calls T1 live, F1 and F2 spoof', {
+    skip: needsSharedData('models/MiniFASNetV2.onnx', 'models/yunet_s_640_640.onnx', 'images/T1.jpg'),
+  }, () => {
+    const r = cli([
+      'classify',
+      '--model',
+      'models/minifasnet/MiniFASNetV2.manifest.json',
+      '--detector',
+      'yunet',
+      '--json',
+      shared('images/T1.jpg'),
+      shared('images/F1.jpg'),
+      shared('images/F2.jpg'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.faces.map((f: { verdict: string }) => f.verdict)),
+      [['live'], ['spoof'], ['spoof']],
+    );
+    for (const l of lines) {
+      const [x, y, w, h] = l.faces[0].box;
+      assert.ok(x >= 0 && y >= 0 && x + w <= l.width + 1 && y + h <= l.height + 1, 'box in original pixels');
+      assert.equal(l.faces[0].landmarks.length, 5);
+    }
+    assert.match(r.stderr, /purpose: reference/);
+  });
 
   it('classify reports unreadable images by code, goes on with the others, and exits 1', () => {
     const blank = spawnSync('/usr/bin/python3', [
@@ -102,7 +109,10 @@ describe('fghv-kiosk CLI', () => {
       path.join(tmpdir(), 'fghv-cli-blank.png'),
     ]);
     assert.equal(r.code, 1);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 3);
     assert.equal(lines[0].error.code, 'KIOSK_E_IMAGE_UNREADABLE');
     assert.equal(lines[1].error.code, 'KIOSK_E_IMAGE_UNREADABLE');

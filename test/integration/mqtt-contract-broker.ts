@@ -81,7 +81,9 @@ export async function startBroker(conf: (port: number, dir: string) => string): 
     url: `mqtt://127.0.0.1:${port}`,
     async start() {
       if (child) return;
-      const c = track(spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      const c = track(
+        spawn(MOSQUITTO, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] }),
+      );
       c.stderr?.on('data', (d: Buffer) => {
         stderr = (stderr + d.toString()).slice(-3000);
       });
@@ -116,19 +118,60 @@ export function makeCerts(): Certs {
   const dir = tempDir('certs');
   const run = (...args: string[]) => execFileSync(OPENSSL, args, { cwd: dir, stdio: 'pipe' });
   const ca = (name: string) => {
-    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-      '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
+    run(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+    );
   };
   const leaf = (name: string, cn: string, ext: string | null) => {
-    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`,
-      '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    run(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+    );
     const extArgs: string[] = [];
     if (ext) {
       writeFileSync(path.join(dir, `${name}.ext`), ext);
       extArgs.push('-extfile', `${name}.ext`);
     }
-    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
-      '-out', `${name}.crt`, ...extArgs);
+    run(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      `${name}.crt`,
+      ...extArgs,
+    );
   };
   ca('ca');
   ca('other-ca');

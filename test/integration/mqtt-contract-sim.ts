@@ -21,7 +21,9 @@ const deviceId = config.device.id ?? 'sim';
 const log = { warn: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`) };
 const seq = new SeqCounter(config.device.state_dir);
 const contract = new ContractServices(config, deviceId, log);
-const link = new MqttLink(linkOptionsFromConfig(config.mqtt, deviceId, config.mqtt.url ?? 'mqtt://127.0.0.1:1883'));
+const link = new MqttLink(
+  linkOptionsFromConfig(config.mqtt, deviceId, config.mqtt.url ?? 'mqtt://127.0.0.1:1883'),
+);
 let thresholds: Record<string, number> = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };
 const info = (): InfoPayload => ({
   v: 1,
@@ -40,7 +42,13 @@ const health = new HealthReporter({
   intervalS: config.mqtt.health_interval_s,
   sink: link,
   outbox: () => contract.outboxFigures(),
-  system: async () => ({ cpu_load_pct: null, mem_used_pct: null, process_rss_mb: null, cpu_temp_c: null, gpu: null }),
+  system: async () => ({
+    cpu_load_pct: null,
+    mem_used_pct: null,
+    process_rss_mb: null,
+    cpu_temp_c: null,
+    gpu: null,
+  }),
   pipeline: () => ({
     fps: { capture: 0, processed: 0, dropped: 0 },
     latency_ms: { publish: { p50: 1, p95: 2, n: 3 } },

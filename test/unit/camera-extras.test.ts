@@ -4,17 +4,17 @@
  * GStreamer pipeline examples, ffmpeg command lines and the `cameras` listing.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseFormats, listCameras } from '../../daemon/cameras-cmd.js';
+import { listCameras, parseFormats } from '../../daemon/cameras-cmd.js';
 import { cv } from '../../daemon/cv.js';
 import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
 import { ffmpegArgs, parseOutputHeader, splitArgs } from '../../drivers/camera/ffmpeg-pipe.js';
 import { FswebcamSnapshot } from '../../drivers/camera/fswebcam.js';
 import { rtspPipeline, usbCameraPipeline } from '../../drivers/camera/gst-pipelines.js';
 import { drain, needsGStreamer, tempDir } from './camera-fixtures.js';
-import { spawnSync } from 'node:child_process';
 
 const tmp = tempDir();
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -51,12 +51,14 @@ describe('config', () => {
   it('relative paths in a file are relative to the file; absolute ones are kept', () => {
     const file = tmpFile(
       'c.yaml',
-      'liveness:\n  manifest: m/x.json\ncameras:\n  - source: v.mp4\n  - id: b\n    kind: v4l2\n    source: /dev/video0\n',
+      'mqtt:\n  tls:\n    ca_file: certs/ca.pem\nliveness:\n  manifest: m/x.json\ncameras:\n  - source: v.mp4\n  - id: b\n    kind: v4l2\n    source: /dev/video0\n',
     );
     const { config } = loadConfig(file, {});
     assert.equal(config.liveness.manifest, path.join(path.dirname(file), 'm/x.json'));
     assert.equal(config.cameras[0]?.source, path.join(path.dirname(file), 'v.mp4'));
     assert.equal(config.cameras[1]?.source, '/dev/video0');
+    assert.equal(config.mqtt.tls.ca_file, path.join(path.dirname(file), 'certs/ca.pem'));
+    assert.equal(config.device.state_dir, path.join(packageRoot, '.state'), 'defaults stay package-relative');
   });
 
   it('environment overrides win over the file, JSON-typed', () => {

@@ -46,6 +46,7 @@ function statusConfig(over: Record<string, unknown> = {}) {
 
 async function startServer(daemon: FakeDaemon, over: Record<string, unknown> = {}) {
   return StatusServer.start({
+    failOnListenError: true,
     config: statusConfig(over),
     daemon,
     log: silentLogger(),
@@ -105,11 +106,11 @@ describe('status server', () => {
   it('serves page, JSON and metrics on loopback, and refuses a foreign Host name', async () => {
     const s = await startServer(new FakeDaemon());
     servers.push(s);
-    assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-    const page = await get(s.url);
+    assert.match(s.url ?? '', /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const page = await get(s.url ?? '');
     assert.equal(page.status, 200);
     assert.match(page.body, /only while this page is open/);
-    const json = JSON.parse((await get(`${s.url}api/status`)).body);
+    const json = JSON.parse((await get(`${s.url ?? ''}api/status`)).body);
     assert.equal(json.device_id, 'unit');
     assert.equal(
       json.cameras[0].source,
@@ -117,11 +118,11 @@ describe('status server', () => {
       'credentials in a camera URL are not shown',
     );
     assert.deepEqual(json.totals, { captured: 3, processed: 2, dropped: 1, stale: 0 });
-    const metrics = await get(`${s.url}metrics`);
+    const metrics = await get(`${s.url ?? ''}metrics`);
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, /^fghv_frames_captured_total\{camera="front"\} 3$/m);
-    assert.equal((await get(`${s.url}api/status`, { host: 'attacker.example' })).status, 421);
-    assert.equal((await get(`${s.url}nothing`)).status, 404);
+    assert.equal((await get(`${s.url ?? ''}api/status`, { host: 'attacker.example' })).status, 421);
+    assert.equal((await get(`${s.url ?? ''}nothing`)).status, 404);
   });
 
   it('with a token: 401 and a basic-auth challenge without it, 200 with bearer or basic', async () => {
@@ -130,19 +131,19 @@ describe('status server', () => {
     writeFileSync(tokenFile, 'a-long-enough-status-token\n');
     const s = await startServer(new FakeDaemon(), { token_file: tokenFile });
     servers.push(s);
-    const denied = await get(`${s.url}metrics`);
+    const denied = await get(`${s.url ?? ''}metrics`);
     assert.equal(denied.status, 401);
     assert.match(String(denied.headers['www-authenticate']), /^Basic realm=/);
     assert.equal(
-      (await get(`${s.url}metrics`, { authorization: 'Bearer wrong-token-of-some-length' })).status,
+      (await get(`${s.url ?? ''}metrics`, { authorization: 'Bearer wrong-token-of-some-length' })).status,
       401,
     );
     assert.equal(
-      (await get(`${s.url}metrics`, { authorization: 'Bearer a-long-enough-status-token' })).status,
+      (await get(`${s.url ?? ''}metrics`, { authorization: 'Bearer a-long-enough-status-token' })).status,
       200,
     );
     const basic = `Basic ${Buffer.from('installer:a-long-enough-status-token').toString('base64')}`;
-    assert.equal((await get(s.url, { authorization: basic, host: 'kiosk.example' })).status, 200);
+    assert.equal((await get(s.url ?? '', { authorization: basic, host: 'kiosk.example' })).status, 200);
   });
 
   it('refuses to start beyond loopback without a token, and on a taken port, with clear codes', async () => {
@@ -159,6 +160,15 @@ describe('status server', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const { port } = blocker.address() as net.AddressInfo;
+    const tolerant = await StatusServer.start({
+      config: statusConfig({ port }),
+      daemon: new FakeDaemon(),
+      log: silentLogger(),
+      cameraTotals: () => [],
+      mqttCounters: () => null,
+    });
+    assert.equal(tolerant.url, null, 'by default a taken port leaves the daemon running without the page');
+    await tolerant.close();
     await assert.rejects(
       startServer(new FakeDaemon(), { port }),
       (e) => isKioskError(e, ErrorCodes.STATUS_LISTEN) && e.message.includes(String(port)),
@@ -173,7 +183,7 @@ describe('status server', () => {
     assert.equal(daemon.listenerCount('frame'), 0, 'no page open: the pipeline emits no frames to us');
     const mat = new cv.Mat(48, 64, cv.CV_8UC3, [40, 80, 120]);
     const received: Buffer[] = [];
-    const req = http.get(`${s.url}preview.mjpeg`, (res) => {
+    const req = http.get(`${s.url ?? ''}preview.mjpeg`, (res) => {
       assert.match(String(res.headers['content-type']), /multipart\/x-mixed-replace/);
       res.on('data', (d: Buffer) => received.push(d));
     });

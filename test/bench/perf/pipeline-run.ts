@@ -26,8 +26,10 @@ export interface RunSpec {
   /** null: the detector's default model. */
   detectorModel: string | null;
   manifest: string;
-  /** Frames to process; null: the video once. Soak: the looped video until this many. */
+  /** Stop after this many frames; null: when the video ends. */
   frames: number | null;
+  /** Play the video again at its end (soak). */
+  loop: boolean;
   /** Frames excluded from the figures (session warm-up, allocator growth). */
   warmupFrames: number;
   /** RSS sample period in frames (0: only at the end). */
@@ -63,6 +65,11 @@ export interface RunResult {
 
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
+function memory(frame: number): RssSample {
+  const m = process.memoryUsage();
+  return { frame, rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed) };
+}
+
 /** A worker whose sessions add the time spent in run() (measured in the worker) to `bucket.ms`. */
 function timedWorker(worker: InferenceWorker, bucket: { ms: number }): InferenceWorker {
   const proxy = Object.create(worker) as InferenceWorker;
@@ -96,13 +103,16 @@ async function main(spec: RunSpec): Promise<void> {
     intraOpThreads: spec.threads,
     repoRoot: packageRoot,
   });
-  const liveness = await LivenessModel.load(w, spec.manifest, { providers: ['cpu'], intraOpThreads: spec.threads });
+  const liveness = await LivenessModel.load(w, spec.manifest, {
+    providers: ['cpu'],
+    intraOpThreads: spec.threads,
+  });
   await liveness.warmUp();
   const camera = new OpenCvCapture({
     id: 'bench',
     kind: 'file',
     source: spec.video,
-    loop: spec.frames !== null,
+    loop: spec.loop,
     realtime: false,
   });
   const stageSamples: Record<string, number[]> = {};
@@ -129,7 +139,9 @@ async function main(spec: RunSpec): Promise<void> {
       record: (stage: Stage, ms: number) => {
         if (stage === 'capture') lastCapture = ms;
         if (n < spec.warmupFrames) return;
-        (stageSamples[stage] ??= []).push(ms);
+        const samples = stageSamples[stage] ?? [];
+        samples.push(ms);
+        stageSamples[stage] = samples;
       },
     },
     onDecision: () => {
@@ -149,7 +161,7 @@ async function main(spec: RunSpec): Promise<void> {
       }
       last = now;
       lastNet = net.ms;
-      if (spec.sampleEvery > 0 && n % spec.sampleEvery === 0) rss.push({ frame: n, rssMiB: mib(process.memoryUsage.rss()) });
+      if (spec.sampleEvery > 0 && n % spec.sampleEvery === 0) rss.push(memory(n));
       if (spec.frames !== null && n >= spec.frames) void pipeline.stop();
     },
   });
@@ -159,7 +171,7 @@ async function main(spec: RunSpec): Promise<void> {
   const seconds = (last - t0) / 1000;
   eld.disable();
   const cpu = process.cpuUsage(cpu0);
-  rss.push({ frame: n, rssMiB: mib(process.memoryUsage.rss()) });
+  rss.push(memory(n));
   await pipeline.stop();
   await detector.close();
   await liveness.close();

@@ -1,0 +1,293 @@
+/**
+ * `make bench`: the performance report (bench/performance.md and bench/performance.json).
+ * Each section runs in child processes and is saved on its own in bench-out/perf/<section>.json
+ * with its date, commit and load average, so a section can be rerun alone (`--sections soak`)
+ * and the report is rendered from whatever sections are saved.
+ *
+ *   node dist/test/bench/perf/report.js [--sections pipeline,reference,torch,ort,gemm,soak]
+ *     [--frames N] [--ref-frames N] [--soak-frames N]      (FGHV_SOAK_FRAMES also sets the soak)
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../../config/load.js';
+import type { RunResult, RunSpec } from './pipeline-run.js';
+import { renderReport, type Saved } from './render.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const outDir = path.join(packageRoot, 'bench-out/perf');
+const PY = '/usr/bin/python3';
+const shared = (f: string) => path.resolve(packageRoot, '../shared/data/models', f);
+
+export const DETECTORS = [
+  {
+    label: 'blazeface-front-128',
+    detector: 'blazeface',
+    model: 'models/blazeface/face_detection_front_128x128_barracuda.onnx',
+  },
+  {
+    label: 'blazeface-back-256',
+    detector: 'blazeface',
+    model: 'models/blazeface/face_detection_back_256x256_barracuda.onnx',
+  },
+  { label: 'yunet-s-640', detector: 'yunet', model: shared('yunet_s_640_640.onnx') },
+  { label: 'yunet-n-320', detector: 'yunet', model: shared('yunet_n_320_320.onnx') },
+] as const;
+
+function args(): Map<string, string> {
+  const m = new Map<string, string>();
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i += 2) m.set((a[i] ?? '').replace(/^--/, ''), a[i + 1] ?? '');
+  return m;
+}
+
+export function commit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head}+uncommitted` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function save(section: string, fn: () => unknown): void {
+  const load0 = os.loadavg()[0] as number;
+  const started = new Date().toISOString();
+  console.log(`\n== ${section} (load average ${load0.toFixed(2)})`);
+  const data = fn();
+  const saved: Saved = {
+    section,
+    date: started,
+    commit: commit(),
+    loadavg: [Math.round(load0 * 100) / 100, Math.round((os.loadavg()[0] as number) * 100) / 100],
+    data,
+  };
+  writeFileSync(path.join(outDir, `${section}.json`), `${JSON.stringify(saved, null, 1)}\n`);
+}
+
+/** One pipeline configuration in a child process (own RSS, own CPU figures). */
+function runPipeline(spec: Omit<RunSpec, 'out'>, timeoutS: number): RunResult | null {
+  const out = path.join(outDir, 'run.json');
+  rmSync(out, { force: true });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(here, 'pipeline-run.js'), JSON.stringify({ ...spec, out })],
+    {
+      cwd: packageRoot,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: timeoutS * 1000,
+    },
+  );
+  if (r.status !== 0 || !existsSync(out)) {
+    console.log(`  run failed (status ${r.status}, signal ${r.signal})`);
+    return null;
+  }
+  return JSON.parse(readFileSync(out, 'utf8')) as RunResult;
+}
+
+function python(script: string, argv: string[], env: NodeJS.ProcessEnv = process.env): unknown {
+  const r = spawnSync(PY, [path.join(packageRoot, 'scripts', script), ...argv], {
+    cwd: packageRoot,
+    encoding: 'utf8',
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 * 2 ** 20,
+    timeout: 1800 * 1000,
+  });
+  const last = r.stdout?.trim().split('\n').pop();
+  if (r.status !== 0 || !last) throw new Error(`${script} failed with status ${r.status}`);
+  return JSON.parse(last);
+}
+
+/** The sample video at 1920x1080 (pillarboxed, faces not stretched), made in a temp dir. */
+function video1080(tmp: string): string {
+  const out = path.join(tmp, 'demo-kiosk-1080p.mp4');
+  execFileSync('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    '-i',
+    path.join(packageRoot, 'media/demo-kiosk.mp4'),
+    '-vf',
+    'scale=1440:1080,pad=1920:1080:240:0',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '18',
+    out,
+  ]);
+  return out;
+}
+
+/** A manifest for the fp16 variant the demo manifest lists (same model, fp16 weights and arithmetic). */
+function fp16Manifest(tmp: string): string {
+  const dir = path.join(packageRoot, 'models/fghv-demo');
+  const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const v = m.variants.fp16;
+  const out = path.join(tmp, 'fghv-demo-fp16.manifest.json');
+  writeFileSync(
+    out,
+    JSON.stringify({ ...m, name: `${m.name}-fp16`, file: path.join(dir, v.file), sha256: v.sha256 }),
+  );
+  return out;
+}
+
+function main(): void {
+  const a = args();
+  const sections = (a.get('sections') ?? 'pipeline,reference,torch,ort,gemm,soak').split(',');
+  const frames = a.has('frames') ? Number(a.get('frames')) : null;
+  const refFrames = Number(a.get('ref-frames') ?? 0);
+  const soakFrames = Number(a.get('soak-frames') ?? process.env.FGHV_SOAK_FRAMES ?? 100000);
+  mkdirSync(outDir, { recursive: true });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fghv-perf-'));
+  const video640 = path.join(packageRoot, 'media/demo-kiosk.mp4');
+  const manifests = {
+    'fghv-demo': path.join(packageRoot, 'models/fghv-demo/manifest.json'),
+    'fghv-demo-fp16': fp16Manifest(tmp),
+    'minifasnet-v2': path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
+    'minifasnet-v1se': path.join(packageRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json'),
+    'minifasnet-ensemble': path.join(packageRoot, 'models/minifasnet/ensemble.manifest.json'),
+  };
+  const base = { frames, loop: false, warmupFrames: 10, sampleEvery: 0, threads: 0 };
+  try {
+    if (sections.includes('pipeline')) {
+      save('pipeline', () => {
+        const rows: (RunResult & { resolution: string; detectorLabel: string; liveness: string })[] = [];
+        const videos: [string, string][] = [
+          ['640x480', video640],
+          ['1920x1080', video1080(tmp)],
+        ];
+        for (const [resolution, video] of videos) {
+          const combos = [
+            ...DETECTORS.map((d) => [d, 'fghv-demo'] as const),
+            ...(['fghv-demo-fp16', 'minifasnet-v2', 'minifasnet-v1se', 'minifasnet-ensemble'] as const).map(
+              (l) => [DETECTORS[2], l] as const,
+            ),
+          ];
+          for (const [d, l] of combos) {
+            if (!existsSync(path.resolve(packageRoot, d.model))) continue;
+            console.log(`${resolution} ${d.label} + ${l}`);
+            const r = runPipeline(
+              { ...base, video, detector: d.detector, detectorModel: d.model, manifest: manifests[l] },
+              1200,
+            );
+            if (r) rows.push({ ...r, resolution, detectorLabel: d.label, liveness: l });
+          }
+        }
+        return rows;
+      });
+    }
+    if (sections.includes('reference')) {
+      save('reference', () => {
+        const pairs = [
+          ['minifasnet', 'minifasnet-v2'],
+          ['fghv', 'fghv-demo'],
+        ] as const;
+        const yunet = shared('yunet_s_640_640.onnx');
+        return pairs.map(([py, live]) => {
+          const n = refFrames > 0 ? refFrames : null;
+          const node = runPipeline(
+            {
+              ...base,
+              frames: n,
+              video: video640,
+              detector: 'yunet',
+              detectorModel: yunet,
+              manifest: manifests[live],
+            },
+            1200,
+          );
+          const ref = python('bench-reference.py', [
+            video640,
+            yunet,
+            py,
+            '--warmup',
+            '10',
+            '--frames',
+            String(n ?? 0),
+          ]);
+          console.log(JSON.stringify(ref));
+          return { liveness: live, node, python: ref };
+        });
+      });
+    }
+    if (sections.includes('torch')) {
+      const files = [
+        ...DETECTORS.map((d) => path.resolve(packageRoot, d.model)),
+        shared('MiniFASNetV2.onnx'),
+        shared('MiniFASNetV1SE.onnx'),
+        path.join(packageRoot, 'models/fghv-demo/fghv-demo.onnx'),
+      ].filter((f) => existsSync(f));
+      save('torch', () => python('bench-torch.py', [path.join(outDir, 'torch'), ...files]));
+    }
+    if (sections.includes('ort')) {
+      save('ort', () => {
+        const torch = JSON.parse(readFileSync(path.join(outDir, 'torch.json'), 'utf8')).data as {
+          files: { onnx: string }[];
+          backbones: { onnx: string; runs: number }[];
+        };
+        const out = path.join(outDir, 'ort-run.json');
+        const rows: unknown[] = [];
+        const small = [
+          ...torch.files.map((f) => f.onnx),
+          path.join(packageRoot, 'models/fghv-demo/fghv-demo.fp16.onnx'),
+          ...torch.backbones.filter((b) => b.runs > 5).map((b) => b.onnx),
+        ];
+        const big = torch.backbones.filter((b) => b.runs <= 5);
+        for (const [models, runs] of [[small, 30], ...big.map((b) => [[b.onnx], b.runs] as const)] as const) {
+          execFileSync(
+            process.execPath,
+            [path.join(here, 'ort-models.js'), out, String(runs), '1,2', ...models],
+            {
+              stdio: ['ignore', 'inherit', 'inherit'],
+            },
+          );
+          rows.push(...JSON.parse(readFileSync(out, 'utf8')));
+        }
+        return rows;
+      });
+    }
+    if (sections.includes('gemm')) {
+      // OpenBLAS core-type overrides (set on some hosts for old OpenBLAS bugs) slow it: unset here only.
+      const env = { ...process.env };
+      delete env.OPENBLAS_CORETYPE;
+      delete env.OPENBLAS_L2_SIZE;
+      save('gemm', () => python('bench-gemm.py', [], env));
+    }
+    if (sections.includes('soak')) {
+      save('soak', () => {
+        const r = runPipeline(
+          {
+            ...base,
+            frames: soakFrames,
+            loop: true,
+            warmupFrames: Math.min(2000, Math.ceil(soakFrames / 10)),
+            sampleEvery: Math.max(100, Math.round(soakFrames / 200)),
+            video: video640,
+            detector: 'blazeface',
+            detectorModel: DETECTORS[0].model,
+            manifest: manifests['fghv-demo'],
+          },
+          6 * 3600,
+        );
+        return { requestedFrames: soakFrames, result: r };
+      });
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  renderReport(outDir, path.join(packageRoot, 'bench'));
+}
+
+main();

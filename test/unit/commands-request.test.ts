@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { parseCommandRequest, type RequestPolicy } from '../../daemon/commands/request.js';
+import { mergeThresholdUpdate } from '../../daemon/commands/thresholds-store.js';
+import { canonicalJson } from '../../daemon/signing/canonical-json.js';
+
+const now = Date.parse('2026-11-28T10:00:00.000Z');
+const policy: RequestPolicy = {
+  deviceId: 'k1',
+  maxBytes: 1024,
+  requireSignature: false,
+  fleetKeys: [],
+  maxSkewS: 60,
+  now,
+};
+const parse = (cmd: string, body: string | Buffer, p: Partial<RequestPolicy> = {}) =>
+  parseCommandRequest(cmd, Buffer.isBuffer(body) ? body : Buffer.from(body), { ...policy, ...p });
+const code = (r: ReturnType<typeof parse>) => (r.ok ? 'ok' : r.code);
+
+describe('command request parsing', () => {
+  test('fixed vectors: each failure has its code, the transaction is echoed when readable', () => {
+    const cases: [string, string | Buffer, string][] = [
+      ['health_check', '{"transaction":1}', 'ok'],
+      ['health_check', '{}', 'ok'],
+      ['get_config', '{"transaction":{"a":[1]}}', 'ok'],
+      ['set_thresholds', '{"thresholds":{"p_real_min":0.7}}', 'ok'],
+      ['set_thresholds', '{"thresholds":{}}', 'KIOSK_E_COMMAND_INVALID'],
+      ['set_thresholds', '{"thresholds":{"p_real_min":"0.7"}}', 'KIOSK_E_COMMAND_INVALID'],
+      ['set_thresholds', '{"thresholds":[1]}', 'KIOSK_E_COMMAND_INVALID'],
+      ['model_update', '{"model":"/m.onnx","manifest":"/m.json"}', 'ok'],
+      [
+        'model_update',
+        `{"model":"/m.onnx","manifest":"/m.json","sha256":"${'A'.repeat(64)}"}`,
+        'KIOSK_E_COMMAND_INVALID',
+      ],
+      ['model_update', '{"manifest":"/m.json"}', 'KIOSK_E_COMMAND_INVALID'],
+      ['restart', '{"extra":1}', 'KIOSK_E_COMMAND_INVALID'],
+      ['restart', '{', 'KIOSK_E_COMMAND_MALFORMED'],
+      ['restart', '[]', 'KIOSK_E_COMMAND_MALFORMED'],
+      ['restart', 'null', 'KIOSK_E_COMMAND_MALFORMED'],
+      ['restart', Buffer.from([0xff, 0xfe, 0x7b]), 'KIOSK_E_COMMAND_MALFORMED'],
+      ['restart', `{"transaction":"${'x'.repeat(2000)}"}`, 'KIOSK_E_COMMAND_TOO_LARGE'],
+      ['__proto__', '{}', 'KIOSK_E_COMMAND_UNKNOWN'],
+      ['toString', '{}', 'KIOSK_E_COMMAND_UNKNOWN'],
+      ['launch', '{"transaction":9}', 'KIOSK_E_COMMAND_UNKNOWN'],
+    ];
+    for (const [cmd, body, want] of cases)
+      assert.equal(code(parse(cmd, body)), want, `${cmd} ${String(body).slice(0, 40)}`);
+    const unknown = parse('launch', '{"transaction":9}');
+    assert.equal(unknown.transaction, 9);
+    assert.equal(parse('restart', '{').transaction, null);
+  });
+
+  test('signed requests: fleet key, command, device, fresh ts, used once', () => {
+    const fleet = generateKeyPairSync('ed25519');
+    const signed = (body: Record<string, unknown>, key = fleet.privateKey) =>
+      JSON.stringify({ ...body, sig: sign(null, Buffer.from(canonicalJson(body)), key).toString('base64') });
+    const seen = new Set<string>();
+    const p = { requireSignature: true, fleetKeys: [fleet.publicKey], seenSignatures: seen };
+    const body = { transaction: 1, command: 'restart', device_id: 'k1', ts: new Date(now).toISOString() };
+    const good = signed(body);
+    assert.equal(code(parse('restart', good, p)), 'ok');
+    assert.equal(code(parse('restart', good, p)), 'KIOSK_E_COMMAND_SIGNATURE_INVALID', 'replay');
+    assert.equal(code(parse('restart', '{"transaction":1}', p)), 'KIOSK_E_COMMAND_UNSIGNED');
+    assert.equal(
+      code(parse('health_check', signed({ ...body, ts: new Date(now + 1).toISOString() }), p)),
+      'KIOSK_E_COMMAND_SIGNATURE_INVALID',
+    );
+    assert.equal(
+      code(parse('restart', signed({ ...body, device_id: 'k2' }), p)),
+      'KIOSK_E_COMMAND_SIGNATURE_INVALID',
+    );
+    assert.equal(
+      code(parse('restart', signed({ ...body, ts: new Date(now - 61_000).toISOString() }), p)),
+      'KIOSK_E_COMMAND_SIGNATURE_INVALID',
+    );
+    const rogue = generateKeyPairSync('ed25519').privateKey;
+    assert.equal(
+      code(parse('restart', signed({ ...body, transaction: 2 }, rogue), p)),
+      'KIOSK_E_COMMAND_SIGNATURE_INVALID',
+    );
+    const tampered = JSON.parse(signed({ ...body, transaction: 3 }));
+    tampered.transaction = 4;
+    assert.equal(code(parse('restart', JSON.stringify(tampered), p)), 'KIOSK_E_COMMAND_SIGNATURE_INVALID');
+  });
+
+  test('threshold updates: known keys only, probabilities within 0..1', () => {
+    const active = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };
+    assert.deepEqual(mergeThresholdUpdate(active, { var_max: 0.02 }), { ...active, var_max: 0.02 });
+    assert.throws(() => mergeThresholdUpdate(active, { live_min: 0.9 }), /unknown threshold/);
+    assert.throws(() => mergeThresholdUpdate(active, { p_real_min: 1.5 }), /out of range/);
+  });
+});

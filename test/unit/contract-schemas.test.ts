@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import YAML from 'yaml';
+import { buildAuditEvent } from '../../daemon/audit/events.js';
+import { COMMAND_NAMES } from '../../daemon/commands/request.js';
+import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
+import { contractCapabilities } from '../../daemon/mqtt/contract-services.js';
+import { haDiscoveryMessages } from '../../daemon/mqtt/ha-discovery.js';
+import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/mqtt/topics.js';
+import { DecisionSigner } from '../../daemon/signing/keys.js';
+import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const dir = path.join(repoRoot, 'contract');
+const schemas = new ContractSchemas(path.join(dir, 'schemas'));
+const signer = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
+
+const decision = (over: Record<string, unknown> = {}) =>
+  signer.sign(
+    buildDecisionPayload(
+      {
+        camera_id: 'front',
+        track_id: 1,
+        decision: 'retry',
+        reason: 'low_quality',
+        quality_gate: 'sharpness',
+        scores: { p_real: null, var: null, delta_kl: null },
+        frames: { seen: 3, verified: 0 },
+        quality: { face_px: 90, sharpness: 0.01, brightness: 0.5 },
+        model: { name: 'm', version: '1', sha256: 'ab' },
+        execution_provider: 'cpu',
+        latency_ms: { first_frame_to_decision: 400, last_frame_to_publish: 2 },
+        ...over,
+      } as never,
+      { deviceId: 'k1', seq: { next: () => 4 }, expiryS: 10 },
+    ),
+  );
+
+const info: InfoPayload = {
+  v: 1,
+  device_id: 'k1',
+  software: { name: 'fghv-kiosk', version: '0.1.0' },
+  model: { name: 'm', version: '1', sha256: 'ab', family: 'fghv', purpose: 'demo' },
+  detector: { name: 'blazeface', model: null },
+  execution_provider: 'cpu',
+  cameras: [{ id: 'front', kind: 'file', source: 'x.mp4' }],
+  decision_public_key: signer.publicKey,
+  capabilities: contractCapabilities(true),
+  config_hash: '0123456789abcdef',
+};
+
+describe('contract JSON Schemas', () => {
+  test('what the daemon builds validates: decision, info, health, audit events, responses, availability', async () => {
+    assert.deepEqual(schemas.validate('decision.json', decision()), []);
+    assert.deepEqual(schemas.validate('audit.json', { ...decision(), replayed: true }), []);
+    assert.deepEqual(schemas.validate('info.json', info), []);
+    assert.deepEqual(
+      schemas.validate('info.json', { ...info, model: null, detector: null, decision_public_key: null }),
+      [],
+    );
+    const health = await new HealthReporter({
+      deviceId: 'k1',
+      intervalS: 30,
+      sink: {
+        publishHealth: () => undefined,
+        counters: () => ({
+          connected: true,
+          protocol_version: 5,
+          connects: 1,
+          disconnects: 0,
+          published: 3,
+          dropped: 0,
+          queued: 0,
+        }),
+      },
+      outbox: () => ({ pending: 2, oldest_age_s: 4 }),
+      system: async () => ({
+        cpu_load_pct: 3.2,
+        mem_used_pct: null,
+        process_rss_mb: 80,
+        cpu_temp_c: null,
+        gpu: null,
+      }),
+      pipeline: () => ({
+        fps: { capture: 30, processed: 12.5, dropped: 17.5 },
+        latency_ms: { detect: { p50: 5, p95: 9, n: 40 }, liveness: { p50: null, p95: null, n: 0 } },
+        cameras: [{ id: 'front', state: 'running', capture_fps: 30 }],
+        model: { name: 'm', version: '1', sha256: 'ab' },
+        execution_provider: 'cpu',
+      }),
+    }).snapshot();
+    assert.deepEqual(schemas.validate('health.json', health), []);
+    for (const event of ['camera_lost', 'command_executed', 'model_changed'] as const) {
+      assert.deepEqual(schemas.validate('audit.json', buildAuditEvent('k1', event, { a: 1 })), []);
+    }
+    assert.deepEqual(
+      schemas.validate('command-response.json', { transaction: 1, status: 'ok', data: { x: 1 } }),
+      [],
+    );
+    assert.deepEqual(
+      schemas.validate('command-response.json', {
+        transaction: null,
+        status: 'error',
+        data: null,
+        error: { code: 'KIOSK_E_COMMAND_MALFORMED', message: 'm' },
+      }),
+      [],
+    );
+    assert.deepEqual(schemas.validate('availability.json', 'online'), []);
+    assert.deepEqual(
+      schemas.validate('command-request.json', { transaction: 1, thresholds: { var_max: 0.1 } }),
+      [],
+    );
+  });
+
+  test('violations are reported: unsigned, unknown reason, extra field, bad types, bad error code', () => {
+    const { sig: _s, ...unsigned } = decision();
+    assert.match(schemas.validate('decision.json', unsigned).join(), /missing sig/);
+    assert.match(schemas.validate('decision.json', { ...decision(), reason: 'bored' }).join(), /reason/);
+    assert.match(
+      schemas.validate('decision.json', { ...decision(), image: 'base64...' }).join(),
+      /image: not allowed/,
+    );
+    assert.match(
+      schemas.validate('decision.json', { ...decision(), seq: 1.5 }).join(),
+      /seq: expected integer/,
+    );
+    assert.match(schemas.validate('decision.json', { ...decision(), ts: 'yesterday' }).join(), /date-time/);
+    assert.match(schemas.validate('audit.json', { v: 1 }).join(), /matches 0 of oneOf/);
+    assert.match(
+      schemas
+        .validate('command-response.json', {
+          transaction: 1,
+          status: 'error',
+          data: null,
+          error: { code: 'E', message: '' },
+        })
+        .join(),
+      /code/,
+    );
+    assert.match(schemas.validate('availability.json', 'maybe').join(), /not in/);
+  });
+
+  test('the AsyncAPI 3 document names every channel, resolves every schema, and lists every command', () => {
+    const doc = YAML.parse(readFileSync(path.join(dir, 'asyncapi.yaml'), 'utf8'));
+    assert.equal(doc.asyncapi, '3.0.0');
+    const addresses = Object.values(doc.channels).map((c) => (c as { address: string }).address);
+    for (const leaf of [
+      'availability',
+      'info',
+      '{camera_id}/decision',
+      'audit',
+      'health',
+      'request/{command}',
+      'response/{command}',
+    ]) {
+      assert.ok(addresses.includes(`{prefix}/{device_id}/${leaf}`), leaf);
+    }
+    for (const [name, m] of Object.entries(doc.components.messages)) {
+      const ref = (m as { payload: { $ref: string } }).payload.$ref;
+      assert.ok(existsSync(path.join(dir, ref)), `${name} -> ${ref}`);
+      assert.ok(schemas.names.includes(path.basename(ref)), ref);
+    }
+    assert.deepEqual(doc.components.parameters.command.enum, COMMAND_NAMES);
+    const qos = Object.fromEntries(
+      Object.entries(doc.operations).map(([k, o]) => [
+        k,
+        (o as { bindings?: { mqtt?: { qos: number; retain?: boolean } } }).bindings?.mqtt,
+      ]),
+    );
+    assert.deepEqual(qos.sendDecision, { qos: 1, retain: false, messageExpiryInterval: 10 });
+    assert.deepEqual(qos.sendAvailability, { qos: 1, retain: true });
+    assert.deepEqual(qos.sendHealth, { qos: 0, retain: false });
+  });
+
+  test('Home Assistant discovery: one retained config per sensor, tied to availability', () => {
+    const msgs = haDiscoveryMessages('homeassistant', new Topics('fghv', 'k1'), info);
+    assert.deepEqual(
+      msgs.map((m) => m.topic),
+      [
+        'homeassistant/sensor/k1/front_decision/config',
+        'homeassistant/sensor/k1/processed_fps/config',
+        'homeassistant/sensor/k1/outbox_pending/config',
+      ],
+    );
+    const first = JSON.parse(msgs[0]?.payload ?? '{}');
+    assert.equal(first.state_topic, 'fghv/k1/front/decision');
+    assert.equal(first.availability_topic, 'fghv/k1/availability');
+    assert.equal(first.unique_id, 'fghv_k1_front_decision');
+  });
+});

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { overheadRatio, percentiles, slope, soakVerdict } from '../bench/perf/stats.js';
+
+describe('performance report arithmetic', () => {
+  it('percentiles are nearest-rank over the samples', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+    assert.deepEqual(percentiles(xs), { p50: 50, p95: 95, p99: 99, n: 100 });
+    assert.deepEqual(percentiles([]), { p50: null, p95: null, p99: null, n: 0 });
+  });
+
+  it('overhead is total frame time over total network time', () => {
+    assert.equal(overheadRatio([12, 10, 11], [10, 10, 10]), 1.1);
+    assert.equal(overheadRatio([5], [0]), null);
+  });
+
+  it('slope is the least-squares line', () => {
+    assert.equal(slope([0, 1, 2, 3], [1, 3, 5, 7]), 2);
+    assert.equal(slope([1, 1], [1, 2]), null);
+  });
+
+  it('a flat soak is within 2 %; a leak is not', () => {
+    const flat = [0, 1000, 2000, 3000, 4000].map((frame, i) => ({ frame, rssMiB: 300 + (i % 2 ? 3 : -1) }));
+    const v = soakVerdict(flat, 1000);
+    assert.ok(v);
+    assert.equal(v.baselineMiB, 303); // the first sample at or after frame 1000
+    assert.equal(v.withinTolerance, true);
+    // +1 MiB per 1000 frames from 300 MiB: 2.7 % drift by the last sample.
+    const leak = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000].map((frame) => ({
+      frame,
+      rssMiB: 300 + frame / 1000,
+    }));
+    const w = soakVerdict(leak, 0);
+    assert.ok(w);
+    assert.equal(w.trendMiBPer10k, 10);
+    assert.equal(w.withinTolerance, false);
+    // Growth that stays inside the 2 % band (1.8 %) but climbs steadily: a trend, flagged.
+    const creep = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((k) => ({
+      frame: k * 1000,
+      rssMiB: 300 + k * 0.55,
+    }));
+    assert.equal(soakVerdict(creep, 0)?.withinTolerance, false);
+    assert.equal(soakVerdict([{ frame: 5, rssMiB: 1 }], 0), null);
+  });
+});

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { buildDecisionPayload, type DecisionInput } from '../../daemon/mqtt/topics.js';
+import { canonicalJson, signedBytes } from '../../daemon/signing/canonical-json.js';
+import { DecisionSigner, publicKeyFrom } from '../../daemon/signing/keys.js';
+import { verifyDecision, verifySignature } from '../../daemon/signing/verify.js';
+import { runVerify } from '../../daemon/signing/verify-cli.js';
+
+const input: DecisionInput = {
+  camera_id: 'front',
+  track_id: 3,
+  decision: 'accept',
+  reason: 'live_verified',
+  scores: { p_real: 0.97, var: 0.004, delta_kl: -3.1 },
+  frames: { seen: 9, verified: 7 },
+  quality: { face_px: 182, sharpness: 0.71, brightness: 0.52 },
+  model: { name: 'm', version: '1', sha256: 'x' },
+  execution_provider: 'cpu',
+  latency_ms: { first_frame_to_decision: 612, last_frame_to_publish: 38 },
+};
+
+function decision(signer: DecisionSigner, seq: number, now = Date.parse('2026-11-28T09:15:02.481Z')) {
+  return signer.sign(
+    buildDecisionPayload(input, { deviceId: 'k1', seq: { next: () => seq }, expiryS: 10, now: () => now }),
+  );
+}
+
+describe('canonical JSON', () => {
+  test('fixed vectors: sorted keys at every level, no whitespace, JSON numbers and escapes', () => {
+    assert.equal(
+      canonicalJson({ b: 1, a: [3, { d: null, c: true }], é: 'x"y' }),
+      '{"a":[3,{"c":true,"d":null}],"b":1,"é":"x\\"y"}',
+    );
+    assert.equal(
+      canonicalJson({ n: 1e21, f: 0.1, neg: -0, s: '\u2028' }),
+      '{"f":0.1,"n":1e+21,"neg":0,"s":"\u2028"}',
+    );
+    assert.equal(canonicalJson({ u: undefined, z: 1 }), '{"z":1}');
+    assert.throws(() => canonicalJson({ x: Number.NaN }), TypeError);
+    assert.equal(canonicalJson({ B: 1, a: 2, _: 3 }), '{"B":1,"_":3,"a":2}');
+  });
+
+  test('field order does not change the signed bytes; sig and replayed are not covered', () => {
+    const a = signedBytes({ x: 1, y: { b: 2, a: 1 }, sig: 'S', replayed: true });
+    const b = signedBytes({ y: { a: 1, b: 2 }, x: 1 });
+    assert.deepEqual(a, b);
+  });
+});
+
+describe('decision signatures', () => {
+  const signer = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
+
+  test('a signed decision verifies; any altered field, another key or a missing sig does not', () => {
+    const d = decision(signer, 5);
+    assert.match(d.sig, /^[A-Za-z0-9+/]{86}==$/);
+    assert.deepEqual(verifyDecision(d, signer.publicKey), { ok: true, seq: 5 });
+    // Reordered fields and the audit's `replayed` mark still verify.
+    const reordered = Object.fromEntries(Object.entries(d).reverse());
+    assert.equal(verifySignature({ ...reordered, replayed: true }, signer.publicKey), true);
+    for (const [k, v] of [
+      ['decision', 'reject'],
+      ['seq', 6],
+      ['expires_at', '2030-01-01T00:00:00.000Z'],
+      ['device_id', 'k2'],
+      ['scores', { ...d.scores, p_real: 0.98 }],
+    ] as const) {
+      assert.deepEqual(
+        verifyDecision({ ...d, [k]: v }, signer.publicKey),
+        { ok: false, reason: 'bad_signature' },
+        k,
+      );
+    }
+    const other = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
+    assert.equal(verifyDecision(d, other.publicKey).ok, false);
+    assert.equal(verifyDecision({ ...d, sig: 'AAAA' }, signer.publicKey).ok, false);
+    assert.deepEqual(verifyDecision('x', signer.publicKey), { ok: false, reason: 'not_an_object' });
+  });
+
+  test('expiry, device and replay checks for gates', () => {
+    const now = Date.parse('2026-11-28T09:15:02.481Z');
+    const d = decision(signer, 9, now);
+    assert.equal(verifyDecision(d, signer.publicKey, { now: now + 9_999 }).ok, true);
+    assert.deepEqual(verifyDecision(d, signer.publicKey, { now: now + 10_000 }), {
+      ok: false,
+      reason: 'expired',
+    });
+    assert.deepEqual(verifyDecision(d, signer.publicKey, { lastSeq: 9 }), {
+      ok: false,
+      reason: 'replayed_seq',
+    });
+    assert.equal(verifyDecision(d, signer.publicKey, { lastSeq: 8, deviceId: 'k1' }).ok, true);
+    assert.deepEqual(verifyDecision(d, signer.publicKey, { deviceId: 'k2' }), {
+      ok: false,
+      reason: 'wrong_device',
+    });
+  });
+
+  test('the key pair is created once in the state dir with mode 0600 and reloaded; PEM and raw public keys parse', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fghv-key-'));
+    const a = DecisionSigner.loadOrCreate(dir);
+    const file = path.join(dir, 'decision-key.pem');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const b = DecisionSigner.loadOrCreate(dir);
+    assert.equal(a.publicKey, b.publicKey);
+    assert.equal(Buffer.from(a.publicKey, 'base64').length, 32);
+    const pem = publicKeyFrom(a.publicKey).export({ format: 'pem', type: 'spki' }).toString();
+    assert.equal(verifySignature(decision(b, 1), pem as unknown as string), true);
+    assert.ok(readFileSync(file, 'utf8').startsWith('-----BEGIN PRIVATE KEY-----'));
+    assert.throws(() => publicKeyFrom('c2hvcnQ='), /KIOSK_E_SIGNATURE_KEY_INVALID|32 bytes|Ed25519/);
+  });
+
+  test('`fghv-kiosk verify` prints ok per valid line and FAIL for altered, non-JSON and replayed lines', () => {
+    const lines = [
+      decision(signer, 1),
+      decision(signer, 2),
+      { ...decision(signer, 3), decision: 'reject' },
+      decision(signer, 2),
+    ];
+    const text = `${lines.map((l) => JSON.stringify(l)).join('\n')}\nnot json\n`;
+    const out: string[] = [];
+    const rc = runVerify(
+      ['--key', signer.publicKey, '--device', 'k1'],
+      () => text,
+      (l) => out.push(l),
+    );
+    assert.equal(rc, 1);
+    assert.deepEqual(
+      out.map((l) => l.split(' ').slice(0, 2).join(' ')),
+      ['ok seq=1', 'ok seq=2', 'FAIL bad_signature', 'FAIL replayed_seq', 'FAIL not_json'],
+    );
+    const good: string[] = [];
+    assert.equal(
+      runVerify(
+        ['--key', signer.publicKey],
+        () => JSON.stringify(lines[0]),
+        (l) => good.push(l),
+      ),
+      0,
+    );
+  });
+});
