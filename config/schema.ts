@@ -145,6 +145,14 @@ export const configSchema = z.strictObject({
       /** Execution providers, tried one at a time in this order. */
       providers: z.array(providerName).min(1).default(['tensorrt', 'cuda', 'cpu']),
       intra_op_threads: z.number().int().min(0).default(0),
+      /** TensorRT provider options (set through its ORT_TENSORRT_* environment; see daemon/inference/tensorrt.ts). */
+      tensorrt: z
+        .strictObject({
+          fp16: z.boolean().default(true),
+          engine_cache: z.boolean().default(true),
+          max_workspace_mb: z.number().positive().default(1024),
+        })
+        .prefault({}),
       /** Optional per-site overrides of the manifest's thresholds. */
       thresholds: z.record(z.string(), z.number()).default({}),
     })

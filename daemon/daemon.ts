@@ -14,7 +14,7 @@ import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
 import { ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
-import { LivenessModel } from './liveness/liveness-model.js';
+import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
 import type { Logger } from './log.js';
 import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
@@ -261,11 +261,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async loadStartModel(): Promise<LivenessModel> {
     const { config, log } = this.opts;
     const load = (manifest: string) =>
-      LivenessModel.load(this.worker as InferenceWorker, manifest, {
-        providers: config.liveness.providers,
-        intraOpThreads: config.liveness.intra_op_threads,
-        thresholds: config.liveness.thresholds,
-      });
+      LivenessModel.load(this.worker as InferenceWorker, manifest, livenessOptions(config));
     const manifest = activeManifest(config.device.state_dir, config.liveness.manifest);
     if (manifest === config.liveness.manifest) return load(manifest);
     try {

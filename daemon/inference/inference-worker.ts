@@ -21,6 +21,12 @@ export interface LoadOptions {
   providers?: string[];
   intraOpThreads?: number;
   graphOptimization?: SessionOptionsWire['graphOptimization'];
+  /**
+   * Environment variables the execution providers read at session creation (TensorRT's
+   * ORT_TENSORRT_*). Set in the process environment before the load: native code in the
+   * worker reads the real environment, which only the main thread's process.env writes to.
+   */
+  env?: Record<string, string>;
 }
 
 export interface OrtSession {
@@ -82,6 +88,7 @@ export class InferenceWorker {
   }
 
   async load(path: string, options: LoadOptions = {}): Promise<OrtSession> {
+    for (const [k, v] of Object.entries(options.env ?? {})) process.env[k] = v;
     const res = await this.call({
       op: 'load',
       path,

@@ -4,11 +4,13 @@
  * manifest's thresholds (optionally overridden per site by the config).
  */
 import { createHash } from 'node:crypto';
+import type { Config } from '../../config/schema.js';
 import { scaledBoxCrop, similarityMatrix, toTensor, warpCrop } from '../align/aligner.js';
 import type { Mat } from '../cv.js';
 import type { FaceDetection, Point } from '../detect/types.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import { f32, type InferenceWorker, type OrtSession } from '../inference/inference-worker.js';
+import { tensorrtEnv } from '../inference/tensorrt.js';
 import { type LoadedModel, loadManifest, type SingleModelManifest } from './manifest.js';
 import {
   type FghvThresholds,
@@ -41,6 +43,8 @@ export interface LoadLivenessOptions {
   providers: string[];
   intraOpThreads: number;
   thresholds?: Record<string, number>;
+  /** Provider environment for a model, by its sha256 (TensorRT options and engine cache). */
+  providerEnv?: (modelSha256: string) => Record<string, string>;
 }
 
 interface Member {
@@ -94,6 +98,16 @@ function mergeThresholds<T extends object>(
   return { ...base, ...overrides };
 }
 
+/** Load options from the daemon's configuration, one place for every caller. */
+export function livenessOptions(config: Pick<Config, 'liveness' | 'device'>): LoadLivenessOptions {
+  return {
+    providers: config.liveness.providers,
+    intraOpThreads: config.liveness.intra_op_threads,
+    thresholds: config.liveness.thresholds,
+    providerEnv: (sha) => tensorrtEnv(config.device.state_dir, sha, config.liveness.tensorrt),
+  };
+}
+
 export class LivenessModel {
   private constructor(
     readonly info: ModelInfo,
@@ -118,6 +132,9 @@ export class LivenessModel {
         const session = await worker.load(s.modelPath, {
           providers: opts.providers,
           intraOpThreads: opts.intraOpThreads,
+          ...(opts.providerEnv && opts.providers.includes('tensorrt')
+            ? { env: opts.providerEnv(s.manifest.sha256) }
+            : {}),
         });
         members.push({ manifest: s.manifest, session });
         checkShape(s.manifest, session, s.modelPath);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../errors.js';
 import type { InferenceWorker } from '../inference/inference-worker.js';
-import { LivenessModel } from '../liveness/liveness-model.js';
+import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
 import {
   discardStaged,
   modelPublicKey,
@@ -69,11 +69,7 @@ export async function prepareModel(
   });
   let model: LivenessModel | null = null;
   try {
-    model = await LivenessModel.load(worker, staged.manifestPath, {
-      providers: config.liveness.providers,
-      intraOpThreads: config.liveness.intra_op_threads,
-      thresholds: config.liveness.thresholds,
-    });
+    model = await LivenessModel.load(worker, staged.manifestPath, livenessOptions(config));
     await model.warmUp();
     await selfTestModel(model);
     return { model, staged };

@@ -28,6 +28,9 @@ export interface Mosquitto {
   restart(): Promise<void>;
   /** Start again after stop/kill. */
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a broker that hangs (accepts nothing, answers nothing) and comes back. */
+  pause(): void;
+  resume(): void;
 }
 
 const live = new Set<ChildProcess>();
@@ -111,7 +114,14 @@ export async function startMosquitto(opts: { port?: number; autostart?: boolean 
       return child !== null;
     },
     stop: async () => {
+      child?.kill('SIGCONT');
       await waitExit('SIGTERM');
+    },
+    pause: () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: () => {
+      child?.kill('SIGCONT');
     },
     kill: () => waitExit('SIGKILL'),
     restart: async () => {

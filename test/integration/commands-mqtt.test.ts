@@ -238,9 +238,19 @@ describe('commands over MQTT', { skip: needsMosquitto(), timeout: 180_000 }, () 
     );
     assert.deepEqual(bad.slice(0, 3), []);
     assert.equal(sim.child.exitCode, null, 'the kiosk is still running');
-    const during = sim.decided.length - decidedBefore;
-    // Nominal rate 50/s; at least a quarter of it while three processes share the CPU.
-    assert.ok(during >= elapsed / 20 / 4, `decisions went on: ${during} in ${elapsed} ms`);
+    // The decision stream went on meanwhile: decisions were made during the flood, with no gap
+    // in seq, and the kiosk is still deciding after it (a rate bound would be a timed assertion
+    // that depends on how loaded the machine is, so none is made).
+    const during = sim.decided.slice(decidedBefore);
+    assert.ok(during.length > 0, `no decision during ${elapsed} ms of fuzzing`);
+    const seqs = during.map((d) => d.seq);
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, k) => (seqs[0] as number) + k),
+      'seq has no gap',
+    );
+    const after = sim.decided.length;
+    await until(() => sim.decided.length > after, 10_000, 'a decision after the flood');
     const byCode = new Map<string, number>();
     for (const r of replies)
       byCode.set(r.body.error?.code ?? '', (byCode.get(r.body.error?.code ?? '') ?? 0) + 1);

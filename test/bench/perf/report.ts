@@ -76,7 +76,7 @@ function save(section: string, fn: () => unknown): void {
 
 /** One pipeline configuration in a child process (own RSS, own CPU figures). */
 function runPipeline(spec: Omit<RunSpec, 'out'>, timeoutS: number): RunResult | null {
-  const out = path.join(outDir, 'run.json');
+  const out = path.join(outDir, `run-${process.pid}.json`);
   rmSync(out, { force: true });
   const r = spawnSync(
     process.execPath,
