@@ -201,23 +201,27 @@ export function parseConfigText(text: string, source: string): unknown {
   }
 }
 
+/** The text of a configuration file; KIOSK_E_CONFIG_NOT_FOUND when it cannot be read. */
+export function readConfigFile(abs: string): string {
+  try {
+    return readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new KioskError(
+      ErrorCodes.CONFIG_NOT_FOUND,
+      `configuration file ${abs} cannot be read: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
 export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   let raw: Record<string, Json> = {};
   let abs: string | null = null;
   if (file) {
     abs = path.resolve(file);
-    let text: string;
-    try {
-      text = readFileSync(abs, 'utf8');
-    } catch (e) {
-      throw new KioskError(
-        ErrorCodes.CONFIG_NOT_FOUND,
-        `configuration file ${abs} cannot be read: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
-      );
-    }
+    const text = readConfigFile(abs);
     raw = parseConfigText(text, abs) as Record<string, Json>;
     resolvePaths(raw, path.dirname(abs));
   }

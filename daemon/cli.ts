@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, packageRoot, parseConfigText, validateConfig } from '../config/load.js';
+import { loadConfig, packageRoot, parseConfigText, readConfigFile, validateConfig } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { asError, ErrorCodes, KioskError } from './errors.js';
 import { createLogger } from './log.js';
@@ -60,15 +60,7 @@ async function cmdConfig(args: string[]): Promise<number> {
   if (sub !== 'check' || !file || rest.length)
     usage('config: expected `config check FILE` or `config defaults`');
   const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (e) {
-    throw new KioskError(
-      ErrorCodes.CONFIG_NOT_FOUND,
-      `configuration file ${abs} cannot be read: ${asError(e).message}`,
-    );
-  }
+  const text = readConfigFile(abs);
   validateConfig(parseConfigText(text, abs), abs);
   process.stdout.write(`${abs}: valid\n`);
   return 0;

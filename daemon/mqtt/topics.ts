@@ -4,6 +4,7 @@
  * exactly these types. Changes within version 1 are additive only.
  */
 import { monotonicFactory } from 'ulid';
+import type { DecisionReason, Decision as DecisionVerdict, QualityGate } from '../decision/types.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 
 export const CONTRACT_VERSION = 1 as const;
@@ -60,20 +61,8 @@ export class Topics {
 
 export type Availability = 'online' | 'offline';
 
-export type DecisionVerdict = 'accept' | 'reject' | 'retry';
-
-/** Closed enum; documented with the schema. */
-export type DecisionReason =
-  | 'live_verified'
-  | 'spoof_detected'
-  | 'uncertain'
-  | 'low_quality'
-  | 'face_lost'
-  | 'multiple_faces'
-  | 'timeout';
-
-/** Which quality gate failed, present only when reason is `low_quality`. */
-export type QualityGate = 'face_size' | 'sharpness' | 'brightness';
+/** The decision values are the decision stage's own (one definition, daemon/decision/types.ts). */
+export type { Decision as DecisionVerdict, DecisionReason, QualityGate } from '../decision/types.js';
 
 export interface ModelRef {
   name: string;

@@ -1,16 +1,10 @@
-/**
- * `make bench`: the whole daemon (embedded broker, camera, detector, liveness, fusion,
- * publishing) on the committed sample video as fast as it goes, for each detector and
- * liveness model available. Prints per-stage times and end-to-end frames per second, and
- * records them with machine, date and commit in bench/pipeline.md and bench/pipeline.json.
- */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot, validateConfig } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { silentLogger } from '../../daemon/log.js';
+import { commit, machine } from './machine.js';
 
 interface Row {
   detector: string;
@@ -21,26 +15,6 @@ interface Row {
   seconds: number;
   fps: number;
   stages: Record<string, { p50: number | null; p95: number | null; n: number }>;
-}
-
-function machine(): string {
-  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  try {
-    const lscpu = execFileSync('lscpu', { encoding: 'utf8' });
-    cpu = /Model name:\s*(.+)/.exec(lscpu)?.[1]?.trim() ?? cpu;
-  } catch {}
-  return `${cpu}, ${os.cpus().length} logical CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
-}
-
-function commit(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      cwd: packageRoot,
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function runOnce(detector: 'blazeface' | 'yunet', manifest: string): Promise<Row> {

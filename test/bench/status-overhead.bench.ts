@@ -8,7 +8,7 @@
  *
  *   node dist/test/bench/status-overhead.bench.js [rounds]
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { Daemon } from '../../daemon/daemon.js';
 import { silentLogger } from '../../daemon/log.js';
 import { drawOverlay, type OverlayFace, overlayShapes } from '../../daemon/status/overlay.js';
 import { JPEG_QUALITY } from '../../daemon/status/preview.js';
+import { commit, machine } from './machine.js';
 
 /**
  * The work one preview frame costs, stage by stage, on the sample video's frames with one
@@ -84,25 +85,6 @@ interface Run {
   /** Daemon process CPU (user + system) per processed frame, ms. */
   cpuMsPerFrame: number;
   previewSent: number;
-}
-
-function machine(): string {
-  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  try {
-    cpu = /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? cpu;
-  } catch {}
-  return `${cpu}, ${os.cpus().length} logical CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
-}
-
-function commit(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      cwd: packageRoot,
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 function manifest(): string {

@@ -1,12 +1,6 @@
-/**
- * Renders bench/performance.md and bench/performance.json from the saved sections in
- * bench-out/perf. Everything below the HAND_WRITTEN marker in the existing Markdown (the record
- * of optimisations, before and after) is kept as it is.
- */
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { machine } from '../machine.js';
 import type { RunResult } from './pipeline-run.js';
 import { soakVerdict } from './stats.js';
 
@@ -59,14 +53,6 @@ interface GemmData {
   numpy: string;
   peak_gflops: Record<string, number>;
   rows: { threads: number; n: number; gflops: number }[];
-}
-
-function machine(): string {
-  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  try {
-    cpu = /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? cpu;
-  } catch {}
-  return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
 }
 
 const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../../../config/load.js';
+import { commit } from '../machine.js';
 import type { RunResult, RunSpec } from './pipeline-run.js';
 import { renderReport, type Saved } from './render.js';
 
@@ -41,22 +42,6 @@ function args(): Map<string, string> {
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i += 2) m.set((a[i] ?? '').replace(/^--/, ''), a[i + 1] ?? '');
   return m;
-}
-
-export function commit(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      cwd: packageRoot,
-      encoding: 'utf8',
-    }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      cwd: packageRoot,
-      encoding: 'utf8',
-    }).trim();
-    return dirty ? `${head}+uncommitted` : head;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function save(section: string, fn: () => unknown): void {
