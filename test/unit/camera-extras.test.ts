@@ -65,7 +65,9 @@ describe('fswebcam snapshot fallback', () => {
 
   const hasFswebcam = spawnSync('fswebcam', ['--version']).status === 0;
   it('the real fswebcam without a camera fails cleanly', {
-    skip: hasFswebcam ? false : 'fswebcam is not installed',
+    skip: hasFswebcam
+      ? false
+      : 'needs fswebcam on PATH (Debian package fswebcam, an optional fallback), which is absent',
   }, async () => {
     const cam = new FswebcamSnapshot({ id: 'w', device: '/dev/null' });
     await assert.rejects(cam.open(), (e) => isKioskError(e));
