@@ -3,7 +3,7 @@
 set -euo pipefail
 what=${1:-run}
 
-run_pkgs=(build-essential pkg-config python3 libopencv-dev ffmpeg
+run_pkgs=(build-essential pkg-config python3 libopencv-dev ffmpeg mosquitto-clients
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav v4l-utils)
 # Python side (FGHV training/export/tests), the real broker for tests, the Debian portraits
 # that the demo video and the demo model are made from.
