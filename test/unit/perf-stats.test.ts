@@ -1,12 +1,32 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { overheadRatio, percentiles, slope, soakVerdict } from '../bench/perf/stats.js';
+import { overheadRatio, percentiles, StreamStats, slope, soakVerdict, totalRatio } from '../bench/perf/stats.js';
 
 describe('performance report arithmetic', () => {
   it('percentiles are nearest-rank over the samples', () => {
     const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
     assert.deepEqual(percentiles(xs), { p50: 50, p95: 95, p99: 99, n: 100 });
     assert.deepEqual(percentiles([]), { p50: null, p95: null, p99: null, n: 0 });
+  });
+
+  it('streamed percentiles match the nearest-rank ones within the histogram precision', () => {
+    const s = new StreamStats();
+    assert.deepEqual(s.percentiles(), { p50: null, p95: null, p99: null, n: 0 });
+    for (let i = 100; i >= 1; i--) s.record(i * 1.5); // 150..1.5 ms, unsorted
+    s.record(Number.NaN); // ignored
+    const p = s.percentiles();
+    assert.equal(p.n, 100);
+    assert.equal(s.total, 1.5 * 5050);
+    // 3 significant digits: within 0.1 % of 75, 142.5 and 148.5 ms.
+    for (const [got, want] of [
+      [p.p50, 75],
+      [p.p95, 142.5],
+      [p.p99, 148.5],
+    ] as const) {
+      assert.ok(got !== null && Math.abs(got - want) <= want * 0.001, `${got} vs ${want}`);
+    }
+    assert.equal(totalRatio(11, 10), 1.1);
+    assert.equal(totalRatio(1, 0), null);
   });
 
   it('overhead is total frame time over total network time', () => {

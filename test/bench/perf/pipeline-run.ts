@@ -18,7 +18,7 @@ import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
 import { silentLogger } from '../../../daemon/log.js';
 import { CameraPipeline, type Stage } from '../../../daemon/pipeline.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
-import { overheadRatio, type Percentiles, percentiles, type RssSample, sum } from './stats.js';
+import { type Percentiles, type RssSample, StreamStats, totalRatio } from './stats.js';
 
 export interface RunSpec {
   video: string;
@@ -115,10 +115,11 @@ async function main(spec: RunSpec): Promise<void> {
     loop: spec.loop,
     realtime: false,
   });
-  const stageSamples: Record<string, number[]> = {};
-  const frameMs: number[] = [];
-  const networkMs: number[] = [];
-  const captureMs: number[] = [];
+  // Bounded memory whatever the frame count: the soak measures the pipeline, not this harness.
+  const stageSamples: Record<string, StreamStats> = {};
+  const frameMs = new StreamStats();
+  const networkMs = new StreamStats();
+  const processMs = new StreamStats(); // frame time without the wait for the next decoded frame
   const rss: RssSample[] = [];
   const eld = monitorEventLoopDelay({ resolution: 1 });
   let n = 0;
@@ -139,8 +140,8 @@ async function main(spec: RunSpec): Promise<void> {
       record: (stage: Stage, ms: number) => {
         if (stage === 'capture') lastCapture = ms;
         if (n < spec.warmupFrames) return;
-        const samples = stageSamples[stage] ?? [];
-        samples.push(ms);
+        const samples = stageSamples[stage] ?? new StreamStats();
+        samples.record(ms);
         stageSamples[stage] = samples;
       },
     },
@@ -155,9 +156,9 @@ async function main(spec: RunSpec): Promise<void> {
         cpu0 = process.cpuUsage();
         eld.enable();
       } else if (n > spec.warmupFrames) {
-        frameMs.push(now - last);
-        networkMs.push(net.ms - lastNet);
-        captureMs.push(lastCapture);
+        frameMs.record(now - last);
+        networkMs.record(net.ms - lastNet);
+        processMs.record(now - last - lastCapture);
       }
       last = now;
       lastNet = net.ms;
@@ -176,9 +177,9 @@ async function main(spec: RunSpec): Promise<void> {
   await detector.close();
   await liveness.close();
   await worker.close();
-  const measured = frameMs.length;
+  const measured = frameMs.n;
   const stages: Record<string, Percentiles> = {};
-  for (const [k, v] of Object.entries(stageSamples)) stages[k] = percentiles(v);
+  for (const [k, v] of Object.entries(stageSamples)) stages[k] = v.percentiles();
   const result: RunResult = {
     spec,
     frames: n,
@@ -189,13 +190,10 @@ async function main(spec: RunSpec): Promise<void> {
     seconds: Math.round(seconds * 100) / 100,
     fps: Math.round((measured / seconds) * 10) / 10,
     stages,
-    frameMs: percentiles(frameMs),
-    networkMs: percentiles(networkMs),
-    overhead: overheadRatio(frameMs, networkMs),
-    overheadExclCapture: overheadRatio(
-      frameMs.map((f, i) => f - (captureMs[i] ?? 0)),
-      networkMs,
-    ),
+    frameMs: frameMs.percentiles(),
+    networkMs: networkMs.percentiles(),
+    overhead: totalRatio(frameMs.total, networkMs.total),
+    overheadExclCapture: totalRatio(processMs.total, networkMs.total),
     cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 1000) / 10,
     peakRssMiB: mib(process.resourceUsage().maxRSS * 1024),
     eventLoopDelayMs: {
@@ -209,7 +207,7 @@ async function main(spec: RunSpec): Promise<void> {
   };
   writeFileSync(spec.out, `${JSON.stringify(result)}\n`);
   console.log(
-    `${spec.detector} + ${result.model}: ${result.fps} fps, ${measured} frames, net ${sum(networkMs).toFixed(0)} ms, overhead ${result.overhead}`,
+    `${spec.detector} + ${result.model}: ${result.fps} fps, ${measured} frames, net ${networkMs.total.toFixed(0)} ms, overhead ${result.overhead}`,
   );
 }
 
