@@ -3,8 +3,8 @@
  * - push: a capture loop reads continuously (live cameras, which block until the next frame;
  *   or paced at `intervalMs`, for real-time files and fakes) into a LatestFrameSlot, so the
  *   newest frame wins and frames the pipeline is too busy for are dropped and counted;
- * - pull: each step of the iterator reads the next image (files played as fast as the
- *   pipeline goes), so nothing is dropped.
+ * - pull: files played as fast as the pipeline goes; nothing is dropped, and the next image
+ *   is read while the current one is processed (one frame ahead).
  * Stamping, BGR conversion, sequence numbers and stats live here, identical for every driver.
  */
 import { performance } from 'node:perf_hooks';
@@ -22,6 +22,7 @@ export type PumpMode = { push: false } | { push: true; intervalMs: number | null
 export class FramePump {
   private readonly slot = new LatestFrameSlot<Frame>((frame) => frame.mat.release());
   private seq = 0;
+  private pulled = 0;
   private producer: Promise<void> | null = null;
   private inflightPull: Promise<unknown> | null = null;
   private stopping = false;
@@ -49,17 +50,33 @@ export class FramePump {
         yield frame;
       }
     }
-    while (!this.stopping) {
-      const pull = this.readFrame();
-      this.inflightPull = pull;
-      const frame = await pull;
-      if (!frame) return;
-      yield frame;
+    // Pull: the next image is read (decoded on libuv's pool) while the consumer works on this
+    // one, so decoding overlaps processing instead of adding to it. Still lossless and in order:
+    // at most one read is in flight.
+    let next: Promise<Frame | null> | null = null;
+    try {
+      while (!this.stopping) {
+        const pull = next ?? this.readFrame();
+        this.inflightPull = pull;
+        const frame = await pull;
+        next = null;
+        if (!frame) return;
+        if (!this.stopping) {
+          next = this.readFrame();
+          next.catch(noop); // a failed read is rethrown when awaited above, not reported as unhandled
+          this.inflightPull = next;
+        }
+        this.pulled++;
+        yield frame;
+      }
+    } finally {
+      // Stopped or abandoned with a prefetched frame: free it once its read completes.
+      if (next) void next.then((f) => f?.mat.release(), noop);
     }
   }
 
   stats(): CaptureStats {
-    if (!this.mode.push) return { captured: this.seq, delivered: this.seq, dropped: 0 };
+    if (!this.mode.push) return { captured: this.seq, delivered: this.pulled, dropped: 0 };
     return { captured: this.slot.offered, delivered: this.slot.taken, dropped: this.slot.dropped };
   }
 
