@@ -92,7 +92,8 @@ describe('FramePump pull mode', () => {
             frame.mat.release();
           }
         })(),
-        (e: unknown) => isKioskError(e) && e.code === ErrorCodes.CAMERA_READ_FAILED && /exploded/.test(e.message),
+        (e: unknown) =>
+          isKioskError(e) && e.code === ErrorCodes.CAMERA_READ_FAILED && /exploded/.test(e.message),
       );
       await new Promise((r) => setTimeout(r, 10));
     } finally {

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { overheadRatio, percentiles, StreamStats, slope, soakVerdict, totalRatio } from '../bench/perf/stats.js';
+import {
+  overheadRatio,
+  percentiles,
+  StreamStats,
+  slope,
+  soakVerdict,
+  totalRatio,
+} from '../bench/perf/stats.js';
 
 describe('performance report arithmetic', () => {
   it('percentiles are nearest-rank over the samples', () => {

@@ -33,7 +33,11 @@ export function percentiles(samples: readonly number[]): Percentiles {
  * 100,000 frames.
  */
 export class StreamStats {
-  private readonly hist: RecordableHistogram = createHistogram({ lowest: 1, highest: 3_600_000_000, figures: 3 });
+  private readonly hist: RecordableHistogram = createHistogram({
+    lowest: 1,
+    highest: 3_600_000_000,
+    figures: 3,
+  });
   total = 0;
   n = 0;
 
