@@ -145,6 +145,11 @@ export const configSchema = z.strictObject({
       /** Execution providers, tried one at a time in this order. */
       providers: z.array(providerName).min(1).default(['tensorrt', 'cuda', 'cpu']),
       intra_op_threads: z.number().int().min(0).default(0),
+      /**
+       * ONNX Runtime intra-op threads spin while waiting for work (its default) or sleep. Applies
+       * to the detector too, like intra_op_threads. See bench/performance.md for the trade-off.
+       */
+      intra_op_spinning: z.boolean().default(true),
       /** TensorRT provider options (set through its ORT_TENSORRT_* environment; see daemon/inference/tensorrt.ts). */
       tensorrt: z
         .strictObject({

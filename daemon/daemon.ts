@@ -140,6 +140,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       maxFaces: config.detector.max_faces,
       providers: config.liveness.providers,
       intraOpThreads: config.liveness.intra_op_threads,
+      allowSpinning: config.liveness.intra_op_spinning,
       repoRoot: packageRoot,
     });
     await this.liveness.warmUp();

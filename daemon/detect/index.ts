@@ -24,6 +24,8 @@ export interface CreateDetectorOptions extends DetectorTuning {
   model: string | null;
   providers: string[];
   intraOpThreads: number;
+  /** ONNX Runtime intra-op spinning (default true). */
+  allowSpinning?: boolean;
   repoRoot: string;
 }
 
@@ -60,6 +62,7 @@ export async function createDetector(
   const session = await worker.load(model, {
     providers: opts.providers,
     intraOpThreads: opts.intraOpThreads,
+    ...(opts.allowSpinning === undefined ? {} : { allowSpinning: opts.allowSpinning }),
   });
   const tuning: DetectorTuning = {
     scoreThreshold: opts.scoreThreshold,

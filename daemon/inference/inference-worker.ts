@@ -20,6 +20,12 @@ export type { IoMeta, ProviderAttempt, WireTensor } from './protocol.js';
 export interface LoadOptions {
   providers?: string[];
   intraOpThreads?: number;
+  /**
+   * ONNX Runtime's session.intra_op.allow_spinning (default true). Off, idle intra-op threads
+   * sleep instead of spinning: small networks lose a little latency, but the cores go back to
+   * the event loop and the decoder (bench/performance.md, "Intra-op spinning").
+   */
+  allowSpinning?: boolean;
   graphOptimization?: SessionOptionsWire['graphOptimization'];
   /**
    * Environment variables the execution providers read at session creation (TensorRT's
@@ -95,6 +101,7 @@ export class InferenceWorker {
       options: {
         providers: options.providers ?? ['cpu'],
         intraOpThreads: options.intraOpThreads ?? 0,
+        allowSpinning: options.allowSpinning ?? true,
         graphOptimization: options.graphOptimization ?? 'all',
       },
     });

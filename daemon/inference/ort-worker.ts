@@ -39,6 +39,7 @@ async function load(path: string, req: Extract<Request, { op: 'load' }>): Promis
         interOpNumThreads: 1,
         graphOptimizationLevel: req.options.graphOptimization,
         logSeverityLevel: 3,
+        ...(req.options.allowSpinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
       });
       tried.push({ provider, ok: true });
       const id = nextSession++;

@@ -11,6 +11,8 @@ export interface SessionOptionsWire {
   /** Execution providers to try, one at a time, in order. */
   providers: string[];
   intraOpThreads: number;
+  /** Intra-op threads busy-wait for work between operators (ORT's default) or sleep. */
+  allowSpinning: boolean;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
 }
 

@@ -42,6 +42,8 @@ export interface ModelInfo {
 export interface LoadLivenessOptions {
   providers: string[];
   intraOpThreads: number;
+  /** ONNX Runtime intra-op spinning (default true). */
+  allowSpinning?: boolean;
   thresholds?: Record<string, number>;
   /** Provider environment for a model, by its sha256 (TensorRT options and engine cache). */
   providerEnv?: (modelSha256: string) => Record<string, string>;
@@ -103,6 +105,7 @@ export function livenessOptions(config: Pick<Config, 'liveness' | 'device'>): Lo
   return {
     providers: config.liveness.providers,
     intraOpThreads: config.liveness.intra_op_threads,
+    allowSpinning: config.liveness.intra_op_spinning,
     thresholds: config.liveness.thresholds,
     providerEnv: (sha) => tensorrtEnv(config.device.state_dir, sha, config.liveness.tensorrt),
   };
@@ -132,6 +135,7 @@ export class LivenessModel {
         const session = await worker.load(s.modelPath, {
           providers: opts.providers,
           intraOpThreads: opts.intraOpThreads,
+          ...(opts.allowSpinning === undefined ? {} : { allowSpinning: opts.allowSpinning }),
           ...(opts.providerEnv && opts.providers.includes('tensorrt')
             ? { env: opts.providerEnv(s.manifest.sha256) }
             : {}),

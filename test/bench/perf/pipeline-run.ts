@@ -36,6 +36,8 @@ export interface RunSpec {
   sampleEvery: number;
   /** ONNX Runtime intra-op threads (0: its default). */
   threads: number;
+  /** ONNX Runtime intra-op spinning; absent: ORT's default (on). */
+  spinning?: boolean;
   out: string;
 }
 
@@ -101,11 +103,13 @@ async function main(spec: RunSpec): Promise<void> {
     maxFaces: config.detector.max_faces,
     providers: ['cpu'],
     intraOpThreads: spec.threads,
+    allowSpinning: spec.spinning ?? true,
     repoRoot: packageRoot,
   });
   const liveness = await LivenessModel.load(w, spec.manifest, {
     providers: ['cpu'],
     intraOpThreads: spec.threads,
+    allowSpinning: spec.spinning ?? true,
   });
   await liveness.warmUp();
   const camera = new OpenCvCapture({
