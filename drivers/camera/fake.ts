@@ -5,8 +5,7 @@
  */
 import { cv, type Mat } from '../../daemon/cv.js';
 import { ErrorCodes, KioskError } from '../../daemon/errors.js';
-import { FramePump } from './frame-pump.js';
-import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
+import { FramePump, PumpedCamera } from './frame-pump.js';
 
 export interface FakeCameraOptions {
   id?: string;
@@ -25,28 +24,22 @@ export interface FakeCameraOptions {
   failAfter?: number;
 }
 
-export class FakeCamera implements CameraDriver {
-  private pump: FramePump | null = null;
+export class FakeCamera extends PumpedCamera {
   private produced = 0;
   private readonly count: number | null;
-  private currentInfo: CameraInfo;
 
   constructor(private readonly opts: FakeCameraOptions = {}) {
-    const images = opts.images;
-    this.count = opts.count !== undefined ? opts.count : Array.isArray(images) ? images.length : null;
     const interval = opts.intervalMs === undefined ? 1000 / 15 : opts.intervalMs;
-    this.currentInfo = {
+    super({
       id: opts.id ?? 'fake',
       kind: 'fake',
       source: 'fake',
       width: null,
       height: null,
       fps: interval ? 1000 / interval : null,
-    };
-  }
-
-  get info(): CameraInfo {
-    return this.currentInfo;
+    });
+    const images = opts.images;
+    this.count = opts.count !== undefined ? opts.count : Array.isArray(images) ? images.length : null;
   }
 
   async open(): Promise<void> {
@@ -57,19 +50,6 @@ export class FakeCamera implements CameraDriver {
       interval === null ? ({ push: false } as const) : ({ push: true, intervalMs: interval } as const);
     this.pump = new FramePump(() => this.next(), mode, 'fake');
     this.pump.start();
-  }
-
-  frames(): AsyncIterable<Frame> {
-    if (!this.pump) throw new KioskError(ErrorCodes.INTERNAL, 'fake camera: frames() before open()');
-    return this.pump.frames();
-  }
-
-  stats(): CaptureStats {
-    return this.pump?.stats() ?? { captured: 0, delivered: 0, dropped: 0 };
-  }
-
-  get ended(): boolean {
-    return this.pump?.ended ?? false;
   }
 
   async close(): Promise<void> {

@@ -7,8 +7,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cv, type Mat } from '../../daemon/cv.js';
 import { ErrorCodes, KioskError } from '../../daemon/errors.js';
-import { FramePump } from './frame-pump.js';
-import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
+import { FramePump, PumpedCamera } from './frame-pump.js';
+import type { CaptureStats } from './types.js';
 
 export interface FfmpegPipeOptions {
   id: string;
@@ -78,9 +78,8 @@ export function parseOutputHeader(
   return { width: Number(m[1]), height: Number(m[2]), fps: fps ? Number(fps[1]) : null };
 }
 
-export class FfmpegPipeCapture implements CameraDriver {
+export class FfmpegPipeCapture extends PumpedCamera {
   private child: ChildProcess | null = null;
-  private pump: FramePump | null = null;
   private stderr = '';
   private header: { width: number; height: number; fps: number | null } | null = null;
   private prelude: Buffer[] = [];
@@ -93,25 +92,16 @@ export class FfmpegPipeCapture implements CameraDriver {
   private waiter: (() => void) | null = null;
   private exit: { code: number | null; signal: string | null; error?: Error } | null = null;
   private closing = false;
-  private currentInfo: CameraInfo;
 
   constructor(private readonly opts: FfmpegPipeOptions) {
-    this.currentInfo = {
+    super({
       id: opts.id,
       kind: opts.kind ?? 'ffmpeg',
       source: opts.source,
       width: null,
       height: null,
       fps: null,
-    };
-  }
-
-  get info(): CameraInfo {
-    return this.currentInfo;
-  }
-
-  get ended(): boolean {
-    return this.pump?.ended ?? false;
+    });
   }
 
   async open(): Promise<void> {
@@ -142,14 +132,8 @@ export class FfmpegPipeCapture implements CameraDriver {
     this.pump.start();
   }
 
-  frames(): AsyncIterable<Frame> {
-    if (!this.pump)
-      throw new KioskError(ErrorCodes.INTERNAL, `camera ${this.opts.id}: frames() before open()`);
-    return this.pump.frames();
-  }
-
-  stats(): CaptureStats {
-    const s = this.pump?.stats() ?? { captured: 0, delivered: 0, dropped: 0 };
+  override stats(): CaptureStats {
+    const s = super.stats();
     return {
       captured: s.captured + this.overwritten,
       delivered: s.delivered,

@@ -12,7 +12,7 @@ import type { Mat } from '../../daemon/cv.js';
 import { asError, ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
 import { toBgr8 } from './bgr.js';
 import { LatestFrameSlot } from './latest-frame.js';
-import type { CaptureStats, Frame } from './types.js';
+import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
 /** Reads the next image; `null` means the source ended normally (a file played once). */
 export type ReadImage = () => Promise<Mat | null>;
@@ -166,3 +166,36 @@ export class FramePump {
 }
 
 function noop(): void {}
+
+/**
+ * What every FramePump-based driver shares: its info, the frame stream, stats and `ended`.
+ * A driver sets `pump` in open() (and clears or stops it in close()) and updates `currentInfo`
+ * once it knows the frame size.
+ */
+export abstract class PumpedCamera implements CameraDriver {
+  protected pump: FramePump | null = null;
+
+  constructor(protected currentInfo: CameraInfo) {}
+
+  get info(): CameraInfo {
+    return this.currentInfo;
+  }
+
+  /** True once a source that ends (a file played once) has been read to its end. */
+  get ended(): boolean {
+    return this.pump?.ended ?? false;
+  }
+
+  frames(): AsyncIterable<Frame> {
+    if (!this.pump)
+      throw new KioskError(ErrorCodes.INTERNAL, `camera ${this.currentInfo.id}: frames() before open()`);
+    return this.pump.frames();
+  }
+
+  stats(): CaptureStats {
+    return this.pump?.stats() ?? { captured: 0, delivered: 0, dropped: 0 };
+  }
+
+  abstract open(): Promise<void>;
+  abstract close(): Promise<void>;
+}

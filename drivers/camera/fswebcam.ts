@@ -9,8 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cv, type Mat } from '../../daemon/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
-import { FramePump } from './frame-pump.js';
-import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
+import { FramePump, PumpedCamera } from './frame-pump.js';
 
 export interface FswebcamOptions {
   id: string;
@@ -31,23 +30,9 @@ export function fswebcamArgs(o: Pick<FswebcamOptions, 'device' | 'width' | 'heig
   return ['-q', '--no-banner', '-d', o.device, ...size, '--jpeg', '90', '-'];
 }
 
-export class FswebcamSnapshot implements CameraDriver {
-  private pump: FramePump | null = null;
-  private currentInfo: CameraInfo;
-
+export class FswebcamSnapshot extends PumpedCamera {
   constructor(private readonly opts: FswebcamOptions) {
-    this.currentInfo = {
-      id: opts.id,
-      kind: 'fswebcam',
-      source: opts.device,
-      width: null,
-      height: null,
-      fps: null,
-    };
-  }
-
-  get info(): CameraInfo {
-    return this.currentInfo;
+    super({ id: opts.id, kind: 'fswebcam', source: opts.device, width: null, height: null, fps: null });
   }
 
   async open(): Promise<void> {
@@ -66,16 +51,6 @@ export class FswebcamSnapshot implements CameraDriver {
       this.opts.device,
     );
     this.pump.start();
-  }
-
-  frames(): AsyncIterable<Frame> {
-    if (!this.pump)
-      throw new KioskError(ErrorCodes.INTERNAL, `camera ${this.opts.id}: frames() before open()`);
-    return this.pump.frames();
-  }
-
-  stats(): CaptureStats {
-    return this.pump?.stats() ?? { captured: 0, delivered: 0, dropped: 0 };
   }
 
   async close(): Promise<void> {

@@ -6,8 +6,7 @@
 import { existsSync } from 'node:fs';
 import { cv, type Mat } from '../../daemon/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
-import { FramePump } from './frame-pump.js';
-import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
+import { FramePump, PumpedCamera } from './frame-pump.js';
 
 type VideoCapture = InstanceType<typeof cv.VideoCapture>;
 
@@ -35,32 +34,14 @@ export function openCvHasGStreamer(): boolean {
   return /GStreamer:\s+YES/.test(cv.getBuildInformation());
 }
 
-export class OpenCvCapture implements CameraDriver {
+export class OpenCvCapture extends PumpedCamera {
   private cap: VideoCapture | null = null;
-  private pump: FramePump | null = null;
   private firstFrame: Mat | null = null;
   private framesInPass = 0;
   private announcedFrames = 0;
-  private currentInfo: CameraInfo;
 
   constructor(private readonly opts: OpenCvCaptureOptions) {
-    this.currentInfo = {
-      id: opts.id,
-      kind: opts.kind,
-      source: opts.source,
-      width: null,
-      height: null,
-      fps: null,
-    };
-  }
-
-  get info(): CameraInfo {
-    return this.currentInfo;
-  }
-
-  /** True once a file played once has been read to its end. */
-  get ended(): boolean {
-    return this.pump?.ended ?? false;
+    super({ id: opts.id, kind: opts.kind, source: opts.source, width: null, height: null, fps: null });
   }
 
   async open(): Promise<void> {
@@ -100,16 +81,6 @@ export class OpenCvCapture implements CameraDriver {
       this.opts.source,
     );
     this.pump.start();
-  }
-
-  frames(): AsyncIterable<Frame> {
-    if (!this.pump)
-      throw new KioskError(ErrorCodes.INTERNAL, `camera ${this.opts.id}: frames() before open()`);
-    return this.pump.frames();
-  }
-
-  stats(): CaptureStats {
-    return this.pump?.stats() ?? { captured: 0, delivered: 0, dropped: 0 };
   }
 
   async close(): Promise<void> {
