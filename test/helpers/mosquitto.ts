@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -188,5 +189,27 @@ export async function collect(url: string, topics: string[], protocolVersion: 4 
       });
     },
     close: () => client.endAsync(true),
+  };
+}
+
+/** MqttLink options for tests: MQTT 5, prefix fghv, fast reconnects; `extra` overrides any of them. */
+export function testLinkOptions(
+  url: string,
+  deviceId: string,
+  extra: Partial<MqttLinkOptions> = {},
+): MqttLinkOptions {
+  return {
+    url,
+    deviceId,
+    prefix: 'fghv',
+    clientId: null,
+    username: null,
+    password: null,
+    protocolVersion: 5,
+    keepaliveS: 5,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 400,
+    decisionExpiryS: 10,
+    ...extra,
   };
 }

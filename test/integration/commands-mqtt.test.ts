@@ -16,11 +16,11 @@ import { rawPublicKey } from '../../daemon/signing/keys.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import {
-  type Sim,
   simYaml,
   sleep,
   startBroker,
   startSim,
+  stopSim,
   type TestBroker,
   tempDir,
   until,
@@ -54,14 +54,6 @@ async function client(
     replies.push({ topic, body, correlation: packet.properties?.correlationData?.toString() });
   });
   return { c, replies, audit };
-}
-
-async function stopSim(sim: Sim): Promise<void> {
-  if (sim.child.exitCode !== null || sim.child.signalCode !== null) return;
-  sim.child.kill('SIGTERM');
-  const t = setTimeout(() => sim.child.kill('SIGKILL'), 5000);
-  await sim.exited;
-  clearTimeout(t);
 }
 
 describe('commands over MQTT', { skip: needsMosquitto(), timeout: 180_000 }, () => {

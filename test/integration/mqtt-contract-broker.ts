@@ -227,6 +227,15 @@ export function startSim(dir: string, yaml: string, decisionMs = 50): Sim {
   return { child, decided, stderr: () => err, exited };
 }
 
+/** SIGTERM the simulated kiosk (SIGKILL after 5 s) and wait for its exit; no-op once it exited. */
+export async function stopSim(sim: Sim): Promise<void> {
+  if (sim.child.exitCode !== null || sim.child.signalCode !== null) return;
+  sim.child.kill('SIGTERM');
+  const t = setTimeout(() => sim.child.kill('SIGKILL'), 5000);
+  await sim.exited;
+  clearTimeout(t);
+}
+
 export function simYaml(o: { deviceId: string; stateDir: string; url: string; extra?: string }): string {
   return [
     'device:',

@@ -17,11 +17,11 @@ import { verifyDecision } from '../../daemon/signing/verify.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import {
-  type Sim,
   simYaml,
   sleep,
   startBroker,
   startSim,
+  stopSim,
   type TestBroker,
   tempDir,
   until,
@@ -93,15 +93,6 @@ function storeRows(stateDir: string): { kind: string; payload: string; acked_at:
     }[];
   } finally {
     db.close();
-  }
-}
-
-async function stopSim(sim: Sim): Promise<void> {
-  if (sim.child.exitCode === null && sim.child.signalCode === null) {
-    sim.child.kill('SIGTERM');
-    const t = setTimeout(() => sim.child.kill('SIGKILL'), 5000);
-    await sim.exited;
-    clearTimeout(t);
   }
 }
 

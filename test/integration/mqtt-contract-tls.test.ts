@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { MqttLink, type MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
-import { needsMosquitto } from '../helpers/mosquitto.js';
+import { needsMosquitto, testLinkOptions } from '../helpers/mosquitto.js';
 import {
   type Certs,
   makeCerts,
@@ -25,23 +25,8 @@ import {
 
 const skip = needsMosquitto() || needsOpenssl();
 
-function linkOptions(url: string, deviceId: string, extra: Partial<MqttLinkOptions>): MqttLinkOptions {
-  return {
-    url,
-    deviceId,
-    prefix: 'fghv',
-    clientId: null,
-    username: null,
-    password: null,
-    protocolVersion: 5,
-    keepaliveS: 5,
-    reconnectMinMs: 100,
-    reconnectMaxMs: 400,
-    decisionExpiryS: 10,
-    connectTimeoutMs: 2000,
-    ...extra,
-  };
-}
+const linkOptions = (url: string, deviceId: string, extra: Partial<MqttLinkOptions>): MqttLinkOptions =>
+  testLinkOptions(url, deviceId, { reconnectMinMs: 100, connectTimeoutMs: 2000, ...extra });
 
 describe('MQTT over TLS with client certificates, passwords and an ACL', { skip, timeout: 60_000 }, () => {
   let broker: TestBroker;

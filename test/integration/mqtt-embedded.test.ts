@@ -3,26 +3,9 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import { isKioskError } from '../../daemon/errors.js';
 import { startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
-import { type LinkLogger, MqttLink, type MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
+import { type LinkLogger, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
 import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
-import { collect } from '../helpers/mosquitto.js';
-
-function linkOptions(url: string, deviceId: string, extra: Partial<MqttLinkOptions> = {}): MqttLinkOptions {
-  return {
-    url,
-    deviceId,
-    prefix: 'fghv',
-    clientId: null,
-    username: null,
-    password: null,
-    protocolVersion: 5,
-    keepaliveS: 5,
-    reconnectMinMs: 50,
-    reconnectMaxMs: 400,
-    decisionExpiryS: 10,
-    ...extra,
-  };
-}
+import { collect, testLinkOptions as linkOptions } from '../helpers/mosquitto.js';
 
 describe('embedded aedes broker', { timeout: 30_000 }, () => {
   test('the link falls back to MQTT 3.1.1 and online, info and decision reach a client', async (t) => {

@@ -1,29 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { MqttLink, type MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
+import { MqttLink } from '../../daemon/mqtt/mqtt-link.js';
 import { buildDecisionPayload, type DecisionInput, type InfoPayload } from '../../daemon/mqtt/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
-import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import {
+  collect,
+  type Mosquitto,
+  needsMosquitto,
+  testLinkOptions as options,
+  startMosquitto,
+} from '../helpers/mosquitto.js';
 
 const skip = needsMosquitto();
-
-function options(url: string, deviceId: string, extra: Partial<MqttLinkOptions> = {}): MqttLinkOptions {
-  return {
-    url,
-    deviceId,
-    prefix: 'fghv',
-    clientId: null,
-    username: null,
-    password: null,
-    protocolVersion: 5,
-    keepaliveS: 5,
-    reconnectMinMs: 50,
-    reconnectMaxMs: 400,
-    decisionExpiryS: 10,
-    ...extra,
-  };
-}
 
 function info(deviceId: string, configHash: string): InfoPayload {
   return {
