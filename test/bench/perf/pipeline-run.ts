@@ -36,7 +36,7 @@ export interface RunSpec {
   sampleEvery: number;
   /** ONNX Runtime intra-op threads (0: its default). */
   threads: number;
-  /** ONNX Runtime intra-op spinning; absent: ORT's default (on). */
+  /** ONNX Runtime intra-op spinning; absent: the daemon's default (liveness.intra_op_spinning). */
   spinning?: boolean;
   out: string;
 }
@@ -63,6 +63,8 @@ export interface RunResult {
   rss: RssSample[];
   detectorProvider: string;
   model: string;
+  /** ONNX Runtime intra-op spinning as used. */
+  spinning: boolean;
 }
 
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
@@ -92,6 +94,7 @@ function timedWorker(worker: InferenceWorker, bucket: { ms: number }): Inference
 
 async function main(spec: RunSpec): Promise<void> {
   const config = validateConfig({ decision: { max_frame_age_ms: 600000 } }, 'bench');
+  const spinning = spec.spinning ?? config.liveness.intra_op_spinning;
   const net = { ms: 0 };
   const worker = InferenceWorker.start();
   const w = timedWorker(worker, net);
@@ -103,13 +106,13 @@ async function main(spec: RunSpec): Promise<void> {
     maxFaces: config.detector.max_faces,
     providers: ['cpu'],
     intraOpThreads: spec.threads,
-    allowSpinning: spec.spinning ?? true,
+    allowSpinning: spinning,
     repoRoot: packageRoot,
   });
   const liveness = await LivenessModel.load(w, spec.manifest, {
     providers: ['cpu'],
     intraOpThreads: spec.threads,
-    allowSpinning: spec.spinning ?? true,
+    allowSpinning: spinning,
   });
   await liveness.warmUp();
   const camera = new OpenCvCapture({
@@ -208,6 +211,7 @@ async function main(spec: RunSpec): Promise<void> {
     rss,
     detectorProvider: detector.provider,
     model: liveness.info.name,
+    spinning,
   };
   writeFileSync(spec.out, `${JSON.stringify(result)}\n`);
   console.log(

@@ -67,6 +67,12 @@ function when(s: Saved): string {
   return `${s.date.slice(0, 16).replace('T', ' ')} UTC, commit ${s.commit}, load average ${s.loadavg[0]} -> ${s.loadavg[1]}`;
 }
 
+/** How the rows ran with intra-op spinning (older results did not record it: ORT's default, on). */
+function spinLabel(rows: readonly { spinning?: boolean }[]): string {
+  const values = new Set(rows.map((r) => ((r.spinning ?? true) ? 'on' : 'off')));
+  return values.size === 1 ? ([...values][0] as string) : 'mixed';
+}
+
 function ortMs(ort: OrtRow[], file: string, threads: number): number | null {
   return ort.find((r) => r.model === file && r.threads === threads)?.ms.p50 ?? null;
 }
@@ -97,13 +103,15 @@ export function renderReport(outDir: string, benchDir: string): void {
     md.push(
       '## Pipeline on the sample video',
       '',
-      `${when(pipe)}. The daemon's CameraPipeline (file driver pulling frames as fast as the pipeline takes`,
-      'them, detector, quality gates, alignment, liveness, fusion; no MQTT) in its own process per row; the first',
-      '10 frames are warm-up and excluded. 1920x1080 = the sample video pillarboxed to 1080p with ffmpeg in a',
-      'temp dir. Stage latencies p50 / p95 / p99 in ms (align and infer only on frames that reached the',
-      'liveness model). overhead = wall time per frame / time inside the networks (ONNX Runtime run() in the',
-      'worker), over the same frames; "excl. decode" subtracts the wait for the next decoded frame. CPU: process',
-      'CPU time / wall time (200 % = both cores). ELD: event-loop delay while inferring.',
+      `${when(pipe)}. The daemon's CameraPipeline (file driver playing the video as fast as the pipeline takes`,
+      'frames, decoding the next one while the current one is processed; detector, quality gates, alignment,',
+      "liveness, fusion; no MQTT) in its own process per row, with the daemon's default ONNX Runtime settings",
+      `(intra-op spinning ${spinLabel(rows)}); the first 10 frames are warm-up and excluded. 1920x1080 = the sample`,
+      'video pillarboxed to 1080p with ffmpeg in a temp dir. Stage latencies p50 / p95 / p99 in ms (align and',
+      'infer only on frames that reached the liveness model). overhead = wall time per frame / time inside the',
+      'networks (ONNX Runtime run() in the worker), over the same frames; "excl. decode" subtracts the wait for',
+      'the next decoded frame. CPU: process CPU time / wall time (200 % = both cores). ELD: event-loop delay',
+      'while inferring.',
       '',
       '| res | detector | liveness | fps | frames | faces | detect | align | infer | frame | overhead | excl. decode | CPU % | peak RSS MiB | ELD p99 / max ms |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
