@@ -146,10 +146,12 @@ export const configSchema = z.strictObject({
       providers: z.array(providerName).min(1).default(['tensorrt', 'cuda', 'cpu']),
       intra_op_threads: z.number().int().min(0).default(0),
       /**
-       * ONNX Runtime intra-op threads spin while waiting for work (its default) or sleep. Applies
-       * to the detector too, like intra_op_threads. See bench/performance.md for the trade-off.
+       * ONNX Runtime intra-op threads spin while waiting for work (ORT's own default) or sleep.
+       * Off by default: the detector's and the liveness model's thread pools otherwise spin
+       * against each other, the decoder and the event loop (+20-45 % fps on a 2-core machine,
+       * bench/performance.md). Applies to the detector too, like intra_op_threads.
        */
-      intra_op_spinning: z.boolean().default(true),
+      intra_op_spinning: z.boolean().default(false),
       /** TensorRT provider options (set through its ORT_TENSORRT_* environment; see daemon/inference/tensorrt.ts). */
       tensorrt: z
         .strictObject({

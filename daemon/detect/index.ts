@@ -24,7 +24,7 @@ export interface CreateDetectorOptions extends DetectorTuning {
   model: string | null;
   providers: string[];
   intraOpThreads: number;
-  /** ONNX Runtime intra-op spinning (default true). */
+  /** ONNX Runtime intra-op spinning (default false). */
   allowSpinning?: boolean;
   repoRoot: string;
 }

@@ -21,9 +21,10 @@ export interface LoadOptions {
   providers?: string[];
   intraOpThreads?: number;
   /**
-   * ONNX Runtime's session.intra_op.allow_spinning (default true). Off, idle intra-op threads
-   * sleep instead of spinning: small networks lose a little latency, but the cores go back to
-   * the event loop and the decoder (bench/performance.md, "Intra-op spinning").
+   * ONNX Runtime's session.intra_op.allow_spinning. Default false, like the daemon's config:
+   * idle intra-op threads sleep instead of spinning, so the detector's and the liveness model's
+   * pools do not fight each other, the decoder and the event loop for the cores
+   * (bench/performance.md).
    */
   allowSpinning?: boolean;
   graphOptimization?: SessionOptionsWire['graphOptimization'];
@@ -101,7 +102,7 @@ export class InferenceWorker {
       options: {
         providers: options.providers ?? ['cpu'],
         intraOpThreads: options.intraOpThreads ?? 0,
-        allowSpinning: options.allowSpinning ?? true,
+        allowSpinning: options.allowSpinning ?? false,
         graphOptimization: options.graphOptimization ?? 'all',
       },
     });

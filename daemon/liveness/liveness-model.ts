@@ -42,7 +42,7 @@ export interface ModelInfo {
 export interface LoadLivenessOptions {
   providers: string[];
   intraOpThreads: number;
-  /** ONNX Runtime intra-op spinning (default true). */
+  /** ONNX Runtime intra-op spinning (default false). */
   allowSpinning?: boolean;
   thresholds?: Record<string, number>;
   /** Provider environment for a model, by its sha256 (TensorRT options and engine cache). */

@@ -11,14 +11,14 @@ import { livenessOptions } from '../../daemon/liveness/liveness-model.js';
 import { repoRoot } from '../helpers/paths.js';
 
 describe('liveness.intra_op_spinning', () => {
-  it('defaults to ORT’s own behaviour (on) and can be turned off from the file or the environment', () => {
-    assert.equal(livenessOptions(validateConfig({}, 't')).allowSpinning, true);
+  it('is off by default and can be turned on from the file or the environment', () => {
+    assert.equal(livenessOptions(validateConfig({}, 't')).allowSpinning, false);
     assert.equal(
-      livenessOptions(validateConfig({ liveness: { intra_op_spinning: false } }, 't')).allowSpinning,
-      false,
+      livenessOptions(validateConfig({ liveness: { intra_op_spinning: true } }, 't')).allowSpinning,
+      true,
     );
-    const { overrides } = envOverrides({ FGHV_LIVENESS__INTRA_OP_SPINNING: 'false' });
-    assert.equal(livenessOptions(validateConfig(overrides, 'env')).allowSpinning, false);
+    const { overrides } = envOverrides({ FGHV_LIVENESS__INTRA_OP_SPINNING: 'true' });
+    assert.equal(livenessOptions(validateConfig(overrides, 'env')).allowSpinning, true);
     assert.throws(() => validateConfig({ liveness: { intra_op_spinning: 'no' } }, 't'), /intra_op_spinning/);
   });
 
