@@ -1,7 +1,9 @@
 /**
  * One camera's pipeline: newest frame -> detect -> track -> quality gates -> align + liveness
- * -> fuse into per-person decisions. One frame is processed at a time; the driver drops what
- * arrives meanwhile (newest frame wins), so a slow stage never builds a queue.
+ * -> fuse into per-person decisions. Frames are finished one at a time, in order; the next
+ * frame's detection overlaps the rest of the current one (detect-ahead), so at most two frames
+ * are in flight. The driver drops what arrives meanwhile (newest frame wins), so a slow stage
+ * never builds a queue.
  */
 import type { Config } from '../config/schema.js';
 import type { SourceEvent } from '../drivers/camera/supervised.js';
@@ -70,6 +72,20 @@ function faceRegion(frame: Frame, box: Box) {
   if (w < 2 || h < 2) return null;
   return frame.mat.getRegion(new cv.Rect(x, y, w, h));
 }
+
+/** A frame taken from the camera, with its detection under way. */
+interface Pulled {
+  frame: Frame;
+  detected: Promise<Detected>;
+}
+
+/** A frame after detection; faces null: too old to process (max_frame_age_ms). */
+interface Detected {
+  frame: Frame;
+  faces: FaceDetection[] | null;
+}
+
+function noop(): void {}
 
 export class CameraPipeline {
   private fusion: FusionState = emptyFusionState();
@@ -142,21 +158,32 @@ export class CameraPipeline {
 
   private async loop(): Promise<void> {
     const { log, camera } = this.deps;
+    const frames = camera.frames()[Symbol.asyncIterator]();
+    let cur: Pulled | null = null;
+    let next: Promise<Pulled | null> | null = null;
     try {
-      let waitStart = this.now();
-      for await (const frame of camera.frames()) {
-        // Mat memory is invisible to V8 (daemon/cv.ts), so a frame is freed as soon as it is
-        // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
+      cur = await this.waitFor(this.pull(frames));
+      while (cur && !this.stopping) {
+        const detected = await cur.detected;
+        // Detect-ahead: the next frame's detection starts now, so its pre-processing (resize,
+        // tensor) overlaps this frame's quality gates, alignment and liveness, and the inference
+        // worker finds the next request waiting instead of idling between them. Frames are still
+        // finished strictly in order, and at most two are in flight.
+        next = this.stopping ? null : this.pull(frames);
+        next?.catch(noop);
         try {
-          if (this.stopping) break;
-          this.deps.stages.record('capture', this.now() - waitStart);
-          this.inFrame = this.processFrame(frame);
+          this.inFrame = this.finishFrame(detected);
           await this.inFrame;
-          this.inFrame = null;
         } finally {
-          frame.mat.release();
+          this.inFrame = null;
+          // Mat memory is invisible to V8 (daemon/cv.ts), so a frame is freed as soon as it is
+          // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
+          cur.frame.mat.release();
+          cur = null;
         }
-        waitStart = this.now();
+        if (!next) break;
+        cur = await this.waitFor(next);
+        next = null;
       }
       if (!this.stopping) {
         log.warn({ camera: this.deps.cameraId }, 'camera source ended');
@@ -171,23 +198,68 @@ export class CameraPipeline {
       log.error({ camera: this.deps.cameraId, err }, `camera ${this.deps.cameraId} failed: ${err.message}`);
       await this.flush();
       this.setState('failed', err);
+    } finally {
+      await this.discard(cur, next, frames);
     }
+  }
+
+  /** The 'capture' stage: how long the loop waited for a frame once it was ready for one. */
+  private async waitFor(pulled: Promise<Pulled | null>): Promise<Pulled | null> {
+    const t = this.now();
+    const p = await pulled;
+    if (p) this.deps.stages.record('capture', this.now() - t);
+    return p;
+  }
+
+  /** Take the next frame and start detecting it. */
+  private async pull(frames: AsyncIterator<Frame>): Promise<Pulled | null> {
+    const r = await frames.next();
+    if (r.done) return null;
+    const detected = this.detectFrame(r.value);
+    detected.catch(noop); // awaited by the loop, or by discard()
+    return { frame: r.value, detected };
+  }
+
+  /** Frames pulled but not finished (stop, failure): free each once its detection settled; end the stream. */
+  private async discard(
+    cur: Pulled | null,
+    next: Promise<Pulled | null> | null,
+    frames: AsyncIterator<Frame>,
+  ): Promise<void> {
+    const ahead = await next?.catch(() => null);
+    for (const p of [cur, ahead]) {
+      if (!p) continue;
+      await p.detected.catch(noop);
+      p.frame.mat.release();
+    }
+    await frames.return?.().catch(noop);
   }
 
   /** Process one frame; public so tests and benchmarks can drive the pipeline frame by frame. */
   async processFrame(frame: Frame): Promise<SessionDecision[]> {
-    const { detector, liveness, config, stages } = this.deps;
+    return this.finishFrame(await this.detectFrame(frame));
+  }
+
+  /** First half of a frame: the stale check and the detector (no pipeline state is touched). */
+  private async detectFrame(frame: Frame): Promise<Detected> {
+    const { detector, config, stages } = this.deps;
     this.counters.frames++;
     const now = this.now();
     if (now - frame.capturedMono > config.decision.max_frame_age_ms) {
       this.counters.stale++;
-      return [];
+      return { frame, faces: null };
     }
-    let t = this.now();
+    const t = this.now();
     const faces = await detector.detect(frame.mat);
     stages.record('detect', this.now() - t);
     this.counters.faces += faces.length;
+    return { frame, faces };
+  }
 
+  /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
+  private async finishFrame({ frame, faces }: Detected): Promise<SessionDecision[]> {
+    if (faces === null) return [];
+    const { liveness, config, stages } = this.deps;
     const update = this.tracker.update(
       faces.map((f) => f.box),
       frame.capturedMono,
@@ -239,7 +311,7 @@ export class CameraPipeline {
       stages.record('align', alignMs);
       stages.record('infer', inferMs);
     }
-    t = this.now();
+    const t = this.now();
     const { state, decisions } = fuse(
       this.fusion,
       { nowMs: frame.capturedMono, cameraId: this.deps.cameraId, observations, lostTrackIds: update.lost },

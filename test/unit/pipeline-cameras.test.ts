@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
+import type { Mat } from '../../daemon/cv.js';
 import type { FaceDetection, FaceDetector } from '../../daemon/detect/types.js';
 import type { LivenessModel } from '../../daemon/liveness/liveness-model.js';
 import { silentLogger } from '../../daemon/log.js';
@@ -54,7 +55,7 @@ function models(worker: SerialWorker, who: string, faces: number, detectCalls: {
     inputHeight: 128,
     provider: 'cpu',
     model: 'fake',
-    detect: async () => {
+    detect: async (_image: Mat) => {
       detectCalls.n++;
       await worker.run(who, 3);
       return Array.from({ length: faces }, (_, i) => face(i));
@@ -225,10 +226,98 @@ describe('camera pipeline loop', () => {
     const q = quick.counters.processed;
     const s = slow.counters.processed;
     t.diagnostic(`quick ${q} frames, slow ${s} frames (${slow.counters.inferences} inferences)`);
-    // FIFO with one frame in flight per camera: the worker alternates between the cameras'
-    // jobs, so the quick camera finishes several frames per slow frame.
+    // FIFO with at most two frames in flight per camera (detect-ahead): the worker alternates
+    // between the cameras' jobs, so the quick camera finishes several frames per slow frame.
     assert.ok(q >= 2 * s, `quick camera starved: ${q} frames against ${s}`);
     const share = worker.jobs.filter((j) => j === 'quick').length / worker.jobs.length;
     assert.ok(share > 0.25, `quick camera got ${Math.round(share * 100)}% of the worker's jobs`);
+  });
+});
+
+describe('camera pipeline loop: detect-ahead', () => {
+  /** A pipeline over `count` pulled fake frames, logging detector calls and finished frames. */
+  function logged(count: number, failAtDetect: number | null = null, stopAfter: number | null = null) {
+    const worker = new SerialWorker();
+    const events: string[] = [];
+    const mats: Mat[] = [];
+    let detects = 0;
+    const m = models(worker, 'a', 1, { n: 0 });
+    m.detector.detect = async (image: Mat) => {
+      const k = ++detects;
+      mats.push(image);
+      events.push(`detect ${k}`);
+      await worker.run('a', 3);
+      if (k === failAtDetect) throw new Error('detector exploded');
+      return [face(0)];
+    };
+    const states: CameraState[] = [];
+    let stopped: Promise<void> | null = null;
+    const p: CameraPipeline = new CameraPipeline({
+      cameraId: 'a',
+      camera: new FakeCamera({ count, intervalMs: null, width: 64, height: 48 }),
+      ...m,
+      config,
+      log: silentLogger(),
+      stages: { record: () => {} },
+      onDecision: () => {},
+      onFrame: (r) => {
+        events.push(`done ${r.frame.seq}`);
+        if (r.frame.seq === stopAfter) stopped = p.stop();
+      },
+      onState: (st) => {
+        states.push(st);
+      },
+    });
+    return { p, events, mats, states, stopped: () => stopped };
+  }
+
+  it('detects the next frame while the current one is finished, and finishes frames in order', async () => {
+    const { p, events, mats } = logged(6);
+    await p.start();
+    await p.done();
+    await p.stop();
+    const done = events.filter((e) => e.startsWith('done')).map((e) => Number(e.split(' ')[1]));
+    assert.deepEqual(done, [1, 2, 3, 4, 5, 6]);
+    for (let n = 1; n < 6; n++) {
+      assert.ok(
+        events.indexOf(`detect ${n + 1}`) < events.indexOf(`done ${n}`),
+        `frame ${n + 1} was detected only after frame ${n} was finished: ${events.join(', ')}`,
+      );
+    }
+    assert.equal(p.counters.processed, 6);
+    assert.ok(
+      mats.every((mat) => mat.empty),
+      'every frame was released',
+    );
+  });
+
+  it('stopping mid-stream frees the frame detected ahead', async () => {
+    const { p, events, mats, stopped } = logged(1000, null, 3);
+    await p.start();
+    await p.done();
+    await stopped();
+    assert.equal(p.counters.processed, 3);
+    assert.ok(events.includes('detect 4'), 'frame 4 was being detected when frame 3 finished');
+    assert.equal(mats.length, 4);
+    assert.equal(p.cameraState, 'stopped');
+    assert.ok(
+      mats.every((mat) => mat.empty),
+      'every frame was released',
+    );
+  });
+
+  it('a detector failure on the frame detected ahead fails the camera after the current frame, freeing both', async () => {
+    const { p, events, mats, states } = logged(10, 3);
+    await p.start();
+    await p.done();
+    await p.stop();
+    assert.equal(p.cameraState, 'failed');
+    assert.deepEqual(states.at(-1), 'failed');
+    assert.ok(events.includes('done 2'), 'the frame before the failure was finished');
+    assert.equal(events.includes('done 3'), false);
+    assert.ok(
+      mats.every((mat) => mat.empty),
+      'every frame was released',
+    );
   });
 });
