@@ -8,8 +8,9 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 
 .PHONY: run test bench setup-run setup-test build lint test-ts test-py demo-model demo-video clean
 
+# glibc malloc settings: see daemon/supervision/malloc-env.ts (the systemd unit and pm2 set the same).
 run: setup-run
-	node bin/fghv-kiosk.js run $(if $(CONFIG),--config $(CONFIG))
+	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 node bin/fghv-kiosk.js run $(if $(CONFIG),--config $(CONFIG))
 
 test: setup-test
 	npx biome ci .

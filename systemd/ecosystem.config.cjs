@@ -32,6 +32,9 @@ module.exports = {
         NODE_ENV: 'production',
         FGHV_LOG__FORMAT: 'json',
         OPENCV4NODEJS_DISABLE_AUTOBUILD: '1',
+        // glibc malloc: frame buffers in their own mappings, few arenas (daemon/supervision/malloc-env.ts).
+        MALLOC_ARENA_MAX: '2',
+        MALLOC_MMAP_THRESHOLD_: '262144',
       },
     },
   ],

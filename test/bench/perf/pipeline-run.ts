@@ -65,6 +65,8 @@ export interface RunResult {
   model: string;
   /** ONNX Runtime intra-op spinning as used. */
   spinning: boolean;
+  /** The glibc malloc variables (MALLOC_*) this process started with. */
+  mallocEnv: Record<string, string>;
 }
 
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
@@ -212,6 +214,9 @@ async function main(spec: RunSpec): Promise<void> {
     detectorProvider: detector.provider,
     model: liveness.info.name,
     spinning,
+    mallocEnv: Object.fromEntries(
+      Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MALLOC_') && !!e[1]),
+    ),
   };
   writeFileSync(spec.out, `${JSON.stringify(result)}\n`);
   console.log(

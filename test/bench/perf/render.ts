@@ -73,6 +73,19 @@ function spinLabel(rows: readonly { spinning?: boolean }[]): string {
   return values.size === 1 ? ([...values][0] as string) : 'mixed';
 }
 
+/** The MALLOC_* environment the rows ran with (older results did not record it). */
+function mallocLabel(rows: readonly ({ mallocEnv?: Record<string, string> } | null)[]): string {
+  const values = new Set(
+    rows.map((r) => {
+      const env = r?.mallocEnv;
+      if (!env) return 'not recorded';
+      const set = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+      return set.length ? set.join(' ') : 'defaults';
+    }),
+  );
+  return [...values].join(' / ');
+}
+
 function ortMs(ort: OrtRow[], file: string, threads: number): number | null {
   return ort.find((r) => r.model === file && r.threads === threads)?.ms.p50 ?? null;
 }
@@ -106,7 +119,7 @@ export function renderReport(outDir: string, benchDir: string): void {
       `${when(pipe)}. The daemon's CameraPipeline (file driver playing the video as fast as the pipeline takes`,
       'frames, decoding the next one while the current one is processed; detector, quality gates, alignment,',
       "liveness, fusion; no MQTT) in its own process per row, with the daemon's default ONNX Runtime settings",
-      `(intra-op spinning ${spinLabel(rows)}); the first 10 frames are warm-up and excluded. 1920x1080 = the sample`,
+      `(intra-op spinning ${spinLabel(rows)}; glibc malloc ${mallocLabel(rows)}); the first 10 frames are warm-up and excluded. 1920x1080 = the sample`,
       'video pillarboxed to 1080p with ffmpeg in a temp dir. Stage latencies p50 / p95 / p99 in ms (align and',
       'infer only on frames that reached the liveness model). overhead = wall time per frame / time inside the',
       'networks (ONNX Runtime run() in the worker), over the same frames; "excl. decode" subtracts the wait for',
@@ -247,7 +260,7 @@ export function renderReport(outDir: string, benchDir: string): void {
       '## Replay soak',
       '',
       `${when(soak)}. BlazeFace-front + fghv-demo (the daemon's defaults) on the looped 640x480 sample video as fast`,
-      `as it goes; RSS sampled every ${r?.spec.sampleEvery ?? '-'} frames; baseline = first sample at or after frame ${r?.spec.warmupFrames ?? '-'} (warm-up).`,
+      `as it goes; glibc malloc ${mallocLabel([r])}; RSS sampled every ${r?.spec.sampleEvery ?? '-'} frames; baseline = first sample at or after frame ${r?.spec.warmupFrames ?? '-'} (warm-up).`,
       '',
     );
     if (r && v) {

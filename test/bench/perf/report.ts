@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../../../config/load.js';
+import { MALLOC_ENV } from '../../../daemon/supervision/malloc-env.js';
 import { commit } from '../machine.js';
 import type { RunResult, RunSpec } from './pipeline-run.js';
 import { renderReport, type Saved } from './render.js';
@@ -59,7 +60,10 @@ function save(section: string, fn: () => unknown): void {
   writeFileSync(path.join(outDir, `${section}.json`), `${JSON.stringify(saved, null, 1)}\n`);
 }
 
-/** One pipeline configuration in a child process (own RSS, own CPU figures). */
+/**
+ * One pipeline configuration in a child process (own RSS, own CPU figures), with the glibc malloc
+ * settings the daemon's launchers use (daemon/supervision/malloc-env.ts).
+ */
 function runPipeline(spec: Omit<RunSpec, 'out'>, timeoutS: number): RunResult | null {
   const out = path.join(outDir, `run-${process.pid}.json`);
   rmSync(out, { force: true });
@@ -68,6 +72,7 @@ function runPipeline(spec: Omit<RunSpec, 'out'>, timeoutS: number): RunResult | 
     [path.join(here, 'pipeline-run.js'), JSON.stringify({ ...spec, out })],
     {
       cwd: packageRoot,
+      env: { ...process.env, ...MALLOC_ENV },
       stdio: ['ignore', 'inherit', 'inherit'],
       timeout: timeoutS * 1000,
     },
