@@ -251,7 +251,7 @@ describe('commands over MQTT', { skip: needsMosquitto(), timeout: 180_000 }, () 
       'paced requests are parsed, not refused busy',
     );
     t.diagnostic(
-      `10,000 fuzzed requests answered in ${elapsed} ms; ${during} decisions meanwhile; ${JSON.stringify([...byCode])}`,
+      `10,000 fuzzed requests answered in ${elapsed} ms; ${during.length} decisions meanwhile; ${JSON.stringify([...byCode])}`,
     );
   });
 });
