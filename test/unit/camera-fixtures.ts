@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cv } from '../../daemon/cv.js';
 import { openCvHasGStreamer } from '../../drivers/camera/opencv-capture.js';
-import type { CameraDriver, CaptureStats } from '../../drivers/camera/types.js';
+import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
 
 export const DEMO_VIDEO = 'media/demo-kiosk.mp4';
 /** Frames in media/demo-kiosk.mp4 (24 s at 15 fps, see media/README.md). */
@@ -116,4 +116,31 @@ export function assertDropsAccounted(frames: FrameFacts[], stats: CaptureStats):
   );
   assert.ok(stats.dropped <= skipped + (stats.captured - last.seq), 'no drop without a newer frame');
   assert.ok(stats.captured - stats.delivered - stats.dropped <= 1, 'at most one frame was left in the slot');
+}
+
+/** Opens, then never delivers a frame until closed (a stalled RTSP stream, a hung USB camera). */
+export class StalledCamera implements CameraDriver {
+  readonly info = {
+    id: 'stalled',
+    kind: 'fake' as const,
+    source: 'stalled',
+    width: null,
+    height: null,
+    fps: null,
+  };
+  private release: (() => void) | null = null;
+  closed = false;
+  async open(): Promise<void> {}
+  async *frames(): AsyncGenerator<Frame> {
+    await new Promise<void>((resolve) => {
+      this.release = resolve;
+    });
+  }
+  stats(): CaptureStats {
+    return { captured: 0, delivered: 0, dropped: 0 };
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+    this.release?.();
+  }
 }

@@ -8,34 +8,8 @@ import { describe, it } from 'node:test';
 import { ErrorCodes, KioskError } from '../../daemon/errors.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { reconnectDelayMs, type SourceEvent, SupervisedCamera } from '../../drivers/camera/supervised.js';
-import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
-
-/** Opens, then never delivers a frame until closed (a stalled RTSP stream, a hung USB camera). */
-class StalledCamera implements CameraDriver {
-  readonly info = {
-    id: 'stalled',
-    kind: 'fake' as const,
-    source: 'stalled',
-    width: null,
-    height: null,
-    fps: null,
-  };
-  private release: (() => void) | null = null;
-  closed = false;
-  async open(): Promise<void> {}
-  async *frames(): AsyncGenerator<Frame> {
-    await new Promise<void>((resolve) => {
-      this.release = resolve;
-    });
-  }
-  stats(): CaptureStats {
-    return { captured: 0, delivered: 0, dropped: 0 };
-  }
-  async close(): Promise<void> {
-    this.closed = true;
-    this.release?.();
-  }
-}
+import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
+import { StalledCamera } from './camera-fixtures.js';
 
 const working = () => new FakeCamera({ intervalMs: 5, width: 32, height: 24 });
 

@@ -14,7 +14,8 @@ import { silentLogger } from '../../daemon/log.js';
 import { CameraPipeline, type CameraState } from '../../daemon/pipeline.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
-import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
+import type { CameraDriver } from '../../drivers/camera/types.js';
+import { StalledCamera } from './camera-fixtures.js';
 
 /** One job at a time, first come first served: the shape of the real inference worker. */
 class SerialWorker {
@@ -75,23 +76,6 @@ const config = configSchema.parse({
   quality: { min_face_px: 5, min_sharpness: 0, min_brightness: 0, max_brightness: 1 },
   decision: { max_frame_age_ms: 1000 },
 });
-
-class StalledCamera implements CameraDriver {
-  readonly info = { id: 's', kind: 'fake' as const, source: 'stalled', width: null, height: null, fps: null };
-  private release: (() => void) | null = null;
-  async open(): Promise<void> {}
-  async *frames(): AsyncGenerator<Frame> {
-    await new Promise<void>((resolve) => {
-      this.release = resolve;
-    });
-  }
-  stats(): CaptureStats {
-    return { captured: 0, delivered: 0, dropped: 0 };
-  }
-  async close(): Promise<void> {
-    this.release?.();
-  }
-}
 
 function pipelineFor(
   id: string,
