@@ -6,10 +6,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, MOSQUITTO } from '../helpers/mosquitto.js';
+import { canConnect, freePort, MOSQUITTO } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 
 export const OPENSSL = '/usr/bin/openssl';
@@ -46,17 +45,6 @@ export interface TestBroker {
   start(): Promise<void>;
   stop(): Promise<void>;
   kill(): Promise<void>;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** `conf` gets the port and a dir owned by mosquitto; returns the config body. */
