@@ -64,11 +64,6 @@ export function sum(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
 
-/** End-to-end time per frame over time inside the networks (both summed over the same frames). */
-export function overheadRatio(frameMs: readonly number[], networkMs: readonly number[]): number | null {
-  return totalRatio(sum(frameMs), sum(networkMs));
-}
-
 /** Least-squares slope of y over x; null with fewer than two distinct x. */
 export function slope(xs: readonly number[], ys: readonly number[]): number | null {
   const n = Math.min(xs.length, ys.length);
