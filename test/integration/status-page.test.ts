@@ -119,6 +119,13 @@ describe('status page in headless Chromium against the daemon on the sample vide
     );
     assert.match((await page.textContent('#privacy')) ?? '', /only while this page is open/);
 
+    // The MJPEG stream's first frame may take a while on a loaded machine: until it has
+    // arrived the element is an empty 120 px placeholder, not the frame.
+    await page.waitForFunction(
+      () => ((document.getElementById('preview') as HTMLImageElement | null)?.naturalWidth ?? 0) > 0,
+      null,
+      { timeout: 30_000 },
+    );
     // The video shows a face for most of its 24 s loop: look for a drawn box for up to 30 s.
     const palette = [OverlayColors.live, OverlayColors.spoof, OverlayColors.uncertain, OverlayColors.gate];
     let box = null;
