@@ -151,8 +151,7 @@ export function propose(
     const first = best[0] as CurvePoint;
     eer = ((first.rates.bpcer.rate as number) + worst(first.rates)) / 2;
   }
-  // Among equally good thresholds, the middle one: the widest margin to either side.
-  const chosen = best[Math.floor((best.length - 1) / 2)] as CurvePoint;
+  const chosen = widestMiddle(curve, best);
   return {
     status: 'proposed',
     target,
@@ -183,4 +182,23 @@ function ties(points: readonly CurvePoint[], key: (p: CurvePoint) => number[]): 
     } else if (c === 0) out.push(p);
   }
   return out;
+}
+
+/**
+ * Among equally good thresholds, the one nearest the middle of the widest run of them: the
+ * largest margin to either side, so small score drifts do not change the outcome.
+ */
+function widestMiddle(curve: readonly CurvePoint[], best: readonly CurvePoint[]): CurvePoint {
+  const chosen = new Set(best);
+  let run: CurvePoint[] = [];
+  let widest: CurvePoint[] = [];
+  const span = (r: CurvePoint[]) =>
+    r.length ? (r.at(-1) as CurvePoint).threshold - (r[0] as CurvePoint).threshold : -1;
+  for (const p of curve) {
+    if (chosen.has(p)) run.push(p);
+    else run = [];
+    if (span(run) > span(widest)) widest = [...run];
+  }
+  const mid = ((widest[0] as CurvePoint).threshold + (widest.at(-1) as CurvePoint).threshold) / 2;
+  return widest.reduce((a, b) => (Math.abs(b.threshold - mid) < Math.abs(a.threshold - mid) ? b : a));
 }
