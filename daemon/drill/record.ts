@@ -349,6 +349,27 @@ export class DrillRecorder {
     if (this.current) this.current.closing = true;
   }
 
+  /**
+   * Closes the open presentation in a live drill: no more frames count, and the decisions of the
+   * faces already seen may still arrive (up to session_timeout_ms + track_lost_ms, or until each
+   * has one); then it is recorded. Null when none was open or the camera ended it meanwhile.
+   */
+  async finish(
+    cfg: Pick<DecisionConfig, 'session_timeout_ms' | 'track_lost_ms'>,
+  ): Promise<PresentationRecord | null> {
+    const p = this.current;
+    if (!p) return null;
+    p.closing = true;
+    const deadline = Date.now() + cfg.session_timeout_ms + cfg.track_lost_ms + 500;
+    const tracks = new Set(p.frames.flatMap((f) => f.faces.map((o) => o.trackId)));
+    while (Date.now() < deadline && this.current === p) {
+      const decided = new Set(p.decisions.map((d) => d.trackId));
+      if ([...tracks].every((t) => decided.has(t))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return this.current === p ? this.end() : null;
+  }
+
   /** Ends the open presentation and appends it to the record (interrupted: kept, not counted). */
   end(interruption: { code: string; message: string } | null = null): PresentationRecord | null {
     const p = this.current;

@@ -393,24 +393,10 @@ export class LiveDrill {
 
   /** Closes the open presentation; resolves with its record (null if none, or lost with the camera). */
   stop(): Promise<PresentationRecord | null> {
-    if (this.closing) return this.closing;
-    const p = this.ctx.recorder.active;
-    if (!p) return Promise.resolve(null);
-    this.ctx.recorder.closeFrames();
-    const cfg = this.ctx.config.decision;
-    const deadline = Date.now() + cfg.session_timeout_ms + cfg.track_lost_ms + 500;
-    const tracks = new Set(p.frames.flatMap((f) => f.faces.map((o) => o.trackId)));
-    this.closing = (async () => {
-      while (Date.now() < deadline && this.ctx.recorder.active === p) {
-        const decided = new Set(p.decisions.map((d) => d.trackId));
-        if ([...tracks].every((t) => decided.has(t))) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      // The camera may have been lost meanwhile: then the recorder already ended it.
-      return this.ctx.recorder.active === p ? this.ctx.recorder.end() : null;
-    })().finally(() => {
-      this.closing = null;
-    });
+    if (!this.closing)
+      this.closing = this.ctx.recorder.finish(this.ctx.config.decision).finally(() => {
+        this.closing = null;
+      });
     return this.closing;
   }
 
