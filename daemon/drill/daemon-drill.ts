@@ -27,8 +27,8 @@ type CameraEvent = { cameraId: string; state: CameraState; error: string | null 
 /** The daemon's events the drill listens to (the Daemon satisfies it). */
 export interface DrillEvents {
   on(event: 'frame', fn: (r: FrameResult) => void): unknown;
-  off(event: 'frame', fn: (r: FrameResult) => void): unknown;
   on(event: 'camera', fn: (e: CameraEvent) => void): unknown;
+  off(event: 'frame', fn: (r: FrameResult) => void): unknown;
   off(event: 'camera', fn: (e: CameraEvent) => void): unknown;
 }
 
