@@ -5,10 +5,11 @@
  * and intervals are computed by hand below; the intervals' reference values come from SciPy
  * (beta.ppf), independently of daemon/drill/stats.ts.
  *
- * Model: MiniFASNetV2 (shared model). On the photos' pixels as stored (a camera applies no
- * EXIF rotation, so ffmpeg runs with -noautorotate) it scores T1 above 0.95 and F1/F2 below
- * 0.05 in every frame (measured), so with its manifest thresholds (live_min 0.8, spoof_max
- * 0.5) T1 is accepted and F1/F2 are rejected.
+ * Model: MiniFASNetV2 (shared model). The photos carry a stale EXIF rotation tag on pixels that
+ * are already upright (README), and a camera applies no EXIF tag, so ffmpeg runs with
+ * -noautorotate. On these pixels MiniFASNetV2 scores T1 above 0.95 and F1/F2 below 0.05 in
+ * every frame (measured), so with its manifest thresholds (live_min 0.8, spoof_max 0.5) T1 is
+ * accepted and F1/F2 are rejected.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
