@@ -85,7 +85,14 @@ describe('drill at the terminal', { skip }, () => {
             () => reject(new Error(`timed out waiting for ${re}; stdout: ${out}; stderr: ${err}`)),
             120_000,
           );
-          waiters.push({ re, from, resolve: () => (clearTimeout(t), resolve()) });
+          waiters.push({
+            re,
+            from,
+            resolve: () => {
+              clearTimeout(t);
+              resolve();
+            },
+          });
         });
       const send = (line: string) => child.stdin.write(`${line}\n`);
 
