@@ -73,6 +73,8 @@ export interface DrillControl {
   start(camera?: string): DrillStatus;
   label(req: LabelRequest): Promise<DrillStatus>;
   stop(): Promise<DrillStatus>;
+  /** The daemon is stopping: an open presentation is kept as interrupted; no report. */
+  abort(): void;
 }
 
 function summary(p: PresentationRecord): string {
@@ -196,6 +198,21 @@ export class DaemonDrill implements DrillControl {
         );
       return this.status();
     });
+  }
+
+  abort(): void {
+    if (!this.recorder) return;
+    const p = this.recorder.end({
+      code: 'drill_stopped',
+      message: 'the daemon stopped during the presentation',
+    });
+    if (p) this.last = summary(p);
+    this.host.events.off('frame', this.onFrame);
+    this.host.events.off('camera', this.onCamera);
+    this.lastDir = this.store?.dir ?? this.lastDir;
+    this.store = null;
+    this.recorder = null;
+    this.camera = null;
   }
 
   stop(): Promise<DrillStatus> {

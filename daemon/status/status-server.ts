@@ -307,6 +307,7 @@ export class StatusServer {
 
   /** Stops listening to the daemon, ends preview streams, closes every connection. */
   async close(): Promise<void> {
+    this.opts.drill?.abort();
     this.opts.daemon.off('decision', this.onDecision);
     this.opts.daemon.off('frame', this.onFrame);
     this.listeningOnFrames = false;

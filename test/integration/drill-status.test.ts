@@ -122,4 +122,16 @@ describe('drill from the status page', { skip }, () => {
     assert.ok(existsSync(path.join(dirOf, 'report.json')));
     assert.equal(existsSync(path.join(dirOf, 'images')), false);
   });
+
+  it('a presentation open when the daemon stops is kept as interrupted', async () => {
+    assert.equal((await post('start', {})).status, 200);
+    assert.equal((await post('label', { label: 'attack', type: 'print' })).status, 200);
+    const dirOf = (await status()).dir as string;
+    await daemon.stop();
+    const rec = readDrill(dirOf);
+    assert.deepEqual(
+      rec.presentations.map((p) => [p.label, p.attackType, p.status, p.interruption?.code]),
+      [['attack', 'print', 'interrupted', 'drill_stopped']],
+    );
+  });
 });
