@@ -5,7 +5,6 @@
  * MiniFASNetV2 accepts it (see drill.test.ts).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +14,8 @@ import { validateConfig } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
 import type { DrillStatus } from '../../daemon/drill/daemon-drill.js';
 import { readDrill } from '../../daemon/drill/record.js';
-import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
+import { needsSharedData, repoRoot } from '../helpers/paths.js';
+import { photoVideo } from '../helpers/photo-video.js';
 
 const skip = needsSharedData('images/T1.jpg', 'models/MiniFASNetV2.onnx');
 
@@ -39,28 +39,7 @@ describe('drill from the status page', { skip }, () => {
 
   before(async () => {
     const file = path.join(dir, 't1.mp4');
-    const r = spawnSync('ffmpeg', [
-      '-loglevel',
-      'error',
-      '-y',
-      '-noautorotate',
-      '-loop',
-      '1',
-      '-framerate',
-      '15',
-      '-i',
-      shared('images/T1.jpg'),
-      '-t',
-      '2',
-      '-vf',
-      'format=yuv420p',
-      '-c:v',
-      'libx264',
-      '-crf',
-      '18',
-      file,
-    ]);
-    assert.equal(r.status, 0);
+    photoVideo('T1.jpg', file, { seconds: 2 });
     const config = validateConfig(
       {
         device: { id: 'drill-status', state_dir: path.join(dir, 'state') },

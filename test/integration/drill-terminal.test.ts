@@ -5,13 +5,14 @@
  * presentation is ended only once a decision was shown: no timing assumptions.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { drillsDir, readDrill } from '../../daemon/drill/record.js';
-import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
+import { needsSharedData, repoRoot } from '../helpers/paths.js';
+import { photoVideo } from '../helpers/photo-video.js';
 
 const skip = needsSharedData('images/T1.jpg', 'models/MiniFASNetV2.onnx');
 
@@ -20,28 +21,7 @@ describe('drill at the terminal', { skip }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'fghv-drill-tty-'));
     try {
       const file = path.join(dir, 't1.mp4');
-      const r = spawnSync('ffmpeg', [
-        '-loglevel',
-        'error',
-        '-y',
-        '-noautorotate',
-        '-loop',
-        '1',
-        '-framerate',
-        '15',
-        '-i',
-        shared('images/T1.jpg'),
-        '-t',
-        '2',
-        '-vf',
-        'format=yuv420p',
-        '-c:v',
-        'libx264',
-        '-crf',
-        '18',
-        file,
-      ]);
-      assert.equal(r.status, 0);
+      photoVideo('T1.jpg', file, { seconds: 2 });
       const stateDir = path.join(dir, 'state');
       const config = path.join(dir, 'config.json');
       writeFileSync(
