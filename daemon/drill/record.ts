@@ -89,6 +89,8 @@ export interface PresentationRecord extends PresentationSpec {
   decisions: DecisionRecord[];
   /** Face crops written under images/ (only when the installer opted in). */
   images: string[];
+  /** Frames not kept because the presentation ran past MAX_FRAMES_PER_PRESENTATION. */
+  framesOmitted?: number;
 }
 
 export interface DrillMeta {
@@ -251,6 +253,11 @@ export function latestDrillId(stateDir: string): string | null {
 }
 
 const MAX_IMAGES_PER_PRESENTATION = 5;
+/**
+ * A presentation is one attempt (seconds). A live one left open is not allowed to grow memory
+ * and the record without bound: frames past this (over 3 minutes at 15 fps) are counted, not kept.
+ */
+export const MAX_FRAMES_PER_PRESENTATION = 3000;
 
 /**
  * Collects one presentation at a time from the pipeline's frame results. Frames and decisions
@@ -303,6 +310,10 @@ export class DrillRecorder {
     if (!p || r.cameraId !== p.cameraId) return;
     for (const d of r.decisions) p.decisions.push(toDecisionRecord(d));
     if (p.closing) return;
+    if (p.frames.length >= MAX_FRAMES_PER_PRESENTATION) {
+      p.framesOmitted = (p.framesOmitted ?? 0) + 1;
+      return;
+    }
     p.frames.push({
       t: r.frame.capturedMono,
       faces: r.faces.map((f) => ({

@@ -12,8 +12,10 @@ import {
   DrillStore,
   drillsDir,
   latestDrillId,
+  MAX_FRAMES_PER_PRESENTATION,
   readDrill,
 } from '../../daemon/drill/record.js';
+import type { FrameResult } from '../../daemon/pipeline.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fghv-drill-record-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,6 +71,55 @@ describe('drill record', () => {
     assert.throws(
       () => rec.begin({ label: 'bona_fide', attackType: null, subject: null }, 'front'),
       /already open/,
+    );
+  });
+
+  it('keeps frames of the open presentation only, up to the cap, and decisions while closing', async () => {
+    const rec = new DrillRecorder(new DrillStore(path.join(dir, 'cap'), meta('d3')));
+    const frame = (t: number, cameraId = 'front', decisions: FrameResult['decisions'] = []) =>
+      ({
+        cameraId,
+        frame: { capturedMono: t, width: 640, height: 480 },
+        faces: [
+          {
+            trackId: 1,
+            box: [0, 0, 100, 100],
+            quality: {},
+            qualityGate: null,
+            verdict: 'live',
+            scores: {},
+            facesInView: 1,
+          },
+        ],
+        ignored: 0,
+        decisions,
+      }) as unknown as FrameResult;
+    rec.onFrame(frame(0)); // no presentation open: ignored
+    rec.begin({ label: 'bona_fide', attackType: null, subject: null }, 'front');
+    rec.onFrame(frame(1, 'side')); // another camera: ignored
+    for (let i = 0; i < MAX_FRAMES_PER_PRESENTATION + 7; i++) rec.onFrame(frame(10 + i));
+    const decision = {
+      cameraId: 'front',
+      trackId: 1,
+      decision: 'accept',
+      reason: 'live_verified',
+      frames: { seen: 5, verified: 5 },
+      scores: {},
+      quality: { face_px: 100, sharpness: 1, brightness: 0.5 },
+      firstFrameMono: 10,
+      lastFrameMono: 14,
+      decidedAtMono: 14,
+    } as const;
+    // Closing: no more frames, but the decision of the face already seen (track 1) is awaited.
+    const closing = rec.finish({ session_timeout_ms: 60_000, track_lost_ms: 1 });
+    rec.onFrame(frame(99_999, 'front', [decision]));
+    const p = await closing;
+    assert.equal(p?.frames.length, MAX_FRAMES_PER_PRESENTATION);
+    assert.equal(p?.framesOmitted, 7);
+    assert.equal(p?.frames[0]?.t, 10);
+    assert.deepEqual(
+      p?.decisions.map((d) => d.decision),
+      ['accept'],
     );
   });
 
