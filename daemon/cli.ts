@@ -37,6 +37,15 @@ Usage:
       Verify (sha256, signature when model_update.public_key_file is set), load, warm up
       and self-test a liveness model, then install it in the state directory as the model
       the daemon starts with; the previous one is kept.
+  fghv-kiosk drill [--config FILE] [--labels FILE] [--camera ID] [--target T] [--keep-images] [--json]
+      Site acceptance drill on the live pipeline: record labelled bona fide and attack
+      presentations (prompts on the terminal, or --labels FILE with video files as cameras),
+      then report BPCER/APCER with 95 % intervals and propose thresholds for T (eer or
+      bpcer<=1%). No face images are stored unless --keep-images.
+  fghv-kiosk drill report [ID] [--config FILE] [--target T] [--json]
+      Make the report of a recorded drill again (default: the newest).
+  fghv-kiosk drill apply [ID] [--config FILE] [--revert]
+      Apply the drill's proposed thresholds like set_thresholds (stored, audited); --revert undoes it.
   fghv-kiosk verify (--key BASE64 | --info FILE) [--device ID] [--check-expiry] [FILE...]
       Verify signed decisions, one JSON per line (stdin without FILE); exit 1 if any fails.
   fghv-kiosk version | --version
@@ -185,6 +194,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDoctor(rest);
       case 'model':
         return await cmdModel(rest);
+      case 'drill': {
+        const { runDrillCli } = await import('./drill/drill-cli.js');
+        return await runDrillCli(rest, `fghv-kiosk ${VERSION}`, (l) => process.stdout.write(`${l}\n`));
+      }
       default:
         usage(`unknown command "${cmd}"`);
     }

@@ -12,6 +12,7 @@ import { applyStoredThresholds, daemonCommandTarget } from './commands/daemon-ta
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
+import { DaemonDrill } from './drill/daemon-drill.js';
 import { ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
@@ -249,6 +250,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           })),
         mqttCounters: () => this.link?.counters() ?? null,
         auditBacklog: () => this.contract?.outboxFigures().pending ?? null,
+        drill: new DaemonDrill({
+          config,
+          log: log.child({ component: 'drill' }),
+          software: `fghv-kiosk ${this.opts.version}`,
+          liveness: () => this.liveness,
+          detectorName: () => this.detector?.name ?? null,
+          events: this,
+        }),
       });
     }
   }

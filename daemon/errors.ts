@@ -46,6 +46,8 @@ export const ErrorCodes = {
   MODEL_SELF_TEST_FAILED: 'KIOSK_E_MODEL_SELF_TEST_FAILED',
   MODEL_UPDATE_FAILED: 'KIOSK_E_MODEL_UPDATE_FAILED',
   CAMERA_STALLED: 'KIOSK_E_CAMERA_STALLED',
+  DRILL_INVALID: 'KIOSK_E_DRILL_INVALID',
+  DRILL_TOO_FEW: 'KIOSK_E_DRILL_TOO_FEW',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

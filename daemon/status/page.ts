@@ -67,6 +67,14 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <table><thead><tr><th>stage</th><th>p50</th><th>p95</th><th>n</th></tr></thead><tbody id="latency"></tbody></table>
 </section>
 <section>
+  <h2>Site acceptance drill</h2>
+  <p>Record labelled presentations on this camera to measure BPCER and APCER
+  (<code>fghv-kiosk drill report</code> on the device makes the full report).</p>
+  <p><button id="drill-start">Start drill</button> <button id="drill-stop">Stop drill</button></p>
+  <p><button id="drill-bona">Bona fide</button> <input id="drill-subject" placeholder="who (optional)" size="12">
+  <button id="drill-attack">Attack</button> <input id="drill-type" placeholder="print, replay, ..." size="12">
+  <button id="drill-end">End presentation</button></p>
+  <p id="drill-status">no drill</p>
   <h2>Last decisions</h2>
   <table><thead><tr><th>time</th><th>camera</th><th>track</th><th>decision</th><th>reason</th><th>scores</th><th>frames</th></tr></thead>
   <tbody id="decisions"></tbody></table>
@@ -119,7 +127,31 @@ async function refresh() {
     $("updated").textContent = "failed: " + e.message;
   }
 }
+function drillText(d) {
+  if (!d.running) return d.dir ? "stopped; record and report in " + d.dir : "no drill";
+  const p = d.presentation;
+  return "drill " + d.id + " on " + d.camera + ": " + d.recorded + " recorded" +
+    (p ? "; now " + (p.label === "attack" ? "attack " + p.attack_type : "bona fide") + ", " + p.frames + " frames, decisions: " + (p.decisions.join(", ") || "none") : "") +
+    (d.last ? "; last " + d.last : "");
+}
+async function drill(action, body) {
+  try {
+    const res = await fetch(action ? "api/drill/" + action : "api/drill", action
+      ? { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body || {}) }
+      : { cache: "no-store" });
+    const d = await res.json();
+    $("drill-status").textContent = d.error ? d.error.code + ": " + d.error.message : drillText(d);
+  } catch (e) {
+    $("drill-status").textContent = "failed: " + e.message;
+  }
+}
 window.addEventListener("load", () => {
+  $("drill-start").onclick = () => drill("start");
+  $("drill-stop").onclick = () => drill("stop");
+  $("drill-bona").onclick = () => drill("label", { label: "bona_fide", subject: $("drill-subject").value || undefined });
+  $("drill-attack").onclick = () => drill("label", { label: "attack", type: $("drill-type").value });
+  $("drill-end").onclick = () => drill("label", { label: "none" });
+  setInterval(() => drill(), 1000);
   $("preview").src = "preview.mjpeg";
   refresh();
   setInterval(refresh, 1000);

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../../config/schema.js';
+import type { DrillControl } from '../drill/daemon-drill.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../mqtt/mqtt-link.js';
@@ -45,6 +46,8 @@ export interface StatusServerOptions {
    * runs on without its page (decisions matter more than diagnostics); true rejects.
    */
   failOnListenError?: boolean;
+  /** Site acceptance drill (start, label, stop) under /api/drill; absent: no drill routes. */
+  drill?: DrillControl;
 }
 
 const LAST_DECISIONS = 20;
@@ -182,11 +185,13 @@ export class StatusServer {
       res.writeHead(421, COMMON_HEADERS);
       return void res.end('this page answers only to a loopback Host name\n');
     }
+    const path = new URL(req.url ?? '/', 'http://local').pathname;
+    if (this.opts.drill && (path === '/api/drill' || path.startsWith('/api/drill/')))
+      return drillRoute(this.opts.drill, req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...COMMON_HEADERS, allow: 'GET, HEAD' });
       return void res.end();
     }
-    const path = new URL(req.url ?? '/', 'http://local').pathname;
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, {
         ...COMMON_HEADERS,
@@ -302,6 +307,7 @@ export class StatusServer {
 
   /** Stops listening to the daemon, ends preview streams, closes every connection. */
   async close(): Promise<void> {
+    this.opts.drill?.abort();
     this.opts.daemon.off('decision', this.onDecision);
     this.opts.daemon.off('frame', this.onFrame);
     this.listeningOnFrames = false;
@@ -313,5 +319,62 @@ export class StatusServer {
       });
     }
     await this.systemRefresh;
+  }
+}
+
+const MAX_DRILL_BODY = 4096;
+
+/**
+ * GET /api/drill (status); POST /api/drill/start {camera?}, /api/drill/label {label, type?,
+ * subject?}, /api/drill/stop. POSTs must be application/json: a page on another site cannot
+ * send that without a CORS preflight, which this server never grants (no cross-site drill
+ * control); the loopback/token rule above applies as to every route.
+ */
+async function drillRoute(
+  drill: DrillControl,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  const send = (status: number, body: unknown) => {
+    res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  if (path === '/api/drill' && req.method === 'GET') return send(200, drill.status());
+  const action = path.slice('/api/drill/'.length);
+  if (req.method !== 'POST' || !['start', 'label', 'stop'].includes(action)) {
+    res.writeHead(405, { ...COMMON_HEADERS, allow: path === '/api/drill' ? 'GET' : 'POST' });
+    return void res.end();
+  }
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
+    return send(415, {
+      error: { code: ErrorCodes.USAGE, message: 'send JSON (content-type: application/json)' },
+    });
+  let text = '';
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > MAX_DRILL_BODY)
+      return send(413, { error: { code: ErrorCodes.USAGE, message: 'body too large' } });
+  }
+  try {
+    const body = (text.trim() ? JSON.parse(text) : {}) as Record<string, unknown>;
+    const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string).slice(0, 128) : undefined);
+    if (action === 'start') return send(200, drill.start(str('camera')));
+    if (action === 'stop') return send(200, await drill.stop());
+    const label = str('label');
+    if (label !== 'bona_fide' && label !== 'attack' && label !== 'none')
+      return send(400, {
+        error: { code: ErrorCodes.DRILL_INVALID, message: 'label must be bona_fide, attack or none' },
+      });
+    if (label === 'attack' && !str('type'))
+      return send(400, {
+        error: { code: ErrorCodes.DRILL_INVALID, message: 'an attack needs its type (print, replay, ...)' },
+      });
+    return send(200, await drill.label({ label, type: str('type'), subject: str('subject') }));
+  } catch (e) {
+    if (e instanceof KioskError) return send(409, { error: { code: e.code, message: e.message } });
+    if (e instanceof SyntaxError)
+      return send(400, { error: { code: ErrorCodes.USAGE, message: 'body is not JSON' } });
+    throw e;
   }
 }

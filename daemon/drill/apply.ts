@@ -1,0 +1,145 @@
+/**
+ * Applying a drill's proposed thresholds: only on the installer's request, on the device, and
+ * through the same path as the `set_thresholds` command (daemon-target.ts: range-checked,
+ * persisted in <state_dir>/thresholds.json for this model, audited as config_changed). The
+ * values before are kept in the drill (applied.json), so `--revert` puts them back the same way.
+ *
+ * `setThresholdsLocally` is the one seam to the command path; re-point it here if that path
+ * changes (e.g. signed-only commands).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../config/schema.js';
+import { AuditStore } from '../audit/audit-store.js';
+import { buildAuditEvent } from '../audit/events.js';
+import { applyStoredThresholds, daemonCommandTarget } from '../commands/daemon-target.js';
+import { ErrorCodes, KioskError } from '../errors.js';
+import { InferenceWorker } from '../inference/inference-worker.js';
+import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
+import { activeManifest } from '../models/model-install.js';
+import { resolveDeviceId } from '../mqtt/device-id.js';
+import { writeFileAtomic } from '../mqtt/seq-counter.js';
+import type { DrillReport } from './report.js';
+
+export interface ApplyResult {
+  before: Record<string, number>;
+  thresholds: Record<string, number>;
+  changed: string[];
+}
+
+/** set_thresholds, run by the installer on the device, audited with the drill it came from. */
+export async function setThresholdsLocally(
+  config: Config,
+  update: Record<string, number>,
+  context: { drill_id: string; revert: boolean; expectModelSha256: string },
+): Promise<ApplyResult> {
+  const worker = InferenceWorker.start();
+  let store: AuditStore | null = null;
+  try {
+    const model = await LivenessModel.load(
+      worker,
+      activeManifest(config.device.state_dir, config.liveness.manifest),
+      livenessOptions(config),
+    );
+    try {
+      if (model.info.sha256 !== context.expectModelSha256) {
+        throw new KioskError(
+          ErrorCodes.DRILL_INVALID,
+          `the drill measured model sha256 ${context.expectModelSha256}, but the model in use is ${model.info.name} ${model.info.sha256}: run a new drill for this model`,
+        );
+      }
+      applyStoredThresholds(model, config.device.state_dir);
+      const before = { ...model.activeThresholds };
+      const a = config.audit;
+      store = new AuditStore(config.device.state_dir, {
+        maxRecords: a.max_records,
+        maxBytes: Math.round(a.max_mb * 2 ** 20),
+        maxAgeS: a.max_age_days * 86400,
+        synchronous: a.synchronous,
+      });
+      const auditStore = store;
+      const deviceId = resolveDeviceId({
+        configured: config.device.id,
+        stateDir: config.device.state_dir,
+      }).id;
+      const target = daemonCommandTarget({
+        config,
+        configFile: null,
+        liveness: () => model,
+        health: () => null,
+        infoChanged: () => undefined,
+        audit: (event, details) =>
+          auditStore.append(
+            'event',
+            JSON.stringify(
+              buildAuditEvent(deviceId, event, {
+                ...details,
+                via: 'drill',
+                drill_id: context.drill_id,
+                revert: context.revert,
+              }),
+            ),
+          ),
+        restart: () => undefined,
+      });
+      const r = (await target.setThresholds(update)) as {
+        thresholds: Record<string, number>;
+        changed: string[];
+      };
+      return { before, thresholds: r.thresholds, changed: r.changed };
+    } finally {
+      await model.close();
+    }
+  } finally {
+    store?.close();
+    await worker.close();
+  }
+}
+
+/** Applies the proposal in the drill's report.json (or reverts a previous apply). */
+export async function applyDrillProposal(
+  config: Config,
+  drillDir: string,
+  revert: boolean,
+): Promise<ApplyResult> {
+  const reportFile = path.join(drillDir, 'report.json');
+  const appliedFile = path.join(drillDir, 'applied.json');
+  if (!existsSync(reportFile))
+    throw new KioskError(
+      ErrorCodes.DRILL_INVALID,
+      `${drillDir} has no report.json: run \`fghv-kiosk drill report\` first`,
+    );
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as DrillReport;
+  const ctx = { drill_id: report.drill.id, revert, expectModelSha256: report.drill.model.sha256 };
+  if (revert) {
+    if (!existsSync(appliedFile))
+      throw new KioskError(
+        ErrorCodes.DRILL_INVALID,
+        `drill ${report.drill.id} was never applied: nothing to revert`,
+      );
+    const applied = JSON.parse(readFileSync(appliedFile, 'utf8')) as { before: Record<string, number> };
+    const r = await setThresholdsLocally(config, applied.before, ctx);
+    writeFileAtomic(
+      appliedFile,
+      `${JSON.stringify({ ...applied, reverted_at: new Date().toISOString() }, null, 2)}\n`,
+    );
+    return r;
+  }
+  const p = report.proposal;
+  if (!p)
+    throw new KioskError(
+      ErrorCodes.DRILL_INVALID,
+      `drill ${report.drill.id} has no proposal: make the report with --target`,
+    );
+  if (p.status !== 'proposed')
+    throw new KioskError(
+      ErrorCodes.DRILL_TOO_FEW,
+      `drill ${report.drill.id}: no thresholds proposed: ${p.message}`,
+    );
+  const r = await setThresholdsLocally(config, p.update, ctx);
+  writeFileAtomic(
+    appliedFile,
+    `${JSON.stringify({ applied_at: new Date().toISOString(), update: p.update, before: r.before, after: r.thresholds }, null, 2)}\n`,
+  );
+  return r;
+}
