@@ -65,8 +65,11 @@ export function sourceTarget(
     case 'image':
       return { type: 'path', path: path.resolve(repoRoot, source) };
     case 'v4l2':
-    case 'fswebcam':
-      return { type: 'path', path: /^\d+$/.test(source) ? `/dev/video${source}` : source };
+    case 'fswebcam': {
+      const device = /^\d+$/.test(source) ? `/dev/video${source}` : source;
+      // Only an absolute path is watched: anything else the driver resolves its own way.
+      return path.isAbsolute(device) ? { type: 'path', path: device } : null;
+    }
     case 'ffmpeg':
     case 'rtsp': {
       const url = URL_RE.exec(source)?.[0];

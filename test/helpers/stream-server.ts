@@ -1,6 +1,6 @@
 /**
- * A live network camera stand-in: ffmpeg encoding a test pattern (or a video) as MPEG-TS at
- * its frame rate, served over HTTP by a small Node server to any number of clients, like an IP
+ * A live network camera stand-in: ffmpeg encoding a test pattern (or a video, looped) as MPEG-TS
+ * at its frame rate, served over HTTP by a small Node server to any number of clients, like an IP
  * camera (clients join mid-stream at a TS packet boundary; the decoder waits for the next
  * keyframe, every 5 frames). Tests kill it to simulate a camera or network loss (the port
  * closes, connections are cut) and start it again on the same port to see the daemon
@@ -28,6 +28,8 @@ export interface HttpStream {
   /** SIGKILL (the camera vanishes, no goodbye) and wait for the exit. */
   kill(): Promise<void>;
   readonly child: ChildProcess;
+  /** performance.now() when the encoder produced its first bytes (the camera streams again). */
+  readonly firstByte: Promise<number>;
 }
 
 export function startHttpStream(
@@ -40,7 +42,9 @@ export function startHttpStream(
     'ffmpeg',
     [
       ...['-hide_banner', '-nostdin', '-loglevel', 'error', '-re'],
-      ...(o.input ? ['-i', o.input] : ['-f', 'lavfi', '-i', `testsrc=size=${size}:rate=${o.rate ?? 25}`]),
+      ...(o.input
+        ? ['-stream_loop', '-1', '-i', o.input]
+        : ['-f', 'lavfi', '-i', `testsrc=size=${size}:rate=${o.rate ?? 25}`]),
       ...['-c:v', 'mpeg2video', '-q:v', '5', '-g', '5', '-f', 'mpegts', 'pipe:1'],
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
@@ -48,6 +52,9 @@ export function startHttpStream(
   const TS_PACKET = 188;
   let offset = 0; // bytes of TS written so far, to start new clients on a packet boundary
   const clients = new Set<http.ServerResponse>();
+  const firstByte = new Promise<number>((resolve) =>
+    child.stdout?.once('data', () => resolve(performance.now())),
+  );
   child.stdout?.on('data', (chunk: Buffer) => {
     const skip = (TS_PACKET - (offset % TS_PACKET)) % TS_PACKET;
     offset += chunk.length;
@@ -82,6 +89,7 @@ export function startHttpStream(
     url,
     source: `-fflags nobuffer -probesize 32768 -analyzeduration 200000 -i ${url}`,
     child,
+    firstByte,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -54,6 +54,7 @@ describe('source targets', () => {
     assert.deepEqual(t('v4l2', '0'), { type: 'path', path: '/dev/video0' });
     assert.deepEqual(t('v4l2', '/dev/v4l/by-id/usb-cam'), { type: 'path', path: '/dev/v4l/by-id/usb-cam' });
     assert.deepEqual(t('fswebcam', '2'), { type: 'path', path: '/dev/video2' });
+    assert.equal(t('v4l2', 'video0'), null, 'not an absolute path: not watched, backoff');
     assert.deepEqual(t('rtsp', 'rtsp://user:pw@10.0.0.7/stream1'), {
       type: 'tcp',
       host: '10.0.0.7',
