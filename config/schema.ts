@@ -28,7 +28,10 @@ export const cameraSchema = z
     fps: z.number().positive().nullable().default(null),
     /** A source that delivers no frame for this long is closed and reopened. */
     stall_timeout_ms: positiveInt.default(5000),
-    /** Reconnection backoff: the first delay, doubling per failed attempt (with jitter) up to the maximum. */
+    /**
+     * Reconnection backoff for opens that fail while the source is there (a gone source is watched
+     * for and reopened when back): the first delay, doubling per failure (with jitter) up to the maximum.
+     */
     reconnect_min_ms: positiveInt.default(500),
     reconnect_max_ms: positiveInt.default(30000),
   })

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createSupervisedCamera } from '../drivers/camera/index.js';
+import { createSupervisedCamera, type SupervisedCamera } from '../drivers/camera/index.js';
 import { applyStoredThresholds, daemonCommandTarget } from './commands/daemon-target.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
@@ -24,10 +24,15 @@ import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
 import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
 import { SeqCounter } from './mqtt/seq-counter.js';
-import { CONTRACT_VERSION, type DecisionPayload, type InfoPayload } from './mqtt/topics.js';
+import {
+  type CameraRecoveryFigures,
+  CONTRACT_VERSION,
+  type DecisionPayload,
+  type InfoPayload,
+} from './mqtt/topics.js';
 import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
 import { StatusServer } from './status/status-server.js';
-import { HealthReporter } from './telemetry/health.js';
+import { cameraRecoveryFigures, HealthReporter } from './telemetry/health.js';
 import { StageLatencies } from './telemetry/latency.js';
 
 export interface DaemonEvents {
@@ -51,6 +56,7 @@ export interface DaemonOptions {
 interface CameraSlot {
   id: string;
   pipeline: CameraPipeline;
+  camera: SupervisedCamera;
   state: CameraState;
   lastError: string | null;
 }
@@ -183,14 +189,15 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         state: 'starting',
         lastError: null,
         pipeline: null as unknown as CameraPipeline,
-      };
-      slot.pipeline = new CameraPipeline({
-        cameraId: cam.id,
-        // Supervised: a lost or stalled source is reopened with backoff; the daemon stays up.
+        // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
         camera: createSupervisedCamera(cam, {
           repoRoot: packageRoot,
           onEvent: (ev) => slot.pipeline.sourceChanged(ev),
         }),
+      };
+      slot.pipeline = new CameraPipeline({
+        cameraId: cam.id,
+        camera: slot.camera,
         detector: this.detector,
         liveness: this.liveness,
         config,
@@ -359,7 +366,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return {
       latency_ms: this.stages.snapshot(),
       fps,
-      cameras: this.cameras.map((c, i) => ({ id: c.id, state: c.state, capture_fps: perCamera[i] ?? null })),
+      cameras: this.cameras.map((c, i) => ({
+        id: c.id,
+        state: c.state,
+        capture_fps: perCamera[i] ?? null,
+        ...cameraRecoveryFigures(c.camera.recovery()),
+      })),
       model: this.liveness
         ? {
             name: this.liveness.info.name,
@@ -438,8 +450,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   }
 
   /** Camera states for status pages and doctor. */
-  cameraStates(): { id: string; state: CameraState; error: string | null }[] {
-    return this.cameras.map((c) => ({ id: c.id, state: c.state, error: c.lastError }));
+  cameraStates(): ({ id: string; state: CameraState; error: string | null } & CameraRecoveryFigures)[] {
+    return this.cameras.map((c) => ({
+      id: c.id,
+      state: c.state,
+      error: c.lastError,
+      ...cameraRecoveryFigures(c.camera.recovery()),
+    }));
   }
 
   /** Resolves when every camera pipeline has finished (sources ended or failed). */

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../../config/schema.js';
 import { AuditStore } from '../audit/audit-store.js';
+import { CameraOutageAudit } from '../audit/camera-outages.js';
 import { DecisionChannel } from '../audit/decision-channel.js';
 import type { AuditEventName } from '../audit/events.js';
 import { AuditOutbox } from '../audit/outbox.js';
@@ -38,7 +39,8 @@ export class ContractServices {
   private channel: DecisionChannel | null = null;
   private commands: CommandServer | null = null;
   private ha: HaDiscovery | null = null;
-  private readonly lostCameras = new Set<string>();
+  /** One lost/back pair per outage, rate-limited per camera (a flapping source cannot flood the log). */
+  private readonly outages = new CameraOutageAudit({ emit: (name, details) => this.event(name, details) });
 
   constructor(
     private readonly config: Config,
@@ -107,13 +109,7 @@ export class ContractServices {
 
   /** Audits `camera_lost` when a camera stops delivering and `camera_back` when a lost one runs again. */
   cameraState(cameraId: string, state: string, error: string | null): void {
-    const lost = state === 'down' || state === 'failed' || state === 'ended';
-    if (lost && !this.lostCameras.has(cameraId)) {
-      this.lostCameras.add(cameraId);
-      this.event('camera_lost', { camera_id: cameraId, state, error });
-    } else if (state === 'running' && this.lostCameras.delete(cameraId)) {
-      this.event('camera_back', { camera_id: cameraId, state, error: null });
-    }
+    this.outages.state(cameraId, state, error);
   }
 
   outboxFigures(): { pending: number; oldest_age_s: number | null } {
@@ -126,6 +122,7 @@ export class ContractServices {
   }
 
   async close(): Promise<void> {
+    this.outages.close();
     await this.commands?.stop();
     this.ha?.stop();
     this.outbox?.stop();

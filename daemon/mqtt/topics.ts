@@ -151,7 +151,16 @@ export interface LatencyFigures {
   n: number;
 }
 
-export interface CameraHealth {
+/** A camera that is down: for how long, and when the next open attempt is (all null while up). */
+export interface CameraRecoveryFigures {
+  down_s: number | null;
+  /** 0: an attempt is in progress; null: waiting for the source to reappear (or up). */
+  next_attempt_in_s: number | null;
+  /** 'source': watched, reopened the moment it is back; 'backoff': there but failing to open. */
+  waiting_for: 'source' | 'backoff' | 'opening' | null;
+}
+
+export interface CameraHealth extends Partial<CameraRecoveryFigures> {
   id: string;
   state: string;
   capture_fps: number | null;

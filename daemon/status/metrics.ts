@@ -25,7 +25,7 @@ export interface CameraTotals {
 export interface MetricsSource {
   readonly info: InfoPayload;
   cameraTotals(): CameraTotals[];
-  cameraStates(): { id: string; state: string }[];
+  cameraStates(): { id: string; state: string; down_s?: number | null }[];
   mqttCounters(): MqttCounters | null;
   /** Audit records not yet delivered; null while there is no audit store. */
   auditBacklog(): number | null;
@@ -175,6 +175,13 @@ export class StatusMetrics {
         source
           .cameraStates()
           .map((c) => ({ labels: { camera: c.id }, value: c.state === 'running' ? 1 : 0 })),
+    );
+    gaugeFrom(
+      r,
+      `${p}camera_down_seconds`,
+      'How long the camera has not delivered (0 while it does).',
+      ['camera'],
+      () => source.cameraStates().map((c) => ({ labels: { camera: c.id }, value: c.down_s ?? 0 })),
     );
     const mqtt = () => source.mqttCounters();
     gaugeFrom(r, `${p}mqtt_connected`, '1 while connected to the MQTT broker.', [], () => [

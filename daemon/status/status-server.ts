@@ -11,7 +11,13 @@ import type { DrillControl } from '../drill/daemon-drill.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../mqtt/mqtt-link.js';
-import type { DecisionPayload, InfoPayload, LatencyFigures, SystemFigures } from '../mqtt/topics.js';
+import type {
+  CameraRecoveryFigures,
+  DecisionPayload,
+  InfoPayload,
+  LatencyFigures,
+  SystemFigures,
+} from '../mqtt/topics.js';
 import type { CameraState, FrameResult } from '../pipeline.js';
 import { readSystemFigures } from '../telemetry/health.js';
 import { checkAccess, resolveStatusToken } from './auth.js';
@@ -24,7 +30,11 @@ import { type RateSample, ratesBetween, summariseDecision } from './status-json.
 export interface StatusDaemon {
   readonly info: InfoPayload;
   figures(): { stages: Record<string, LatencyFigures> };
-  cameraStates(): { id: string; state: CameraState; error: string | null }[];
+  cameraStates(): ({
+    id: string;
+    state: CameraState;
+    error: string | null;
+  } & Partial<CameraRecoveryFigures>)[];
   on(event: 'frame', fn: (r: FrameResult) => void): unknown;
   on(event: 'decision', fn: (d: DecisionPayload) => void): unknown;
   off(event: 'frame', fn: (r: FrameResult) => void): unknown;
@@ -280,6 +290,10 @@ export class StatusServer {
           source: conf ? (/^[a-z]+:\/\//i.test(conf.source) ? redactUrl(conf.source) : conf.source) : null,
           state: c.state,
           error: c.error,
+          // While down: how long, and whether the next attempt waits for the source or a backoff.
+          down_s: c.down_s ?? null,
+          next_attempt_in_s: c.next_attempt_in_s ?? null,
+          waiting_for: c.waiting_for ?? null,
           totals: t ?? null,
           fps: this.rates[c.id] ?? null,
         };

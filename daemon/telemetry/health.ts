@@ -5,8 +5,10 @@
  * controller passes in, so this file knows nothing about cameras or models.
  */
 import si from 'systeminformation';
+import type { CameraRecovery } from '../../drivers/camera/supervised.js';
 import type {
   CameraHealth,
+  CameraRecoveryFigures,
   HealthPayload,
   LatencyFigures,
   ModelRef,
@@ -45,6 +47,16 @@ export interface HealthReporterOptions {
 
 const round1 = (v: number | null | undefined): number | null =>
   typeof v === 'number' && Number.isFinite(v) ? Math.round(v * 10) / 10 : null;
+
+/** A supervised camera's recovery state as health and the status page show it (nulls while up). */
+export function cameraRecoveryFigures(r: CameraRecovery | null): CameraRecoveryFigures {
+  if (!r) return { down_s: null, next_attempt_in_s: null, waiting_for: null };
+  return {
+    down_s: round1(r.downMs / 1000),
+    next_attempt_in_s: r.nextAttemptInMs === null ? null : round1(r.nextAttemptInMs / 1000),
+    waiting_for: r.waitingFor,
+  };
+}
 
 /** CPU, memory, temperature and NVIDIA GPU figures; every one null where the platform is silent. */
 export async function readSystemFigures(): Promise<SystemFigures> {

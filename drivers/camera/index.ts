@@ -9,6 +9,7 @@ import { FakeCamera } from './fake.js';
 import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 import { FswebcamSnapshot } from './fswebcam.js';
 import { OpenCvCapture } from './opencv-capture.js';
+import { createSourceWatch, sourceTarget } from './source-watch.js';
 import { StillImageSource } from './still-image.js';
 import { type SourceEvent, SupervisedCamera } from './supervised.js';
 import type { CameraDriver, CameraKind } from './types.js';
@@ -82,12 +83,14 @@ export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): Camer
 
 /**
  * The camera the daemon runs: the configured driver inside a supervisor that reopens it when it
- * fails or stalls. Files played once and still images are finite: their end is final.
+ * fails or stalls, watching its path or host (source-watch.ts) to reopen the moment it is back.
+ * Files played once and still images are finite: their end is final.
  */
 export function createSupervisedCamera(
   cfg: CameraConfig,
   opts: { repoRoot: string; onEvent?: (e: SourceEvent) => void | Promise<void> },
 ): SupervisedCamera {
+  const target = sourceTarget(cfg.kind, cfg.source, opts.repoRoot);
   return new SupervisedCamera({
     id: cfg.id,
     create: () => createCamera(cfg, opts),
@@ -96,6 +99,7 @@ export function createSupervisedCamera(
     maxMs: cfg.reconnect_max_ms,
     finite: (cfg.kind === 'file' && !cfg.loop) || (cfg.kind as string) === 'image',
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    ...(target ? { watch: createSourceWatch(target) } : {}),
   });
 }
 
@@ -105,6 +109,18 @@ export { FswebcamSnapshot } from './fswebcam.js';
 export { jetsonCsiPipeline, rtspPipeline, usbCameraPipeline } from './gst-pipelines.js';
 export { LatestFrameSlot } from './latest-frame.js';
 export { OpenCvCapture, openCvHasGStreamer } from './opencv-capture.js';
+export {
+  createSourceWatch,
+  type SourceTarget,
+  type SourceWatch,
+  sourceTarget,
+} from './source-watch.js';
 export { readImageBgr, StillImageSource } from './still-image.js';
-export { type LossReason, reconnectDelayMs, type SourceEvent, SupervisedCamera } from './supervised.js';
+export {
+  type CameraRecovery,
+  type LossReason,
+  reconnectDelayMs,
+  type SourceEvent,
+  SupervisedCamera,
+} from './supervised.js';
 export type { CameraDriver, CameraInfo, CameraKind, CaptureStats, Frame } from './types.js';

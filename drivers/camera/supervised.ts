@@ -1,12 +1,17 @@
 /**
  * A camera that survives a real kiosk: wraps a driver factory and presents one endless frame
  * stream. A source that fails, ends (live kinds) or delivers nothing for `stallTimeoutMs` is
- * closed and reopened after an exponential backoff with jitter; a camera missing at start is
- * retried the same way instead of failing the daemon. Lost and restored are reported through
- * `onEvent` (awaited, so the consumer can end open sessions before frames flow again).
+ * closed and reopened; a camera missing at start is retried the same way instead of failing the
+ * daemon. With a `watch` (source-watch.ts) a source that is away is watched for (inotify on its
+ * path, a TCP probe for network sources) and reopened the moment it is back, however long it
+ * was gone; the exponential backoff with jitter is kept for opens that fail while the watch says
+ * the source is there (a device that exists but cannot stream), and for sources with no watch.
+ * Lost and restored are reported through `onEvent` (awaited, so the consumer can end open
+ * sessions before frames flow again), once per outage however many attempts it took.
  */
 import { performance } from 'node:perf_hooks';
 import { asError, ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
+import { abortableSleep, type SourceWatch } from './source-watch.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
 export type LossReason = 'open_failed' | 'failed' | 'stalled' | 'ended';
@@ -41,6 +46,24 @@ export interface SupervisedCameraOptions extends BackoffOptions {
   finite: boolean;
   onEvent?: (event: SourceEvent) => void | Promise<void>;
   random?: () => number;
+  /** Notices the source coming back; without one, reopening follows the backoff alone. */
+  watch?: SourceWatch;
+}
+
+/** Where a camera that is down stands, for health and the status page. */
+export interface CameraRecovery {
+  /** Since the loss was noticed. */
+  downMs: number;
+  /** Open attempts and stream failures since the loss. */
+  attempts: number;
+  /**
+   * 'source': the source is away and watched; the next attempt is the moment it is back.
+   * 'backoff': the source is there but failed to open or stream; next attempt after a delay.
+   * 'opening': an attempt (or a probe) is in progress now.
+   */
+  waitingFor: 'source' | 'backoff' | 'opening';
+  /** Until the next attempt: 0 while opening, null while waiting for the source. */
+  nextAttemptInMs: number | null;
 }
 
 const STALL = Symbol('stall');
@@ -55,6 +78,12 @@ export class SupervisedCamera implements CameraDriver {
   private sourceEnded = false;
   private permanent: Error | null = null;
   private cancelWait: (() => void) | null = null;
+  /** Failures since the watch last saw the source away (or since the last restore). */
+  private failuresWhilePresent = 0;
+  private waiting: { for: CameraRecovery['waitingFor']; untilMono: number | null } = {
+    for: 'opening',
+    untilMono: null,
+  };
   private connecting: Promise<unknown> | null = null;
   /** Set while down: when the loss began and how many attempts since. */
   private down: { sinceMono: number; attempts: number } | null = null;
@@ -96,7 +125,7 @@ export class SupervisedCamera implements CameraDriver {
   private async *stream(): AsyncGenerator<Frame> {
     while (!this.closing && !this.sourceEnded && !this.permanent) {
       if (!this.inner) {
-        await this.waitBackoff();
+        await this.waitToReopen();
         if (this.closing) return;
         await this.connect();
         continue;
@@ -135,6 +164,21 @@ export class SupervisedCamera implements CameraDriver {
       if (loss && !this.closing) await this.lost(loss.reason, loss.error);
     }
     if (this.permanent) throw this.permanent;
+  }
+
+  /** Null while delivering; while down, how long and what the next attempt waits for. */
+  recovery(): CameraRecovery | null {
+    const down = this.down;
+    if (!down) return null;
+    const now = performance.now();
+    const w = this.waiting;
+    return {
+      downMs: Math.round(now - down.sinceMono),
+      attempts: down.attempts,
+      waitingFor: w.for,
+      nextAttemptInMs:
+        w.for === 'source' ? null : w.untilMono === null ? 0 : Math.max(0, Math.round(w.untilMono - now)),
+    };
   }
 
   stats(): CaptureStats {
@@ -187,6 +231,7 @@ export class SupervisedCamera implements CameraDriver {
     if (first) this.down = { sinceMono: performance.now(), attempts: 0 };
     const down = this.down as { sinceMono: number; attempts: number };
     down.attempts++;
+    this.failuresWhilePresent++;
     // Report the loss once, not every failed attempt; attempts are in the restored event.
     if (first) await this.opts.onEvent?.({ type: 'lost', cameraId: this.opts.id, reason, error, attempt: 1 });
   }
@@ -195,6 +240,7 @@ export class SupervisedCamera implements CameraDriver {
     const down = this.down;
     if (!down) return;
     this.down = null;
+    this.failuresWhilePresent = 0;
     this.restores++;
     const now = performance.now();
     await this.opts.onEvent?.({
@@ -249,18 +295,33 @@ export class SupervisedCamera implements CameraDriver {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private waitBackoff(): Promise<void> {
-    const attempts = this.down?.attempts ?? 1;
-    const ms = reconnectDelayMs(attempts, this.opts, (this.opts.random ?? Math.random)());
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.cancelWait = null;
-        resolve();
+  /**
+   * Before the next open: with a watch, a source that is away is waited for (no timer: the
+   * attempt comes when it is back); a source that is there but keeps failing, and any source
+   * without a watch, waits an exponential backoff. close() cuts either wait short.
+   */
+  private async waitToReopen(): Promise<void> {
+    const ac = new AbortController();
+    this.cancelWait = () => ac.abort();
+    try {
+      const watch = this.opts.watch;
+      if (watch) {
+        this.waiting = { for: 'opening', untilMono: null };
+        if (!(await watch.present(ac.signal))) {
+          if (ac.signal.aborted) return;
+          this.failuresWhilePresent = 0;
+          this.waiting = { for: 'source', untilMono: null };
+          await watch.untilPresent(ac.signal);
+          return;
+        }
       }
-      this.cancelWait = done;
-    });
+      const attempt = Math.max(1, this.failuresWhilePresent);
+      const ms = reconnectDelayMs(attempt, this.opts, (this.opts.random ?? Math.random)());
+      this.waiting = { for: 'backoff', untilMono: performance.now() + ms };
+      await abortableSleep(ms, ac.signal);
+    } finally {
+      this.cancelWait = null;
+      this.waiting = { for: 'opening', untilMono: null };
+    }
   }
 }

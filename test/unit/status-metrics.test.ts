@@ -35,11 +35,11 @@ function fakeSource() {
     dropped: 0,
     queued: 0,
   };
-  const state = { value: 'running' };
+  const state: { value: string; down_s?: number } = { value: 'running' };
   const source: MetricsSource = {
     info,
     cameraTotals: () => [{ ...totals }],
-    cameraStates: () => [{ id: 'front', state: state.value }],
+    cameraStates: () => [{ id: 'front', state: state.value, down_s: state.down_s ?? null }],
     mqttCounters: () => ({ ...mqtt }),
     auditBacklog: () => null,
     preview: () => ({ clients: 0, sent: 0, skippedSlow: 0 }),
@@ -61,6 +61,7 @@ describe('Prometheus metrics', () => {
       fghv_frames_dropped_total: 'counter',
       fghv_frames_stale_total: 'counter',
       fghv_camera_up: 'gauge',
+      fghv_camera_down_seconds: 'gauge',
       fghv_mqtt_connected: 'gauge',
       fghv_mqtt_queued_messages: 'gauge',
       fghv_mqtt_published_total: 'counter',
@@ -101,6 +102,7 @@ describe('Prometheus metrics', () => {
     mqtt.connected = false;
     mqtt.queued = 4;
     state.value = 'failed';
+    state.down_s = 12.5;
     m.observeStage('detect', 12);
     m.observeStage('detect', 700);
     m.observeStage('infer', Number.NaN);
@@ -115,6 +117,7 @@ describe('Prometheus metrics', () => {
     assert.equal(sumOf(p, 'fghv_frames_captured_total'), 25);
     assert.equal(sumOf(p, 'fghv_frames_processed_total'), 20);
     assert.equal(sumOf(p, 'fghv_camera_up'), 0);
+    assert.equal(sumOf(p, 'fghv_camera_down_seconds', { camera: 'front' }), 12.5);
     assert.equal(sumOf(p, 'fghv_mqtt_connected'), 0);
     assert.equal(sumOf(p, 'fghv_mqtt_queued_messages'), 4);
     assert.equal(sumOf(p, 'fghv_stage_duration_seconds_count', { stage: 'detect' }), 2);
