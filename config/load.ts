@@ -96,6 +96,7 @@ const PATH_KEYS: readonly (readonly string[])[] = [
   ['liveness', 'manifest'],
   ['status', 'token_file'],
   ['model_update', 'public_key_file'],
+  ['model_update', 'incoming_dir'],
 ];
 
 /** Camera kinds whose `source` is a file path (not a device, pipeline, URL or ffmpeg input). */

@@ -37,7 +37,7 @@ Usage:
       Verify (sha256, signature when model_update.public_key_file is set), load, warm up
       and self-test a liveness model, then install it in the state directory as the model
       the daemon starts with; the previous one is kept.
-  fghv-kiosk verify (--key BASE64 | --info FILE) [--device ID] [--check-expiry] [FILE...]
+  fghv-kiosk verify (--key BASE64 | --info FILE) [--live] [--device ID] [--camera ID] [--check-expiry] [FILE...]
       Verify signed decisions, one JSON per line (stdin without FILE); exit 1 if any fails.
   fghv-kiosk version | --version
   fghv-kiosk help | --help

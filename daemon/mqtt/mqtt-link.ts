@@ -24,6 +24,7 @@ import {
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../errors.js';
+import { redactSecrets } from '../log.js';
 import {
   type DecisionPayload,
   type HealthPayload,
@@ -163,18 +164,9 @@ export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, ra
   return Math.round(Math.max(Math.min(minMs, maxMs), ceiling / 2 + (random * ceiling) / 2));
 }
 
-/** Strips credentials from a broker URL for logs. */
+/** Strips credentials from a broker URL for logs (daemon/log.ts's redactSecrets). */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = u.username ? '***' : '';
-      u.password = u.password ? '***' : '';
-    }
-    return u.toString();
-  } catch {
-    return '<unparsable url>';
-  }
+  return redactSecrets(url);
 }
 
 interface Pending {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { redactUrl } from '../mqtt/mqtt-link.js';
+import { redactSecrets } from '../log.js';
 import type { DecisionPayload, InfoPayload, LatencyFigures, SystemFigures } from '../mqtt/topics.js';
 import type { CameraState, FrameResult } from '../pipeline.js';
 import { readSystemFigures } from '../telemetry/health.js';
@@ -266,15 +266,17 @@ export class StatusServer {
       model: info.model,
       detector: info.detector,
       execution_provider: info.execution_provider,
+      config_hash: info.config_hash,
+      threshold_overrides: info.threshold_overrides ?? null,
       cameras: this.opts.daemon.cameraStates().map((c) => {
         const conf = info.cameras.find((x) => x.id === c.id);
         const t = totals.find((x) => x.camera === c.id);
         return {
           id: c.id,
           kind: conf?.kind ?? null,
-          source: conf ? (/^[a-z]+:\/\//i.test(conf.source) ? redactUrl(conf.source) : conf.source) : null,
+          source: conf ? redactSecrets(conf.source) : null,
           state: c.state,
-          error: c.error,
+          error: c.error === null ? null : redactSecrets(c.error),
           totals: t ?? null,
           fps: this.rates[c.id] ?? null,
         };
