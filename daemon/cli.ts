@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, packageRoot, parseConfigText, readConfigFile, validateConfig } from '../config/load.js';
+import { loadConfig, packageRoot } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { asError, ErrorCodes, KioskError } from './errors.js';
 import { createLogger } from './log.js';
+import { resolveStatusToken } from './status/auth.js';
 
 const VERSION = (
   JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }
@@ -59,10 +60,11 @@ async function cmdConfig(args: string[]): Promise<number> {
   }
   if (sub !== 'check' || !file || rest.length)
     usage('config: expected `config check FILE` or `config defaults`');
-  const abs = path.resolve(file);
-  const text = readConfigFile(abs);
-  validateConfig(parseConfigText(text, abs), abs);
-  process.stdout.write(`${abs}: valid\n`);
+  // What `run` would use: the file with the FGHV_* environment applied, and the status
+  // token read and checked as at start.
+  const { config, file: abs, envKeys } = loadConfig(file);
+  if (config.status.enabled) resolveStatusToken(config.status);
+  process.stdout.write(`${abs}: valid${envKeys.length ? ` (with ${envKeys.join(', ')})` : ''}\n`);
   return 0;
 }
 

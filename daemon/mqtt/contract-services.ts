@@ -11,6 +11,7 @@ import { AuditOutbox } from '../audit/outbox.js';
 import { CommandServer, type CommandTarget } from '../commands/command-server.js';
 import { PersistentReplayGuard } from '../commands/replay-store.js';
 import { COMMAND_NAMES, MUTATING_COMMANDS } from '../commands/request.js';
+import { redactSecrets } from '../log.js';
 import { DecisionSigner } from '../signing/keys.js';
 import { HaDiscovery } from './ha-publisher.js';
 import type { MqttLink } from './mqtt-link.js';
@@ -113,7 +114,9 @@ export class ContractServices {
   }
 
   /** Audits `camera_lost` when a camera stops delivering and `camera_back` when a lost one runs again. */
-  cameraState(cameraId: string, state: string, error: string | null): void {
+  cameraState(cameraId: string, state: string, rawError: string | null): void {
+    // Errors of network sources quote their URL, credentials included.
+    const error = rawError === null ? null : redactSecrets(rawError);
     const lost = state === 'down' || state === 'failed' || state === 'ended';
     if (lost && !this.lostCameras.has(cameraId)) {
       this.lostCameras.add(cameraId);
