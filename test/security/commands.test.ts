@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuditStore } from '../../daemon/audit/audit-store.js';
+import { MINIFASNET_MANIFEST, modelFile } from '../helpers/kiosk-child.js';
 import { collect, type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { attacker, fleetKey, runDaemon, signedBody, skipDaemon, startDaemon } from './attack-kit.js';
 
@@ -232,6 +234,35 @@ describe('security: commands against the real daemon', { skip: skipDaemon, timeo
     // Existing, missing, special and outside files are refused with one and the same message.
     assert.equal(messages.size, 1, [...messages].join('\n'));
     assert.equal((await a.request(id, 'health_check', {})).status, 'ok', 'the event loop is free');
+    // Finding 4 through the command: without a model key, the fleet-signed request must name
+    // the manifest's hash, so an attacker's manifest beside a genuine model is refused.
+    const genuine = readFileSync(MINIFASNET_MANIFEST);
+    copyFileSync(modelFile(), path.join(incoming, 'm.onnx'));
+    const evil = {
+      ...JSON.parse(genuine.toString()),
+      purpose: 'production',
+      thresholds: { live_min: 0.01, spoof_max: 0.01 },
+    };
+    writeFileSync(path.join(incoming, 'evil.json'), JSON.stringify(evil));
+    const sha = createHash('sha256').update(readFileSync(modelFile())).digest('hex');
+    const noHash = await a.request(
+      id,
+      'model_update',
+      signedBody(fleet, id, 'model_update', { model: 'm.onnx', manifest: 'evil.json', sha256: sha }),
+    );
+    assert.equal(noHash.error?.code, 'KIOSK_E_COMMAND_INVALID');
+    assert.match(noHash.error?.message ?? '', /manifest_sha256/);
+    const wrongHash = await a.request(
+      id,
+      'model_update',
+      signedBody(fleet, id, 'model_update', {
+        model: 'm.onnx',
+        manifest: 'evil.json',
+        sha256: sha,
+        manifest_sha256: createHash('sha256').update(genuine).digest('hex'),
+      }),
+    );
+    assert.equal(wrongHash.error?.code, 'KIOSK_E_MODEL_SHA_MISMATCH');
     // The default incoming directory is the state dir's, not configured here.
     assert.ok(!readFileSync(d.file, 'utf8').includes('incoming_dir'));
   });
