@@ -11,17 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { DecisionSigner } from '../../daemon/signing/keys.js';
 import { verifyDecision } from '../../daemon/signing/verify.js';
-import { collect, needsMosquitto } from '../helpers/mosquitto.js';
-import {
-  simYaml,
-  sleep,
-  startBroker,
-  startSim,
-  stopSim,
-  type TestBroker,
-  tempDir,
-  until,
-} from '../integration/mqtt-contract-broker.js';
+import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { simYaml, sleep, startSim, stopSim, tempDir, until } from '../integration/mqtt-contract-broker.js';
 
 /** A gate in front of camera `cameraId` of device `deviceId`, acting on its own decision topic. */
 async function gate(url: string, deviceId: string, cameraId: string, pinnedKey: string) {
@@ -52,11 +43,9 @@ describe('security: decisions bound to their camera, device and delivery', {
   skip: needsMosquitto(),
   timeout: 180_000,
 }, () => {
-  let broker: TestBroker;
+  let broker: Mosquitto;
   before(async () => {
-    broker = await startBroker(
-      (port) => `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false`,
-    );
+    broker = await startMosquitto();
   });
   after(async () => {
     await broker?.stop();

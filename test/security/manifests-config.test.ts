@@ -17,16 +17,9 @@ import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
 import { DecisionSigner } from '../../daemon/signing/keys.js';
 import { verifyDecision } from '../../daemon/signing/verify.js';
 import { spawnKiosk } from '../helpers/kiosk-child.js';
-import { collect, needsMosquitto } from '../helpers/mosquitto.js';
+import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
-import {
-  simYaml,
-  startBroker,
-  startSim,
-  stopSim,
-  type TestBroker,
-  tempDir,
-} from '../integration/mqtt-contract-broker.js';
+import { simYaml, startSim, stopSim, tempDir } from '../integration/mqtt-contract-broker.js';
 
 const MODEL = 'models/MiniFASNetV1SE.onnx';
 const MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json');
@@ -138,11 +131,9 @@ describe('security: config check (finding 12)', () => {
 });
 
 describe('security: audit replay marks (finding 12)', { skip: needsMosquitto(), timeout: 60_000 }, () => {
-  let broker: TestBroker;
+  let broker: Mosquitto;
   before(async () => {
-    broker = await startBroker(
-      (port) => `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false`,
-    );
+    broker = await startMosquitto();
   });
   after(async () => {
     await broker?.stop();
