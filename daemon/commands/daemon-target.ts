@@ -99,7 +99,8 @@ export function applyThresholdOverrides(
     allowLooser: config.liveness.allow_looser_thresholds,
   });
   const changed = Object.keys(merged).filter((k) => before[k] !== merged[k]);
-  const stored = { ...readThresholds(config.device.state_dir, m.info.sha256), ...update };
+  // What is in force plus the update: stored values the floor refused at start are dropped.
+  const stored = { ...thresholdOverrides(m), ...update };
   // Persist first: a crash right after answering must not forget what was acknowledged.
   writeThresholds(config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
   Object.assign(liveThresholds(m), merged);

@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFi
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuditStore } from '../../daemon/audit/audit-store.js';
-import { MINIFASNET_MANIFEST, modelFile } from '../helpers/kiosk-child.js';
+import { MINIFASNET_MANIFEST, modelFile, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { collect, type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { attacker, fleetKey, runDaemon, signedBody, skipDaemon, startDaemon } from './attack-kit.js';
 
@@ -111,6 +111,27 @@ describe('security: commands against the real daemon', { skip: skipDaemon, timeo
     >;
     assert.deepEqual(status.threshold_overrides, { live_min: 0.9 });
     assert.equal(status.config_hash, info1.config_hash);
+  });
+
+  test('finding 1: an accept-all override stored by an earlier version is not applied at start', async (t) => {
+    const id = 'sec-stored';
+    const cfg = writeKioskConfig({ deviceId: id, brokerUrl: broker.url });
+    mkdirSync(cfg.stateDir, { recursive: true });
+    const sha = JSON.parse(readFileSync(MINIFASNET_MANIFEST, 'utf8')).sha256 as string;
+    writeFileSync(
+      path.join(cfg.stateDir, 'thresholds.json'),
+      JSON.stringify({ model_sha256: sha, thresholds: { live_min: 0, spoof_max: 1 } }),
+    );
+    const d = await runDaemon(id, broker.url, cfg.file);
+    t.after(() => d.kiosk.kill());
+    const a = await attacker(broker.url);
+    t.after(() => a.close());
+    const r = (await a.request(id, 'get_config', {})) as {
+      data: { thresholds: Record<string, number>; threshold_overrides: Record<string, number> };
+    };
+    assert.deepEqual(r.data.thresholds, { live_min: 0.8, spoof_max: 0.5 });
+    assert.deepEqual(r.data.threshold_overrides, {});
+    assert.match(d.kiosk.output(), /stored threshold overrides not applied/);
   });
 
   test('finding 8: a signed command is not executed twice, even after a restart', async (t) => {
