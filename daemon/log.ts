@@ -62,16 +62,6 @@ export function redactDeep<T>(value: T): T {
   return value;
 }
 
-/** Every log line passes redactSecrets on its way out, whatever field or message holds the secret. */
-function redactingStream(write: (line: string) => void): { write(line: string): boolean } {
-  return {
-    write(line: string) {
-      write(redactSecrets(line));
-      return true;
-    },
-  };
-}
-
 export function createLogger(opts: LogOptions, destination: NodeJS.WritableStream = process.stderr): Logger {
   const usePretty =
     opts.format === 'pretty' ||
@@ -80,12 +70,14 @@ export function createLogger(opts: LogOptions, destination: NodeJS.WritableStrea
     level: opts.level,
     base: { pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: CENSOR },
+    // Every line passes redactSecrets on its way out, whatever field or message holds the secret.
+    hooks: { streamWrite: redactSecrets },
   };
   if (usePretty) {
     return pino(
       base,
       pretty({
-        destination: redactingStream((l) => destination.write(l)) as unknown as NodeJS.WritableStream,
+        destination,
         sync: true,
         colorize: true,
         translateTime: 'SYS:HH:MM:ss.l',
@@ -93,11 +85,7 @@ export function createLogger(opts: LogOptions, destination: NodeJS.WritableStrea
       }),
     );
   }
-  const fd = pino.destination({ dest: (destination as { fd?: number }).fd ?? 2, sync: true });
-  return pino(
-    base,
-    redactingStream((l) => fd.write(l)),
-  );
+  return pino(base, pino.destination({ dest: (destination as { fd?: number }).fd ?? 2, sync: true }));
 }
 
 /** A logger that drops everything (tests, `--quiet`). */

@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { createLogger } from '../../daemon/log.js';
 import { collect, freePort, type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { attacker, skipDaemon, startDaemon } from './attack-kit.js';
 
@@ -74,7 +76,7 @@ describe('security: secrets never leave the daemon', { skip: skipDaemon, timeout
     for (const route of ['/', '/api/status', '/metrics'])
       web[route] = await (await fetch(`${url}${route}`)).text();
     assert.match(web['/api/status'] ?? '', /"door"/, 'the status API lists the cameras');
-    await everything.waitFor((m) => m.topic.endsWith('/health'), 10_000);
+    await everything.waitFor((m) => m.topic.endsWith('/health'), 60_000);
     d.kiosk.child.kill('SIGTERM');
     await d.kiosk.waitExit(30_000);
 
@@ -102,5 +104,20 @@ describe('security: secrets never leave the daemon', { skip: skipDaemon, timeout
       const at = text.indexOf(MARK);
       assert.equal(at, -1, `${name} leaks a secret: ...${text.slice(Math.max(0, at - 120), at + 40)}...`);
     }
+  });
+
+  test('the terminal (pretty) log redacts the same way as the JSON log', () => {
+    let out = '';
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        out += chunk.toString();
+        done();
+      },
+    });
+    const log = createLogger({ level: 'info', format: 'pretty' }, sink);
+    log.info({ source: `rtsp://u:${MARK}8@cam/x` }, `camera gate: rtspsrc user-pw=${MARK}9 ! appsink`);
+    log.flush();
+    assert.match(out, /rtsp:\/\/\[redacted\]@cam\/x/);
+    assert.equal(out.indexOf(MARK), -1, out);
   });
 });
