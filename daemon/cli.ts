@@ -35,7 +35,8 @@ Usage:
       Check camera access, model files, execution providers, broker, clock and disk
       space, and explain each failure; exit 1 if any check fails.
   fghv-kiosk model install FILE MANIFEST [--config FILE] [--signature BASE64]
-      Verify (sha256, signature when model_update.public_key_file is set), load, warm up
+      Verify (sha256; when model_update.public_key_file is set, a signature over model
+      and manifest, see docs/security.md), load, warm up
       and self-test a liveness model, then install it in the state directory as the model
       the daemon starts with; the previous one is kept.
   fghv-kiosk verify (--key BASE64 | --info FILE) [--live] [--device ID] [--camera ID] [--check-expiry] [FILE...]
