@@ -104,7 +104,8 @@ export async function runDaemon(deviceId: string, brokerUrl: string, file: strin
   const kiosk = spawnKiosk(['run', '--config', file]);
   try {
     await sub.waitFor((m) => m.payload === 'online' && !m.retain, 120_000);
-    await kiosk.waitForOutput(/"msg":"ready"/, 30_000);
+    // Start opens every camera first; unreachable network cameras can take a while to fail.
+    await kiosk.waitForOutput(/"msg":"ready"/, 120_000);
   } catch (e) {
     kiosk.kill();
     throw e;
