@@ -118,6 +118,13 @@ describe('status page in headless Chromium against the daemon on the sample vide
       { timeout: 15_000 },
     );
     assert.match((await page.textContent('#privacy')) ?? '', /only while this page is open/);
+    // The first preview frame follows the first status poll: on a loaded machine it can come
+    // after the figures, and until then the element shows its empty minimum height.
+    await page.waitForFunction(
+      () => ((document.getElementById('preview') as HTMLImageElement | null)?.naturalWidth ?? 0) > 0,
+      null,
+      { timeout: 15_000 },
+    );
 
     // The video shows a face for most of its 24 s loop: look for a drawn box for up to 30 s.
     const palette = [OverlayColors.live, OverlayColors.spoof, OverlayColors.uncertain, OverlayColors.gate];
