@@ -6,11 +6,12 @@
  * the defaults and in environment overrides are relative to the package root, so the
  * embedded demo works from any working directory.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ErrorCodes, KioskError } from '../daemon/errors.js';
+import { isLoopbackHost } from '../daemon/status/auth.js';
 import { formatIssues } from '../daemon/zod-issues.js';
 import { type Config, configSchema } from './schema.js';
 
@@ -96,6 +97,7 @@ const PATH_KEYS: readonly (readonly string[])[] = [
   ['liveness', 'manifest'],
   ['status', 'token_file'],
   ['model_update', 'public_key_file'],
+  ['model_update', 'incoming_dir'],
 ];
 
 /** Camera kinds whose `source` is a file path (not a device, pipeline, URL or ffmpeg input). */
@@ -167,6 +169,11 @@ export function validateConfig(raw: unknown, source: string): Config {
     );
   if (d.min_spoof > d.frames)
     issues.push(`decision.min_spoof: ${d.min_spoof} exceeds decision.frames (${d.frames})`);
+  const m = parsed.data.mqtt;
+  if (m.url === null && !isLoopbackHost(m.embedded_host))
+    issues.push(
+      `mqtt.embedded_host: ${m.embedded_host} is not a loopback address: the embedded broker has no authentication, so anyone on the network could command the device and forge its topics; use 127.0.0.1, or an external broker (mqtt.url) with ACLs and TLS`,
+    );
   const q = parsed.data.quality;
   if (q.min_brightness >= q.max_brightness)
     issues.push('quality.min_brightness: must be below quality.max_brightness');
@@ -201,8 +208,28 @@ export function parseConfigText(text: string, source: string): unknown {
   }
 }
 
+/** A configuration is a few kilobytes; anything larger (or not a regular file) is refused unread. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 /** The text of a configuration file; KIOSK_E_CONFIG_NOT_FOUND when it cannot be read. */
 export function readConfigFile(abs: string): string {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(abs);
+  } catch (e) {
+    throw new KioskError(
+      ErrorCodes.CONFIG_NOT_FOUND,
+      `configuration file ${abs} cannot be read: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  if (!st.isFile() || st.size > MAX_CONFIG_BYTES) {
+    throw new KioskError(
+      ErrorCodes.CONFIG_INVALID,
+      `configuration file ${abs} must be a regular file of at most ${MAX_CONFIG_BYTES} bytes`,
+      { details: { source: abs } },
+    );
+  }
   try {
     return readFileSync(abs, 'utf8');
   } catch (e) {

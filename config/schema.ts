@@ -165,6 +165,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Optional per-site overrides of the manifest's thresholds. */
       thresholds: z.record(z.string(), z.number()).default({}),
+      /** `set_thresholds` may loosen thresholds below the model's (manifest + this file); off: only stricter values. */
+      allow_looser_thresholds: z.boolean().default(false),
     })
     .prefault({}),
   quality: z
@@ -230,6 +232,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Ed25519 public key (PEM, or base64 of the raw 32 bytes) in this file: when set, a new model must carry a valid signature of its bytes. */
       public_key_file: z.string().nullable().default(null),
+      /** The `model_update` command reads only regular files inside this directory (null: `<state_dir>/incoming`). */
+      incoming_dir: z.string().nullable().default(null),
+      /** Larger model files are refused before they are read. */
+      max_model_mb: z.number().positive().default(512),
     })
     .prefault({}),
   log: z

@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, packageRoot, parseConfigText, readConfigFile, validateConfig } from '../config/load.js';
+import { loadConfig, packageRoot } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { asError, ErrorCodes, KioskError } from './errors.js';
 import { createLogger } from './log.js';
+import { resolveStatusToken } from './status/auth.js';
 
 const VERSION = (
   JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }
@@ -34,7 +35,8 @@ Usage:
       Check camera access, model files, execution providers, broker, clock and disk
       space, and explain each failure; exit 1 if any check fails.
   fghv-kiosk model install FILE MANIFEST [--config FILE] [--signature BASE64]
-      Verify (sha256, signature when model_update.public_key_file is set), load, warm up
+      Verify (sha256; when model_update.public_key_file is set, a signature over model
+      and manifest, see docs/security.md), load, warm up
       and self-test a liveness model, then install it in the state directory as the model
       the daemon starts with; the previous one is kept.
   fghv-kiosk drill [--config FILE] [--labels FILE] [--camera ID] [--target T] [--keep-images] [--json]
@@ -46,7 +48,7 @@ Usage:
       Make the report of a recorded drill again (default: the newest).
   fghv-kiosk drill apply [ID] [--config FILE] [--revert]
       Apply the drill's proposed thresholds like set_thresholds (stored, audited); --revert undoes it.
-  fghv-kiosk verify (--key BASE64 | --info FILE) [--device ID] [--check-expiry] [FILE...]
+  fghv-kiosk verify (--key BASE64 | --info FILE) [--live] [--device ID] [--camera ID] [--check-expiry] [FILE...]
       Verify signed decisions, one JSON per line (stdin without FILE); exit 1 if any fails.
   fghv-kiosk version | --version
   fghv-kiosk help | --help
@@ -68,10 +70,11 @@ async function cmdConfig(args: string[]): Promise<number> {
   }
   if (sub !== 'check' || !file || rest.length)
     usage('config: expected `config check FILE` or `config defaults`');
-  const abs = path.resolve(file);
-  const text = readConfigFile(abs);
-  validateConfig(parseConfigText(text, abs), abs);
-  process.stdout.write(`${abs}: valid\n`);
+  // What `run` would use: the file with the FGHV_* environment applied, and the status
+  // token read and checked as at start.
+  const { config, file: abs, envKeys } = loadConfig(file);
+  if (config.status.enabled) resolveStatusToken(config.status);
+  process.stdout.write(`${abs}: valid${envKeys.length ? ` (with ${envKeys.join(', ')})` : ''}\n`);
   return 0;
 }
 

@@ -2,13 +2,17 @@
  * The controller: owns start and stop of every component. Stop is the exact reverse of start,
  * and a start that fails part-way undoes what it did. No signal handling here (see run.ts).
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createSupervisedCamera, type SupervisedCamera } from '../drivers/camera/index.js';
-import { applyStoredThresholds, daemonCommandTarget } from './commands/daemon-target.js';
+import {
+  applyStoredThresholds,
+  configHash,
+  daemonCommandTarget,
+  thresholdOverrides,
+} from './commands/daemon-target.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
@@ -16,7 +20,7 @@ import { DaemonDrill } from './drill/daemon-drill.js';
 import { ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
-import type { Logger } from './log.js';
+import { type Logger, redactSecrets } from './log.js';
 import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
 import { ContractServices, contractCapabilities } from './mqtt/contract-services.js';
@@ -87,6 +91,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   get info(): InfoPayload {
     const { config } = this.opts;
     const m = this.liveness?.info;
+    const overrides = this.liveness ? thresholdOverrides(this.liveness) : {};
     return {
       v: CONTRACT_VERSION,
       device_id: this.deviceId,
@@ -96,10 +101,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         : null,
       detector: this.detector ? { name: this.detector.name, model: config.detector.model } : null,
       execution_provider: this.liveness?.provider ?? null,
-      cameras: config.cameras.map((c) => ({ id: c.id, kind: c.kind, source: c.source })),
+      cameras: config.cameras.map((c) => ({ id: c.id, kind: c.kind, source: redactSecrets(c.source) })),
       decision_public_key: this.contract?.signer.publicKey ?? null,
-      capabilities: contractCapabilities(config.commands.enabled),
-      config_hash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16),
+      capabilities: contractCapabilities(config.commands),
+      config_hash: configHash(config, overrides),
+      threshold_overrides: Object.keys(overrides).length ? overrides : null,
     };
   }
 
@@ -160,7 +166,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       log.info({ url }, `embedded MQTT broker listening on ${url}`);
     }
     this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
-    applyStoredThresholds(this.liveness, config.device.state_dir);
+    const stored = applyStoredThresholds(this.liveness, config);
+    if (stored.refused)
+      log.error({ refused: stored.refused }, `stored threshold overrides not applied: ${stored.refused}`);
+    else if (Object.keys(stored.applied).length)
+      log.warn(
+        { overrides: stored.applied },
+        'liveness thresholds overridden (set_thresholds, kept across restarts)',
+      );
     this.contract.attach(
       this.link,
       this.seq,
@@ -171,6 +184,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         health: () => this.health,
         updateModel: (model, manifest, sig) => this.updateModel(model, manifest, sig),
         infoChanged: () => this.link?.setInfo(this.info),
+        log,
         audit: (event, details) => this.contract?.event(event, details),
         restart: () => this.emit('restart'),
       }),
@@ -467,16 +481,27 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.status?.close();
-    await this.health?.stop();
+    // Every step runs even when an earlier one fails (a failed step must not leave the broker,
+    // the worker or the store open and the process alive); the first failure is rethrown.
+    const failures: unknown[] = [];
+    const step = async (f: (() => Promise<unknown> | unknown) | undefined) => {
+      try {
+        await f?.();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    await step(() => this.status?.close());
+    await step(() => this.health?.stop());
     // Order matters: pipelines stop (frame in flight finished, open sessions answered), then
     // the audit store is flushed, then `offline` is published and the broker link closed.
     for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
-    await this.link?.close();
-    await this.contract?.close();
-    await this.broker?.close();
-    await this.detector?.close();
-    await this.liveness?.close();
-    await this.worker?.close();
+    await step(() => this.link?.close());
+    await step(() => this.contract?.close());
+    await step(() => this.broker?.close());
+    await step(() => this.detector?.close());
+    await step(() => this.liveness?.close());
+    await step(() => this.worker?.close());
+    if (failures.length) throw failures[0];
   }
 }

@@ -40,23 +40,30 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     }
     log.info({ why }, `stopping (${why})`);
     supervisor.markStopping(why);
+    // Kept referenced: a stop that hangs can never keep the process alive past the deadline.
     const deadline = setTimeout(() => {
       log.error({ deadlineMs: STOP_DEADLINE_MS }, 'shutdown deadline passed: forcing exit');
       process.exit(code || 1);
     }, STOP_DEADLINE_MS);
-    deadline.unref();
     stopping = daemon
       .stop()
       .then(() => code)
       .catch((e) => {
         log.error({ err: e }, 'error during shutdown');
-        return 1;
+        return code || 1;
       })
       .finally(() => {
         clearTimeout(deadline);
         supervisor.close();
       });
-    void stopping.then(resolveExit);
+    void stopping.then((exitCode) => {
+      resolveExit(exitCode);
+      // Whatever a failed stop left open (a socket, a worker) must not keep the process alive.
+      setTimeout(() => {
+        log.warn('handles still open after stop: exiting');
+        process.exit(exitCode);
+      }, 2000).unref();
+    });
     return stopping;
   };
 

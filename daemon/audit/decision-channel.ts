@@ -31,19 +31,20 @@ export class DecisionChannel {
   /** Synchronous up to the durable write: when it returns, the decision is in the audit store. */
   decide(input: DecisionInput): DecisionPayload & { sig: string } {
     const { deviceId, seq, expiryS, signer, outbox, link } = this.opts;
-    const payload = signer.sign(
-      buildDecisionPayload(input, {
-        deviceId,
-        seq,
-        expiryS,
-        ...(this.opts.now ? { now: this.opts.now } : {}),
-      }),
-    );
-    outbox.record('decision', payload);
+    const built = buildDecisionPayload(input, {
+      deviceId,
+      seq,
+      expiryS,
+      ...(this.opts.now ? { now: this.opts.now } : {}),
+    });
+    // Two signatures: the delivery kind is under each, so the audit copy (live or replayed
+    // after an outage) can never be moved onto a decision topic and verify as live.
+    const live = signer.sign(built);
+    outbox.record('decision', signer.sign({ ...built, delivery: 'audit' as const }));
     // Live only: offline decisions are in the audit store and reach `audit` after reconnect,
     // never `<camera>/decision`, where a gate could act on them late.
-    void link.publishDecision(input.camera_id, payload, true);
-    return payload;
+    void link.publishDecision(input.camera_id, live, true);
+    return live;
   }
 
   /** `batched`: written with the other events of this event-loop turn (command floods). */

@@ -21,8 +21,15 @@ export class AuditOutbox {
   private liveFrom = Number.POSITIVE_INFINITY;
   private pumping: Promise<void> | null = null;
   private stopped = false;
+  /** Rows with id <= this were left by a previous run. */
+  private readonly bootMax: number;
+  private connectedBefore = false;
   private readonly onConnect = () => {
-    this.liveFrom = this.store.maxId();
+    // On the first connect only rows of a previous run are re-sent; rows this run recorded
+    // before it (daemon_started, decisions while the broker was not yet reachable) go out
+    // for the first time, so they are not marked replayed.
+    this.liveFrom = this.connectedBefore ? this.store.maxId() : this.bootMax;
+    this.connectedBefore = true;
     void this.pump();
   };
   readonly stats = { sent: 0, replayed: 0, acked: 0 };
@@ -34,6 +41,7 @@ export class AuditOutbox {
     private readonly window = 100,
     private readonly log?: OutboxLogger,
   ) {
+    this.bootMax = store.maxId();
     link.on('connect', this.onConnect);
     // Rows left from a previous run (a crash, an outage): sent on the first connect.
     if (link.isConnected) this.onConnect();

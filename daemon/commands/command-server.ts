@@ -1,15 +1,24 @@
 /**
  * Request/response over MQTT: `<base>/request/<command>` -> `<base>/response/<command>` (or
- * the MQTT 5 response topic, with the correlation data echoed). Parsing is synchronous and
- * cheap, so garbage is answered at once; valid commands run one at a time from a bounded
- * queue, off the pipeline's path. Every request is recorded in `audit`.
+ * the MQTT 5 response topic when it lies under `<base>/response/`, with the correlation data
+ * echoed). Parsing is synchronous and cheap, so garbage is answered at once; valid commands
+ * run one at a time from a bounded queue, off the pipeline's path. Signed requests are
+ * recorded in `audit` one by one; everything else (refused or unsigned read-only requests) is
+ * counted and recorded as one summary per minute, so no one on the broker can flood the audit
+ * store and evict its history.
  */
 import type { IPublishPacket } from 'mqtt';
 import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../errors.js';
 import type { MqttLink } from '../mqtt/mqtt-link.js';
 import type { CommandResponse } from '../mqtt/topics.js';
 import { publicKeyFrom } from '../signing/keys.js';
-import { type CommandName, parseCommandRequest, type RequestPolicy } from './request.js';
+import {
+  COMMAND_NAMES,
+  type CommandName,
+  parseCommandRequest,
+  type ReplayGuard,
+  type RequestPolicy,
+} from './request.js';
 
 /** What the commands reach inside the daemon. */
 export interface CommandTarget {
@@ -22,6 +31,7 @@ export interface CommandTarget {
     model: string;
     manifest: string;
     sha256?: string;
+    manifest_sha256?: string;
     signature?: string;
   }) => Promise<unknown>;
   /** Called after the `restart` response was sent. */
@@ -33,8 +43,12 @@ export interface CommandServerOptions {
   target: CommandTarget;
   deviceId: string;
   policy: Omit<RequestPolicy, 'now' | 'seenSignatures' | 'fleetKeys' | 'deviceId'> & { fleetKeys: string[] };
-  /** Records one audit event per request. */
+  /** Records one audit event per signed request, and the summaries of the others. */
   audit: (details: Record<string, unknown>) => void;
+  /** Executed signatures (default: in memory; the daemon persists them, see replay-store.ts). */
+  replay?: ReplayGuard;
+  /** How often the counts of unsigned and refused requests are audited. Default 60 s. */
+  summaryIntervalMs?: number;
   maxQueued?: number;
   /** Requests waiting to be parsed, at most (beyond: answered busy at once). Default 2000. */
   maxIntake?: number;
@@ -42,7 +56,6 @@ export interface CommandServerOptions {
   onError?: (err: unknown) => void;
 }
 
-const MAX_SEEN_SIGNATURES = 10_000;
 /** Requests handled per event-loop turn: a flood never starves decisions, timers or the camera. */
 const PER_TURN = 25;
 /** Bytes of requests waiting to be parsed, at most. */
@@ -54,9 +67,23 @@ function auditTransaction(t: unknown): unknown {
   return json.length <= 200 ? t : `<${json.length} bytes>`;
 }
 
+/** In-process replay memory, for embedding without a state directory. */
+class MemoryReplayGuard implements ReplayGuard {
+  private readonly seen = new Map<string, number>();
+  has(digest: string): boolean {
+    return this.seen.has(digest);
+  }
+  add(digest: string, until: number): void {
+    if (this.seen.size >= 10_000) this.seen.clear();
+    this.seen.set(digest, until);
+  }
+}
+
 export class CommandServer {
   private readonly policy: RequestPolicy;
-  private readonly seen = new Set<string>();
+  /** Unsigned and refused requests since the last summary: `<command> <status or code>` -> count. */
+  private readonly unaudited = new Map<string, number>();
+  private summaryTimer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private readonly intake: { command: string; payload: Buffer; packet: IPublishPacket }[] = [];
@@ -103,7 +130,7 @@ export class CommandServer {
       deviceId: opts.deviceId,
       fleetKeys: opts.policy.fleetKeys.map((k) => publicKeyFrom(k)),
       now: 0,
-      seenSignatures: this.seen,
+      seenSignatures: opts.replay ?? new MemoryReplayGuard(),
     };
     this.filter = `${opts.link.topics.base}/request/+`;
   }
@@ -111,10 +138,27 @@ export class CommandServer {
   start(): void {
     this.opts.link.on('message', this.onMessage);
     this.opts.link.subscribe(this.filter);
+    this.summaryTimer = setInterval(() => this.auditSummary(), this.opts.summaryIntervalMs ?? 60_000);
+    this.summaryTimer.unref();
+  }
+
+  /** One audit record for all requests not audited one by one since the last summary. */
+  private auditSummary(): void {
+    if (!this.unaudited.size) return;
+    const counts = Object.fromEntries(this.unaudited);
+    this.unaudited.clear();
+    try {
+      this.opts.audit({ command: '(unsigned or refused requests)', counts });
+    } catch (err) {
+      this.opts.onError?.(err);
+    }
   }
 
   stop(): Promise<void> {
     this.opts.link.off('message', this.onMessage);
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.summaryTimer = null;
+    this.auditSummary();
     if (this.draining) clearImmediate(this.draining);
     this.draining = null;
     this.intake.length = 0;
@@ -126,55 +170,91 @@ export class CommandServer {
     packet: IPublishPacket,
   ): { topic: string; correlation: Buffer | undefined } {
     const props = packet.properties;
+    // Only under this device's own response prefix: a response topic elsewhere (another
+    // device's decision topic, a lock's `set`) would let any client publish through us past
+    // the broker's ACLs.
+    const own = `${this.opts.link.topics.base}/response/`;
+    const requested = props?.responseTopic;
     const topic =
-      typeof props?.responseTopic === 'string' && /^[^+#]+$/.test(props.responseTopic)
-        ? props.responseTopic
-        : `${this.opts.link.topics.base}/response/${command}`;
+      typeof requested === 'string' &&
+      requested.startsWith(own) &&
+      requested.length > own.length &&
+      /^[^+#\0]+$/.test(requested)
+        ? requested
+        : `${own}${command}`;
     return { topic, correlation: props?.correlationData };
   }
 
   private busy(command: string, packet: IPublishPacket, message: string): void {
     this.stats.requests++;
     const { topic, correlation } = this.replyTo(command, packet);
-    void this.respond(topic, correlation, command, null, { code: ErrorCodes.COMMAND_BUSY, message });
+    void this.respond(
+      topic,
+      correlation,
+      command,
+      null,
+      { code: ErrorCodes.COMMAND_BUSY, message },
+      null,
+      false,
+    );
   }
 
   private handle(command: string, payload: Buffer, packet: IPublishPacket): void {
     this.stats.requests++;
     const { topic: replyTo, correlation } = this.replyTo(command, packet);
-    if (this.seen.size > MAX_SEEN_SIGNATURES) this.seen.clear();
     const parsed = parseCommandRequest(command, payload, {
       ...this.policy,
       now: (this.opts.now ?? Date.now)(),
     });
     if (!parsed.ok) {
-      this.respond(replyTo, correlation, parsed.command, parsed.transaction, {
-        code: parsed.code,
-        message: parsed.message,
-      });
+      this.respond(
+        replyTo,
+        correlation,
+        parsed.command,
+        parsed.transaction,
+        { code: parsed.code, message: parsed.message },
+        null,
+        false,
+      );
       return;
     }
     if (this.queued >= (this.opts.maxQueued ?? 16)) {
-      this.respond(replyTo, correlation, command, parsed.transaction, {
-        code: ErrorCodes.COMMAND_BUSY,
-        message: 'too many commands waiting; try again',
-      });
+      this.respond(
+        replyTo,
+        correlation,
+        command,
+        parsed.transaction,
+        { code: ErrorCodes.COMMAND_BUSY, message: 'too many commands waiting; try again' },
+        null,
+        parsed.signed,
+      );
       return;
     }
     this.queued++;
     this.queue = this.queue.then(async () => {
       try {
         const data = await this.run(parsed.command, parsed.args);
-        await this.respond(replyTo, correlation, command, parsed.transaction, null, data);
+        await this.respond(replyTo, correlation, command, parsed.transaction, null, data, parsed.signed);
         if (parsed.command === 'restart') this.opts.target.restart();
       } catch (err) {
         const code: ErrorCode = isKioskError(err) ? err.code : ErrorCodes.COMMAND_FAILED;
         const message = err instanceof Error ? err.message : String(err);
-        await this.respond(replyTo, correlation, command, parsed.transaction, { code, message });
+        await this.respond(
+          replyTo,
+          correlation,
+          command,
+          parsed.transaction,
+          { code, message },
+          null,
+          parsed.signed,
+        );
       } finally {
         this.queued--;
       }
     });
+    // A failure that escaped (a response that could not be built) is reported, never left to
+    // reject the queue: stop() awaits it.
+    this.queue = this.queue.catch((err) => this.opts.onError?.(err));
   }
 
   private async run(command: CommandName, args: Record<string, unknown>): Promise<unknown> {
@@ -195,16 +275,18 @@ export class CommandServer {
             'model_update: model install/switch is not in this build yet',
           );
         }
-        const { model, manifest, sha256, signature } = args as {
+        const { model, manifest, sha256, manifest_sha256, signature } = args as {
           model: string;
           manifest: string;
           sha256?: string;
+          manifest_sha256?: string;
           signature?: string;
         };
         return t.updateModel({
           model,
           manifest,
           ...(sha256 ? { sha256 } : {}),
+          ...(manifest_sha256 ? { manifest_sha256 } : {}),
           ...(signature ? { signature } : {}),
         });
       }
@@ -219,7 +301,9 @@ export class CommandServer {
     command: string,
     transaction: unknown,
     error: { code: ErrorCode; message: string } | null,
-    data: unknown = null,
+    data: unknown,
+    /** Audited one by one (signed requests); otherwise only counted. */
+    auditEach: boolean,
   ): Promise<unknown> {
     const body: CommandResponse = {
       transaction,
@@ -229,15 +313,23 @@ export class CommandServer {
     };
     if (error) this.stats.errors++;
     else this.stats.ok++;
-    try {
-      this.opts.audit({
-        command: command.slice(0, 64),
-        transaction: auditTransaction(transaction),
-        status: body.status,
-        ...(error ? { code: error.code } : {}),
-      });
-    } catch (err) {
-      this.opts.onError?.(err);
+    if (auditEach) {
+      try {
+        this.opts.audit({
+          command: command.slice(0, 64),
+          transaction: auditTransaction(transaction),
+          status: body.status,
+          signed: true,
+          ...(error ? { code: error.code } : {}),
+        });
+      } catch (err) {
+        this.opts.onError?.(err);
+      }
+    } else {
+      // Bounded: unknown command names share one key.
+      const name = COMMAND_NAMES.includes(command as CommandName) ? command : '(unknown)';
+      const key = `${name} ${error ? error.code : 'ok'}`;
+      this.unaudited.set(key, (this.unaudited.get(key) ?? 0) + 1);
     }
     return this.opts.link.publish({
       topic,

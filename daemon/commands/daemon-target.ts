@@ -4,11 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { AuditEventName } from '../audit/events.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
+import { redactDeep } from '../log.js';
+import { confinedFile, MAX_MANIFEST_BYTES } from '../models/model-update.js';
 import type { HealthReporter } from '../telemetry/health.js';
 import type { CommandTarget } from './command-server.js';
 import { mergeThresholdUpdate, readThresholds, writeThresholds } from './thresholds-store.js';
@@ -30,13 +33,20 @@ export interface DaemonInternals {
   updateModel?: (model: string, manifest: string, signature?: string | null) => Promise<unknown>;
   /** Republishes info (thresholds and model are part of what a fleet sees). */
   infoChanged: () => void;
+  log?: { warn(obj: object, msg: string): void };
   audit: (event: AuditEventName, details: Record<string, unknown>) => void;
   /** Graceful stop and exit with RESTART_EXIT_CODE. */
   restart: () => void;
 }
 
-export function configHash(config: Config): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+/**
+ * The hash a fleet compares between devices: the configuration and the threshold overrides
+ * in force (an override changes what the device accepts as much as the file does).
+ */
+export function configHash(config: Config, overrides: Record<string, number> = {}): string {
+  const h = createHash('sha256').update(JSON.stringify(config));
+  if (Object.keys(overrides).length) h.update(JSON.stringify({ threshold_overrides: overrides }));
+  return h.digest('hex').slice(0, 16);
 }
 
 /** The liveness model's threshold object, mutable: the verdict functions read it per frame. */
@@ -44,11 +54,86 @@ function liveThresholds(model: LivenessModel): Record<string, number> {
   return model.activeThresholds as Record<string, number>;
 }
 
-/** Applies the overrides `set_thresholds` persisted for this model (after a restart). */
-export function applyStoredThresholds(model: LivenessModel, stateDir: string): Record<string, number> {
-  const stored = readThresholds(stateDir, model.info.sha256);
-  Object.assign(liveThresholds(model), mergeThresholdUpdate(model.activeThresholds, stored));
-  return stored;
+/** Each model's thresholds as loaded (manifest + config file), before any override. */
+const floors = new WeakMap<LivenessModel, Readonly<Record<string, number>>>();
+
+function floorOf(model: LivenessModel): Readonly<Record<string, number>> {
+  let floor = floors.get(model);
+  if (!floor) {
+    floor = Object.freeze({ ...model.activeThresholds });
+    floors.set(model, floor);
+  }
+  return floor;
+}
+
+/** The overrides set by `set_thresholds` that are in force for this model ({} when none). */
+export function thresholdOverrides(model: LivenessModel): Record<string, number> {
+  const floor = floorOf(model);
+  return Object.fromEntries(Object.entries(model.activeThresholds).filter(([k, v]) => floor[k] !== v));
+}
+
+export interface ThresholdsContext {
+  model: LivenessModel;
+  config: Pick<Config, 'device' | 'liveness'>;
+  audit: (event: AuditEventName, details: Record<string, unknown>) => void;
+  log?: { warn(obj: object, msg: string): void };
+  /** Republishes info (the overrides and config_hash are part of it). */
+  infoChanged?: () => void;
+}
+
+/**
+ * The one path that changes thresholds at run time (the `set_thresholds` command, and local
+ * tools): checked against the model's floor, persisted before it takes effect, applied to
+ * the running model, logged, audited and announced. Throws KIOSK_E_COMMAND_INVALID for a
+ * refused value; nothing changes then.
+ */
+export function applyThresholdOverrides(
+  ctx: ThresholdsContext,
+  update: Record<string, number>,
+  by: string,
+): { thresholds: Record<string, number>; changed: string[] } {
+  const { model: m, config } = ctx;
+  const before = { ...m.activeThresholds };
+  const merged = mergeThresholdUpdate(before, update, {
+    floor: floorOf(m),
+    allowLooser: config.liveness.allow_looser_thresholds,
+  });
+  const changed = Object.keys(merged).filter((k) => before[k] !== merged[k]);
+  // What is in force plus the update: stored values the floor refused at start are dropped.
+  const stored = { ...thresholdOverrides(m), ...update };
+  // Persist first: a crash right after answering must not forget what was acknowledged.
+  writeThresholds(config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
+  Object.assign(liveThresholds(m), merged);
+  ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: floorOf(m) });
+  ctx.log?.warn(
+    { before, after: merged, by },
+    `liveness thresholds overridden by ${by}: ${changed.map((k) => `${k}=${merged[k]}`).join(', ') || 'no change'}`,
+  );
+  ctx.infoChanged?.();
+  return { thresholds: merged, changed };
+}
+
+/**
+ * Applies the overrides `set_thresholds` persisted for this model (after a restart). Stored
+ * values that the floor refuses (a file edited by hand, or written before the floor existed)
+ * are not applied: the model's own thresholds stay in force, and the refusal is returned.
+ */
+export function applyStoredThresholds(
+  model: LivenessModel,
+  config: Pick<Config, 'device' | 'liveness'>,
+): { applied: Record<string, number>; refused: string | null } {
+  const floor = floorOf(model);
+  const stored = readThresholds(config.device.state_dir, model.info.sha256);
+  try {
+    const merged = mergeThresholdUpdate(model.activeThresholds, stored, {
+      floor,
+      allowLooser: config.liveness.allow_looser_thresholds,
+    });
+    Object.assign(liveThresholds(model), merged);
+    return { applied: stored, refused: null };
+  } catch (err) {
+    return { applied: {}, refused: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
@@ -64,20 +149,27 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
       return h.snapshot();
     },
     getConfig() {
-      return { config: d.config, config_hash: configHash(d.config), thresholds: model().activeThresholds };
+      const m = model();
+      const overrides = thresholdOverrides(m);
+      return {
+        config: redactDeep(d.config),
+        config_hash: configHash(d.config, overrides),
+        thresholds: m.activeThresholds,
+        threshold_overrides: overrides,
+      };
     },
     async setThresholds(update) {
-      const m = model();
-      const before = { ...m.activeThresholds };
-      const merged = mergeThresholdUpdate(before, update);
-      const changed = Object.fromEntries(Object.entries(merged).filter(([k, v]) => before[k] !== v));
-      const stored = { ...readThresholds(d.config.device.state_dir, m.info.sha256), ...update };
-      // Persist first: a crash right after answering must not forget what was acknowledged.
-      writeThresholds(d.config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
-      Object.assign(liveThresholds(m), merged);
-      d.audit('config_changed', { what: 'thresholds', before, after: merged });
-      d.infoChanged();
-      return { thresholds: merged, changed: Object.keys(changed) };
+      return applyThresholdOverrides(
+        {
+          model: model(),
+          config: d.config,
+          audit: d.audit,
+          ...(d.log ? { log: d.log } : {}),
+          infoChanged: d.infoChanged,
+        },
+        update,
+        'set_thresholds command',
+      );
     },
     async reloadConfig() {
       // The whole pipeline is built from the config: apply a new one by a supervised restart.
@@ -96,13 +188,32 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
   };
   if (d.updateModel) {
     const update = d.updateModel;
-    target.updateModel = async ({ model: file, manifest, sha256, signature }) => {
+    target.updateModel = async ({ model: file, manifest, sha256, manifest_sha256, signature }) => {
+      const mu = d.config.model_update;
+      const dir = mu.incoming_dir ?? path.join(d.config.device.state_dir, 'incoming');
+      // Confined and size-checked before a byte is read; refusals name nothing.
+      const modelFile = confinedFile(dir, file, Math.round(mu.max_model_mb * 2 ** 20), 'model');
+      const manifestFile = confinedFile(dir, manifest, MAX_MANIFEST_BYTES, 'manifest');
+      const manifestBytes = readFileSync(manifestFile);
+      if (mu.public_key_file === null) {
+        // No model key: the fleet-signed request is what vouches for the files, so it must
+        // name both hashes (the manifest sets purpose and thresholds).
+        if (!sha256 || !manifest_sha256) {
+          throw new KioskError(
+            ErrorCodes.COMMAND_INVALID,
+            'model_update: without model_update.public_key_file the request must carry sha256 and manifest_sha256',
+          );
+        }
+        if (createHash('sha256').update(manifestBytes).digest('hex') !== manifest_sha256) {
+          throw new KioskError(ErrorCodes.MODEL_SHA_MISMATCH, 'the manifest differs from manifest_sha256');
+        }
+      }
       if (sha256) {
         let declared: unknown;
         try {
-          declared = (JSON.parse(readFileSync(manifest, 'utf8')) as { sha256?: unknown }).sha256;
+          declared = (JSON.parse(manifestBytes.toString('utf8')) as { sha256?: unknown }).sha256;
         } catch (cause) {
-          throw new KioskError(ErrorCodes.MANIFEST_INVALID, `cannot read manifest ${manifest}`, { cause });
+          throw new KioskError(ErrorCodes.MANIFEST_INVALID, 'the manifest is not JSON', { cause });
         }
         if (declared !== sha256) {
           throw new KioskError(
@@ -112,7 +223,7 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
         }
       }
       const from = d.liveness()?.info;
-      const info = await update(file, manifest, signature ?? null);
+      const info = await update(modelFile, manifestFile, signature ?? null);
       d.audit('model_changed', { from: from ? { name: from.name, sha256: from.sha256 } : null, to: info });
       return info;
     };

@@ -5,7 +5,8 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { type ErrorCode, ErrorCodes } from '../errors.js';
+import { type ErrorCode, ErrorCodes, isKioskError } from '../errors.js';
+import { parseStrictJson } from '../signing/strict-json.js';
 import { verifySignature } from '../signing/verify.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256');
@@ -30,12 +31,14 @@ export const commandSchemas = {
   reload_config: z.strictObject({ ...envelope }),
   model_update: z.strictObject({
     ...envelope,
-    /** Model file and its manifest, paths on the device (copied there by the fleet's file transfer). */
+    /** Model file and its manifest, in model_update.incoming_dir (copied there by the fleet's file transfer). */
     model: z.string().min(1).max(4096),
     manifest: z.string().min(1).max(4096),
     /** When given, must equal the manifest's sha256 (the install checks the file against the manifest). */
     sha256: sha256Hex.optional(),
-    /** Base64 Ed25519 signature of the model file (checked by the install against model_update's key). */
+    /** sha256 of the manifest file's bytes: required (with sha256) when no model key is configured. */
+    manifest_sha256: sha256Hex.optional(),
+    /** Base64 Ed25519 signature over model and manifest (modelSignedBytes), checked against model_update's key. */
     signature: z.string().max(200).optional(),
   }),
   restart: z.strictObject({ ...envelope }),
@@ -45,19 +48,48 @@ export type CommandName = keyof typeof commandSchemas;
 export const COMMAND_NAMES = Object.keys(commandSchemas) as CommandName[];
 export type CommandArgs<C extends CommandName> = z.infer<(typeof commandSchemas)[C]>;
 
+/**
+ * Commands that change what the device decides or runs. They always need a request signed by
+ * a fleet key (`commands.fleet_public_keys`), whatever `require_signature` says: with no key
+ * configured they are refused, so a default install hands nothing to the broker's clients.
+ */
+export const MUTATING_COMMANDS: ReadonlySet<CommandName> = new Set([
+  'set_thresholds',
+  'model_update',
+  'reload_config',
+  'restart',
+]);
+
+/** Nesting depth of a request, at most: checked on the bytes, before anything is built from them. */
+export const MAX_REQUEST_DEPTH = 16;
+
+/** Remembers executed signed requests until their `ts` leaves the skew window (see replay-store.ts). */
+export interface ReplayGuard {
+  has(digest: string): boolean;
+  add(digest: string, forgetAfterMs: number): void;
+}
+
 export interface RequestPolicy {
   deviceId: string;
   maxBytes: number;
+  /** Read-only commands must be signed too. */
   requireSignature: boolean;
   fleetKeys: KeyObject[];
   maxSkewS: number;
   now: number;
-  /** Signatures already used (replay guard); the parser adds to it. Bounded by the caller. */
-  seenSignatures?: Set<string>;
+  /** Signatures already used (replay guard); the parser adds to it. */
+  seenSignatures?: ReplayGuard;
 }
 
 export type ParsedRequest =
-  | { ok: true; command: CommandName; transaction: unknown; args: Record<string, unknown> }
+  | {
+      ok: true;
+      command: CommandName;
+      transaction: unknown;
+      args: Record<string, unknown>;
+      /** The request carried a valid fleet signature. */
+      signed: boolean;
+    }
   | { ok: false; command: string; transaction: unknown; code: ErrorCode; message: string };
 
 export function parseCommandRequest(command: string, bytes: Buffer, policy: RequestPolicy): ParsedRequest {
@@ -71,12 +103,18 @@ export function parseCommandRequest(command: string, bytes: Buffer, policy: Requ
   if (bytes.length > policy.maxBytes) {
     return fail(ErrorCodes.COMMAND_TOO_LARGE, `request of ${bytes.length} bytes exceeds ${policy.maxBytes}`);
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return fail(ErrorCodes.COMMAND_MALFORMED, 'request is not UTF-8 JSON');
+  const json = parseStrictJson(bytes, { maxDepth: MAX_REQUEST_DEPTH, rejectDuplicateKeys: true });
+  if (!json.ok) {
+    return fail(
+      ErrorCodes.COMMAND_MALFORMED,
+      json.reason === 'too_deep'
+        ? `request nests deeper than ${MAX_REQUEST_DEPTH} levels`
+        : json.reason === 'duplicate_key'
+          ? 'request has a duplicate key'
+          : 'request is not UTF-8 JSON',
+    );
   }
+  const body = json.value;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return fail(ErrorCodes.COMMAND_MALFORMED, 'request must be a JSON object');
   }
@@ -99,11 +137,20 @@ export function parseCommandRequest(command: string, bytes: Buffer, policy: Requ
       transaction,
     );
   }
-  if (policy.requireSignature) {
+  const mutating = MUTATING_COMMANDS.has(name);
+  if (mutating && policy.fleetKeys.length === 0) {
+    return fail(
+      ErrorCodes.COMMAND_UNSIGNED,
+      `${name} changes the device: it is off until commands.fleet_public_keys holds a fleet key, and then needs a signed request`,
+      transaction,
+    );
+  }
+  const signed = typeof (body as { sig?: unknown }).sig === 'string';
+  if (policy.requireSignature || mutating || signed) {
     const refusal = checkSignature(name, body as Record<string, unknown>, policy);
     if (refusal) return fail(refusal.code, refusal.message, transaction);
   }
-  return { ok: true, command: name, transaction, args: parsed.data as Record<string, unknown> };
+  return { ok: true, command: name, transaction, args: parsed.data as Record<string, unknown>, signed };
 }
 
 /**
@@ -117,6 +164,8 @@ function checkSignature(
 ): { code: ErrorCode; message: string } | null {
   if (typeof body.sig !== 'string')
     return { code: ErrorCodes.COMMAND_UNSIGNED, message: 'request must be signed' };
+  if (policy.fleetKeys.length === 0)
+    return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'no fleet key is configured' };
   if (body.command !== command || body.device_id !== policy.deviceId) {
     return {
       code: ErrorCodes.COMMAND_SIGNATURE_INVALID,
@@ -140,6 +189,14 @@ function checkSignature(
   if (policy.seenSignatures?.has(digest)) {
     return { code: ErrorCodes.COMMAND_SIGNATURE_INVALID, message: 'request already executed (replay)' };
   }
-  policy.seenSignatures?.add(digest);
+  try {
+    policy.seenSignatures?.add(digest, ts + policy.maxSkewS * 1000);
+  } catch (err) {
+    // Not remembered, not run: a replay could not be detected later.
+    return {
+      code: isKioskError(err) ? err.code : ErrorCodes.COMMAND_FAILED,
+      message: err instanceof Error ? err.message : String(err),
+    };
+  }
   return null;
 }

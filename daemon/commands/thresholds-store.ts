@@ -38,13 +38,33 @@ export function readThresholds(stateDir: string, modelSha256: string): Record<st
   }
 }
 
+/** How a threshold tightens: `_min` keys upwards, `_max` keys downwards. */
+function direction(key: string): 'min' | 'max' | null {
+  if (key.endsWith('_min')) return 'min';
+  if (key.endsWith('_max')) return 'max';
+  return null;
+}
+
+export interface ThresholdBounds {
+  /**
+   * The thresholds an override may only tighten: the manifest's, as the local config file
+   * set them (`liveness.thresholds`). A `_min` key may not go below its floor, a `_max` key
+   * not above it.
+   */
+  floor: Readonly<Record<string, number>>;
+  /** `liveness.allow_looser_thresholds`: the site explicitly allows loosening. */
+  allowLooser: boolean;
+}
+
 /**
  * Checks the new values against the thresholds in force (same keys only, finite numbers,
- * probabilities within 0..1) and returns the merged set.
+ * probabilities within 0..1, variances not negative) and against the floor, and returns the
+ * merged set.
  */
 export function mergeThresholdUpdate(
   active: Readonly<Record<string, number>>,
   update: Record<string, number>,
+  bounds: ThresholdBounds,
 ): Record<string, number> {
   const unknown = Object.keys(update).filter((k) => !Object.hasOwn(active, k));
   if (unknown.length) {
@@ -55,8 +75,18 @@ export function mergeThresholdUpdate(
   }
   for (const [k, v] of Object.entries(update)) {
     const probability = /^(p_|live_|spoof_)/.test(k);
-    if (!Number.isFinite(v) || (probability && (v < 0 || v > 1))) {
+    const nonNegative = /^var_/.test(k);
+    if (!Number.isFinite(v) || (probability && (v < 0 || v > 1)) || (nonNegative && v < 0)) {
       throw new KioskError(ErrorCodes.COMMAND_INVALID, `threshold ${k}=${v} is out of range`);
+    }
+    const floor = bounds.floor[k];
+    const dir = direction(k);
+    const looser = floor === undefined || dir === null ? true : dir === 'min' ? v < floor : v > floor;
+    if (looser && !bounds.allowLooser) {
+      throw new KioskError(
+        ErrorCodes.COMMAND_INVALID,
+        `threshold ${k}=${v} is looser than the model's ${k}=${floor ?? '(none)'}: only stricter values are accepted unless liveness.allow_looser_thresholds is set`,
+      );
     }
   }
   return { ...active, ...update };

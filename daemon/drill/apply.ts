@@ -4,15 +4,16 @@
  * persisted in <state_dir>/thresholds.json for this model, audited as config_changed). The
  * values before are kept in the drill (applied.json), so `--revert` puts them back the same way.
  *
- * `setThresholdsLocally` is the one seam to the command path; re-point it here if that path
- * changes (e.g. signed-only commands).
+ * `setThresholdsLocally` is the one seam to that path (`applyThresholdOverrides`): a drill's
+ * proposal that is looser than the model's own thresholds is refused unless the local config
+ * sets `liveness.allow_looser_thresholds`, as for the command.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { AuditStore } from '../audit/audit-store.js';
 import { buildAuditEvent } from '../audit/events.js';
-import { applyStoredThresholds, daemonCommandTarget } from '../commands/daemon-target.js';
+import { applyStoredThresholds, applyThresholdOverrides } from '../commands/daemon-target.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
@@ -48,7 +49,7 @@ export async function setThresholdsLocally(
           `the drill measured model sha256 ${context.expectModelSha256}, but the model in use is ${model.info.name} ${model.info.sha256}: run a new drill for this model`,
         );
       }
-      applyStoredThresholds(model, config.device.state_dir);
+      applyStoredThresholds(model, config);
       const before = { ...model.activeThresholds };
       const a = config.audit;
       store = new AuditStore(config.device.state_dir, {
@@ -62,30 +63,28 @@ export async function setThresholdsLocally(
         configured: config.device.id,
         stateDir: config.device.state_dir,
       }).id;
-      const target = daemonCommandTarget({
-        config,
-        configFile: null,
-        liveness: () => model,
-        health: () => null,
-        infoChanged: () => undefined,
-        audit: (event, details) =>
-          auditStore.append(
-            'event',
-            JSON.stringify(
-              buildAuditEvent(deviceId, event, {
-                ...details,
-                via: 'drill',
-                drill_id: context.drill_id,
-                revert: context.revert,
-              }),
+      // The set_thresholds path itself: checked against the model's floor (a looser value
+      // needs liveness.allow_looser_thresholds in the local config), persisted, audited.
+      const r = applyThresholdOverrides(
+        {
+          model,
+          config,
+          audit: (event, details) =>
+            auditStore.append(
+              'event',
+              JSON.stringify(
+                buildAuditEvent(deviceId, event, {
+                  ...details,
+                  via: 'drill',
+                  drill_id: context.drill_id,
+                  revert: context.revert,
+                }),
+              ),
             ),
-          ),
-        restart: () => undefined,
-      });
-      const r = (await target.setThresholds(update)) as {
-        thresholds: Record<string, number>;
-        changed: string[];
-      };
+        },
+        update,
+        context.revert ? `drill ${context.drill_id} revert` : `drill ${context.drill_id}`,
+      );
       return { before, thresholds: r.thresholds, changed: r.changed };
     } finally {
       await model.close();

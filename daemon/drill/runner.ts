@@ -190,7 +190,7 @@ export async function openDrill(opts: OpenDrillOptions): Promise<DrillContext> {
       livenessOptions(config),
     );
     // The site thresholds in force, exactly as the daemon applies them at start.
-    applyStoredThresholds(liveness, config.device.state_dir);
+    applyStoredThresholds(liveness, config);
     const detector = await createDetector(worker, {
       name: config.detector.name,
       model: config.detector.model,

@@ -110,17 +110,33 @@ export interface StageOptions {
   stateDir: string;
   modelFile: string;
   manifestFile: string;
-  /** When set, `signature` (base64 Ed25519 over the model file's bytes) is required and checked. */
+  /** When set, `signature` (base64 Ed25519 over modelSignedBytes: model and manifest) is required and checked. */
   publicKey?: KeyObject | null;
   signature?: string | null;
 }
+
+/**
+ * What a model signature covers: the model's and the manifest's sha256 under a fixed label,
+ * so neither the weights nor the manifest (purpose, thresholds, preprocessing) can be swapped
+ * under a valid signature. To sign with OpenSSL:
+ * `printf 'fghv-model-v2\n%s\n%s\n' MODEL_SHA256 MANIFEST_SHA256 > tbs && openssl pkeyutl -sign -rawin -inkey key.pem -in tbs | base64 -w0`
+ */
+export function modelSignedBytes(modelSha256: string, manifestBytes: Buffer): Buffer {
+  const manifestSha = createHash('sha256').update(manifestBytes).digest('hex');
+  return Buffer.from(`fghv-model-v2\n${modelSha256}\n${manifestSha}\n`, 'utf8');
+}
+
+/** Ed25519 signatures: 88 base64 characters, nothing else. */
+const SIGNATURE_B64 = /^[A-Za-z0-9+/]{86}==$/;
 
 /** Verify and copy a model and its manifest into the state directory (not yet current). */
 export async function stageModel(opts: StageOptions): Promise<StagedModel> {
   const manifestAbs = path.resolve(opts.manifestFile);
   let rawManifest: Record<string, unknown>;
+  let manifestBytes: Buffer;
   try {
-    rawManifest = JSON.parse(readFileSync(manifestAbs, 'utf8')) as Record<string, unknown>;
+    manifestBytes = readFileSync(manifestAbs);
+    rawManifest = JSON.parse(manifestBytes.toString('utf8')) as Record<string, unknown>;
   } catch (cause) {
     throw new KioskError(
       ErrorCodes.MANIFEST_INVALID,
@@ -154,12 +170,13 @@ export async function stageModel(opts: StageOptions): Promise<StagedModel> {
     );
   }
   if (opts.publicKey) {
-    const sig = opts.signature ? Buffer.from(opts.signature.trim(), 'base64') : null;
-    if (!sig || !verify(null, bytes, opts.publicKey, sig)) {
+    const text = opts.signature?.trim() ?? '';
+    const sig = SIGNATURE_B64.test(text) ? Buffer.from(text, 'base64') : null;
+    if (!sig || !verify(null, modelSignedBytes(sha256, manifestBytes), opts.publicKey, sig)) {
       throw new KioskError(
         ErrorCodes.MODEL_SIGNATURE_INVALID,
-        sig
-          ? 'the model signature does not verify with model_update.public_key_file'
+        opts.signature
+          ? 'the model signature does not verify over this model and manifest with model_update.public_key_file'
           : 'a signature is required (model_update.public_key_file is set)',
       );
     }

@@ -3,7 +3,7 @@
  * load the new model in the running inference worker, warm it up and self-test it. On any
  * failure the staged files are removed and the error is thrown: the running model is untouched.
  */
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../errors.js';
@@ -29,13 +29,50 @@ export interface PrepareOptions {
   signature?: string | null;
 }
 
+/** A detached signature file is a few dozen bytes: anything else is not read. */
+const MAX_SIGNATURE_FILE_BYTES = 4096;
+
 function readSignature(opts: PrepareOptions): string | null {
   if (opts.signature) return opts.signature;
+  const file = `${opts.modelFile}.sig`;
   try {
-    return readFileSync(`${opts.modelFile}.sig`, 'utf8');
+    const st = lstatSync(file);
+    if (!st.isFile() || st.size > MAX_SIGNATURE_FILE_BYTES) return null;
+    return readFileSync(file, 'utf8');
   } catch {
     return null;
   }
+}
+
+/** Manifests are small JSON documents. */
+export const MAX_MANIFEST_BYTES = 1 << 20;
+
+/**
+ * The path of a file the `model_update` command may read: a regular file (no FIFO, device or
+ * symlink) of at most `maxBytes`, inside `dir` after every link is resolved; checked before
+ * any byte is read. Every refusal has the same message, which names no path and no hash, so
+ * the command cannot be used to learn anything about other files.
+ */
+export function confinedFile(dir: string, requested: string, maxBytes: number, what: string): string {
+  const refuse = () =>
+    new KioskError(
+      ErrorCodes.COMMAND_INVALID,
+      `model_update: ${what} must name a regular file of at most ${maxBytes} bytes inside model_update.incoming_dir`,
+    );
+  let realDir: string;
+  let real: string;
+  try {
+    realDir = realpathSync(dir);
+    const abs = path.resolve(realDir, requested);
+    if (!abs.startsWith(realDir + path.sep)) throw refuse();
+    const st = lstatSync(abs);
+    if (!st.isFile() || st.size > maxBytes) throw refuse();
+    real = realpathSync(abs);
+  } catch {
+    throw refuse();
+  }
+  if (!real.startsWith(realDir + path.sep)) throw refuse();
+  return real;
 }
 
 export async function prepareModel(

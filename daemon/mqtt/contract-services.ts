@@ -10,7 +10,9 @@ import { DecisionChannel } from '../audit/decision-channel.js';
 import type { AuditEventName } from '../audit/events.js';
 import { AuditOutbox } from '../audit/outbox.js';
 import { CommandServer, type CommandTarget } from '../commands/command-server.js';
-import { COMMAND_NAMES } from '../commands/request.js';
+import { PersistentReplayGuard } from '../commands/replay-store.js';
+import { COMMAND_NAMES, MUTATING_COMMANDS } from '../commands/request.js';
+import { redactSecrets } from '../log.js';
 import { DecisionSigner } from '../signing/keys.js';
 import { HaDiscovery } from './ha-publisher.js';
 import type { MqttLink } from './mqtt-link.js';
@@ -20,15 +22,20 @@ export interface ContractLogger {
   warn(obj: object, msg: string): void;
 }
 
-/** What `info.capabilities` lists. */
-export function contractCapabilities(commandsEnabled: boolean): string[] {
+/** What `info.capabilities` lists: commands that change the device only once a fleet key can sign them. */
+export function contractCapabilities(
+  commands: Pick<Config['commands'], 'enabled' | 'fleet_public_keys'>,
+): string[] {
+  const usable = COMMAND_NAMES.filter(
+    (c) => !MUTATING_COMMANDS.has(c) || commands.fleet_public_keys.length > 0,
+  );
   return [
     'decision',
     'health',
     'availability',
     'audit',
     'signed_decisions',
-    ...(commandsEnabled ? COMMAND_NAMES.map((c) => `command:${c}`) : []),
+    ...(commands.enabled ? usable.map((c) => `command:${c}`) : []),
   ];
 }
 
@@ -82,6 +89,7 @@ export class ContractServices {
           maxSkewS: config.commands.max_clock_skew_s,
         },
         audit: (details) => this.event('command_executed', details, true),
+        replay: new PersistentReplayGuard(config.device.state_dir),
         onError: (err) => this.log.warn({ err }, 'command handling failed'),
       });
       this.commands.start();
@@ -108,8 +116,9 @@ export class ContractServices {
   }
 
   /** Audits `camera_lost` when a camera stops delivering and `camera_back` when a lost one runs again. */
-  cameraState(cameraId: string, state: string, error: string | null): void {
-    this.outages.state(cameraId, state, error);
+  cameraState(cameraId: string, state: string, rawError: string | null): void {
+    // Errors of network sources quote their URL, credentials included.
+    this.outages.state(cameraId, state, rawError === null ? null : redactSecrets(rawError));
   }
 
   outboxFigures(): { pending: number; oldest_age_s: number | null } {

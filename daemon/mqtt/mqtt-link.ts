@@ -24,6 +24,7 @@ import {
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../errors.js';
+import { redactSecrets } from '../log.js';
 import {
   type DecisionPayload,
   type HealthPayload,
@@ -163,18 +164,9 @@ export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, ra
   return Math.round(Math.max(Math.min(minMs, maxMs), ceiling / 2 + (random * ceiling) / 2));
 }
 
-/** Strips credentials from a broker URL for logs. */
+/** Strips credentials from a broker URL for logs (daemon/log.ts's redactSecrets). */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = u.username ? '***' : '';
-      u.password = u.password ? '***' : '';
-    }
-    return u.toString();
-  } catch {
-    return '<unparsable url>';
-  }
+  return redactSecrets(url);
 }
 
 interface Pending {
@@ -370,7 +362,12 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     client.on('connect', () => this.onConnect(client, version));
     client.on('close', () => this.onClose(client));
     client.on('message', (topic, payload, packet) => {
-      if (client === this.client) this.emit('message', topic, payload, packet);
+      if (client !== this.client) return;
+      if (topic === this.topics.info) {
+        this.guardInfo(payload);
+        return;
+      }
+      this.emit('message', topic, payload, packet);
     });
     // Always listened to: an 'error' event without a listener would crash the daemon.
     client.on('error', (err: Error & { code?: unknown }) => {
@@ -404,7 +401,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     void this.sendRetained(client, this.topics.availability, 'online');
     this.publishedInfo = null;
     this.publishInfo();
-    if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: 1 });
+    // Our own info topic too: a different retained value there is corrected (guardInfo).
+    client.subscribe([...this.subscriptions, this.topics.info], { qos: 1 });
     for (const p of this.queue.splice(0)) this.send(p);
     for (const w of this.waiters.splice(0)) w();
     this.emit('connect');
@@ -440,6 +438,31 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.retryNow = false;
     this.log.debug({ delayMs: delay }, 'MQTT reconnect scheduled');
     this.reconnectTimer = setTimeout(() => this.attempt(), delay);
+  }
+
+  private lastInfoReassert = 0;
+
+  /**
+   * The retained `info` is the device's to state: another value there (a client forging the
+   * device's key or model) is overwritten with the real one, at most once per 2 s so that two
+   * processes sharing a device id cannot flood the broker.
+   */
+  private guardInfo(payload: Buffer): void {
+    if (!this.info || !this.client || !this.connected) return;
+    const ours = JSON.stringify(this.info);
+    if (payload.toString('utf8') === ours) return;
+    const now = Date.now();
+    const wait = Math.max(0, this.lastInfoReassert + 2000 - now);
+    this.lastInfoReassert = now + wait;
+    this.log.warn(
+      { topic: this.topics.info },
+      'another retained info appeared on this device topic: re-asserting',
+    );
+    const client = this.client;
+    setTimeout(() => {
+      if (client === this.client && this.connected && this.info)
+        void this.sendRetained(client, this.topics.info, JSON.stringify(this.info));
+    }, wait).unref();
   }
 
   private publishInfo(): void {

@@ -91,6 +91,8 @@ export interface DecisionPayload {
   model: ModelRef;
   execution_provider: string;
   latency_ms: { first_frame_to_decision: number; last_frame_to_publish: number };
+  /** Under the signature: `live` on `<camera>/decision`, `audit` on the audit copy. Only `live` may open a gate. */
+  delivery: 'live' | 'audit';
   /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/signing). */
   sig?: string;
 }
@@ -98,7 +100,7 @@ export interface DecisionPayload {
 /** What the pipeline knows about a decision; the envelope fields are added by buildDecisionPayload. */
 export type DecisionInput = Omit<
   DecisionPayload,
-  'v' | 'id' | 'seq' | 'ts' | 'expires_at' | 'device_id' | 'sig'
+  'v' | 'id' | 'seq' | 'ts' | 'expires_at' | 'device_id' | 'sig' | 'delivery'
 >;
 
 export interface SeqSource {
@@ -113,7 +115,7 @@ export interface DecisionEnvelope {
   now?: () => number;
 }
 
-/** Assigns id, seq, ts and expires_at. `quality_gate` is kept only with reason low_quality. */
+/** Assigns id, seq, ts, expires_at and `delivery: live` (the audit copy is re-signed as `audit`). `quality_gate` is kept only with reason low_quality. */
 export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope): DecisionPayload {
   const nowMs = (env.now ?? Date.now)();
   const { quality_gate, ...rest } = input;
@@ -125,6 +127,7 @@ export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope
     expires_at: new Date(nowMs + env.expiryS * 1000).toISOString(),
     device_id: env.deviceId,
     ...rest,
+    delivery: 'live',
     ...(input.reason === 'low_quality' && quality_gate ? { quality_gate } : {}),
   };
 }
@@ -141,7 +144,10 @@ export interface InfoPayload {
   /** Base64 of the raw 32-byte Ed25519 public key that signs decisions. */
   decision_public_key: string | null;
   capabilities: string[];
+  /** Includes the threshold overrides in force. */
   config_hash: string | null;
+  /** Thresholds changed by set_thresholds from the model's own (null: none). */
+  threshold_overrides?: Record<string, number> | null;
 }
 
 export interface LatencyFigures {

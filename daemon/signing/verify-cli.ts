@@ -1,12 +1,14 @@
 /**
  * `fghv-kiosk verify`: checks decisions (one JSON per line, from files or stdin) against a
  * device public key, for gate integrators and auditors. Exit 0 when every line verifies.
+ * Audit copies verify by default; `--live` (with `--device`, `--camera`, `--check-expiry`)
+ * applies a gate's checks.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, KioskError } from '../errors.js';
 import { publicKeyFrom } from './keys.js';
-import { verifyDecision } from './verify.js';
+import { checkDecision } from './verify.js';
 
 export function runVerify(args: string[], stdinText: () => string, out: (line: string) => void): number {
   const { values, positionals } = parseArgs({
@@ -16,6 +18,9 @@ export function runVerify(args: string[], stdinText: () => string, out: (line: s
       key: { type: 'string' },
       info: { type: 'string' },
       device: { type: 'string' },
+      camera: { type: 'string' },
+      /** Gate mode: the decision must be a live delivery (not an audit copy). */
+      live: { type: 'boolean', default: false },
       'check-expiry': { type: 'boolean', default: false },
     },
   });
@@ -35,22 +40,17 @@ export function runVerify(args: string[], stdinText: () => string, out: (line: s
   let failed = 0;
   for (const line of texts.join('\n').split('\n')) {
     if (!line.trim()) continue;
-    let payload: unknown;
-    try {
-      payload = JSON.parse(line);
-    } catch {
-      out('FAIL not_json');
-      failed++;
-      continue;
-    }
-    const r = verifyDecision(payload, key, {
+    const r = checkDecision(line, key, {
+      live: values.live,
       ...(values.device ? { deviceId: values.device } : {}),
+      ...(values.camera ? { cameraId: values.camera } : {}),
       ...(values['check-expiry'] ? { now: Date.now() } : {}),
       ...(lastSeq !== undefined ? { lastSeq } : {}),
     });
     if (r.ok) {
       lastSeq = r.seq;
-      out(`ok seq=${r.seq} id=${String((payload as { id?: unknown }).id)}`);
+      const { id, delivery } = JSON.parse(line) as { id?: unknown; delivery?: unknown };
+      out(`ok seq=${r.seq} id=${String(id)} delivery=${String(delivery ?? 'unknown')}`);
     } else {
       out(`FAIL ${r.reason}`);
       failed++;

@@ -45,6 +45,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <tr><th>purpose</th><td id="purpose">?</td></tr>
     <tr><th>detector</th><td id="detector">?</td></tr>
     <tr><th>execution provider</th><td id="provider">?</td></tr>
+    <tr><th>threshold overrides</th><td id="overrides">?</td></tr>
+    <tr><th>config hash</th><td id="confighash">?</td></tr>
   </tbody></table>
   <h2>Frames</h2>
   <table><tbody>
@@ -112,6 +114,9 @@ async function refresh() {
     $("purpose").className = s.model && s.model.purpose !== "production" ? "warn" : "";
     $("detector").textContent = s.detector ? s.detector.name : "none";
     $("provider").textContent = show(s.execution_provider);
+    $("overrides").textContent = s.threshold_overrides ? JSON.stringify(s.threshold_overrides) : "none";
+    $("overrides").className = s.threshold_overrides ? "warn" : "";
+    $("confighash").textContent = show(s.config_hash);
     for (const k of ["captured", "processed", "dropped", "stale"]) $(k).textContent = String(s.totals[k]);
     fill("cameras", s.cameras.map((c) => row([c.id, c.state, c.fps && c.fps.capture, c.fps && c.fps.processed, c.down_s == null ? "" : c.down_s + " s", nextAttempt(c), c.error], c.state === "running" ? "up" : "down")));
     $("mqtt-connected").textContent = s.mqtt ? (s.mqtt.connected ? "yes" : "no") : "n/a";

@@ -10,7 +10,7 @@ import type { Config } from '../../config/schema.js';
 import type { DrillControl } from '../drill/daemon-drill.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { redactUrl } from '../mqtt/mqtt-link.js';
+import { redactSecrets } from '../log.js';
 import type {
   CameraRecoveryFigures,
   DecisionPayload,
@@ -281,15 +281,17 @@ export class StatusServer {
       model: info.model,
       detector: info.detector,
       execution_provider: info.execution_provider,
+      config_hash: info.config_hash,
+      threshold_overrides: info.threshold_overrides ?? null,
       cameras: this.opts.daemon.cameraStates().map((c) => {
         const conf = info.cameras.find((x) => x.id === c.id);
         const t = totals.find((x) => x.camera === c.id);
         return {
           id: c.id,
           kind: conf?.kind ?? null,
-          source: conf ? (/^[a-z]+:\/\//i.test(conf.source) ? redactUrl(conf.source) : conf.source) : null,
+          source: conf ? redactSecrets(conf.source) : null,
           state: c.state,
-          error: c.error,
+          error: c.error === null ? null : redactSecrets(c.error),
           // While down: how long, and whether the next attempt waits for the source or a backoff.
           down_s: c.down_s ?? null,
           next_attempt_in_s: c.next_attempt_in_s ?? null,

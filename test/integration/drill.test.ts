@@ -209,6 +209,16 @@ describe('drill: shared samples as videos', { skip }, () => {
     // Apply (same path as set_thresholds: stored for this model, audited), then revert.
     const again = cli(['drill', 'report', '--config', s.config, '--target', 'bpcer<=20%']);
     assert.equal(again.code, 0, again.stderr);
+    // The proposal is looser than the manifest's live_min (0.8): like set_thresholds, it is
+    // refused unless the local config allows looser values, and nothing is stored.
+    assert.ok(prop.threshold < 0.8, `proposal ${prop.threshold}`);
+    const looser = cli(['drill', 'apply', '--config', s.config]);
+    assert.notEqual(looser.code, 0);
+    assert.match(looser.stderr, /KIOSK_E_COMMAND_INVALID: threshold live_min=.* is looser/);
+    assert.equal(existsSync(path.join(s.stateDir, 'thresholds.json')), false);
+    const conf = JSON.parse(readFileSync(s.config, 'utf8'));
+    conf.liveness.allow_looser_thresholds = true;
+    writeFileSync(s.config, JSON.stringify(conf));
     const applied = cli(['drill', 'apply', '--config', s.config]);
     assert.equal(applied.code, 0, applied.stderr);
     const stored = JSON.parse(readFileSync(path.join(s.stateDir, 'thresholds.json'), 'utf8'));

@@ -14,7 +14,7 @@ import { Daemon } from '../../daemon/daemon.js';
 import { isKioskError } from '../../daemon/errors.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { silentLogger } from '../../daemon/log.js';
-import { readInstalled } from '../../daemon/models/model-install.js';
+import { modelSignedBytes, readInstalled } from '../../daemon/models/model-install.js';
 import { prepareModel } from '../../daemon/models/model-update.js';
 import { MINIFASNET_MANIFEST, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
@@ -76,8 +76,17 @@ describe('fghv-kiosk model install', { skip }, () => {
     });
     const worker = InferenceWorker.start();
     try {
-      const good = sign(null, readFileSync(V1SE), privateKey).toString('base64');
-      const bad = sign(null, readFileSync(V2), privateKey).toString('base64');
+      const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+      const signOver = (model: string, manifest: string) =>
+        sign(null, modelSignedBytes(sha(model), readFileSync(manifest)), privateKey).toString('base64');
+      const good = signOver(V1SE, V1SE_MANIFEST);
+      const bad = signOver(V2, V1SE_MANIFEST);
+      // The old form (model bytes only) no longer counts: it left the manifest unsigned.
+      const modelOnly = sign(null, readFileSync(V1SE), privateKey).toString('base64');
+      await assert.rejects(
+        prepareModel(worker, config, { modelFile: V1SE, manifestFile: V1SE_MANIFEST, signature: modelOnly }),
+        (e) => isKioskError(e, 'KIOSK_E_MODEL_SIGNATURE_INVALID'),
+      );
       await assert.rejects(
         prepareModel(worker, config, { modelFile: V1SE, manifestFile: V1SE_MANIFEST }),
         (e) => isKioskError(e, 'KIOSK_E_MODEL_SIGNATURE_INVALID'),

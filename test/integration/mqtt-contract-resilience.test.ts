@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
 import { DecisionSigner } from '../../daemon/signing/keys.js';
-import { verifyDecision } from '../../daemon/signing/verify.js';
+import { checkDecision, verifyDecision } from '../../daemon/signing/verify.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import {
@@ -156,7 +156,15 @@ describe('MQTT contract: availability, audit, integrity', {
       storedSeqs,
       storedSeqs.map((_, i) => i + 1),
     );
-    for (const p of stored) assert.equal(verifyDecision(p, info.decision_public_key).ok, true);
+    for (const p of stored) {
+      // The stored copy is the audit one: its signature holds, but it never passes as live.
+      assert.equal(checkDecision(p, info.decision_public_key).ok, true);
+      assert.equal(p.delivery, 'audit');
+      assert.deepEqual(checkDecision(p, info.decision_public_key, { live: true }), {
+        ok: false,
+        reason: 'not_live',
+      });
+    }
 
     // Restarted on the same state dir: same key, seq continues, unacknowledged rows replayed.
     const sim2 = startSim(
@@ -306,25 +314,25 @@ describe('MQTT contract: availability, audit, integrity', {
       sub.msgs.find((m) => m.topic.endsWith('/info'))?.payload ?? '{}',
     ).decision_public_key;
     const [a, b] = sub.msgs.filter((m) => m.topic.endsWith('/decision')).map((m) => JSON.parse(m.payload));
-    const ok = verifyDecision(a, key, { deviceId: 'k-forge', now: Date.parse(a.ts) + 1 });
+    const ok = verifyDecision(a, key, { deviceId: 'k-forge', cameraId: 'front', now: Date.parse(a.ts) + 1 });
     assert.equal(ok.ok, true);
     assert.deepEqual(
-      verifyDecision({ ...a, decision: 'accept', reason: 'live_verified', seq: a.seq + 1000 }, key).ok,
+      checkDecision({ ...a, decision: 'accept', reason: 'live_verified', seq: a.seq + 1000 }, key).ok,
       false,
     );
-    assert.deepEqual(verifyDecision({ ...a, expires_at: '2099-01-01T00:00:00.000Z' }, key), {
+    assert.deepEqual(checkDecision({ ...a, expires_at: '2099-01-01T00:00:00.000Z' }, key), {
       ok: false,
       reason: 'bad_signature',
     });
     const { sig: _s, ...unsigned } = a;
-    assert.deepEqual(verifyDecision(unsigned, key), { ok: false, reason: 'missing_signature' });
+    assert.deepEqual(checkDecision(unsigned, key), { ok: false, reason: 'missing_signature' });
     const forger = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
-    assert.deepEqual(verifyDecision(forger.sign(unsigned), key), { ok: false, reason: 'bad_signature' });
-    assert.deepEqual(verifyDecision(a, key, { lastSeq: b.seq }), { ok: false, reason: 'replayed_seq' });
-    assert.deepEqual(verifyDecision(a, key, { now: Date.parse(a.expires_at) }), {
+    assert.deepEqual(checkDecision(forger.sign(unsigned), key), { ok: false, reason: 'bad_signature' });
+    assert.deepEqual(checkDecision(a, key, { lastSeq: b.seq }), { ok: false, reason: 'replayed_seq' });
+    assert.deepEqual(checkDecision(a, key, { now: Date.parse(a.expires_at) }), {
       ok: false,
       reason: 'expired',
     });
-    assert.deepEqual(verifyDecision(a, key, { deviceId: 'other' }), { ok: false, reason: 'wrong_device' });
+    assert.deepEqual(checkDecision(a, key, { deviceId: 'other' }), { ok: false, reason: 'wrong_device' });
   });
 });

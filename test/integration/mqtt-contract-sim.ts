@@ -25,6 +25,7 @@ const link = new MqttLink(
   linkOptionsFromConfig(config.mqtt, deviceId, config.mqtt.url ?? 'mqtt://127.0.0.1:1883'),
 );
 let thresholds: Record<string, number> = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };
+const floor = { ...thresholds };
 const info = (): InfoPayload => ({
   v: 1,
   device_id: deviceId,
@@ -34,7 +35,7 @@ const info = (): InfoPayload => ({
   execution_provider: 'cpu',
   cameras: [{ id: 'front', kind: 'fake', source: 'timer' }],
   decision_public_key: contract.signer.publicKey,
-  capabilities: contractCapabilities(config.commands.enabled),
+  capabilities: contractCapabilities(config.commands),
   config_hash: 'sim',
 });
 const health = new HealthReporter({
@@ -71,7 +72,10 @@ const target: CommandTarget = {
   healthCheck: () => health.snapshot(),
   getConfig: () => ({ config, thresholds }),
   async setThresholds(update) {
-    const merged = mergeThresholdUpdate(thresholds, update);
+    const merged = mergeThresholdUpdate(thresholds, update, {
+      floor,
+      allowLooser: config.liveness.allow_looser_thresholds,
+    });
     writeThresholds(config.device.state_dir, { model_sha256: 'a'.repeat(64), thresholds: merged });
     thresholds = merged;
     contract.event('config_changed', { what: 'thresholds', after: merged });

@@ -118,6 +118,13 @@ describe('status page in headless Chromium against the daemon on the sample vide
       { timeout: 15_000 },
     );
     assert.match((await page.textContent('#privacy')) ?? '', /only while this page is open/);
+    // The first preview frame follows the first status poll: on a loaded machine it can come
+    // after the figures, and until then the element shows its empty minimum height.
+    await page.waitForFunction(
+      () => ((document.getElementById('preview') as HTMLImageElement | null)?.naturalWidth ?? 0) > 0,
+      null,
+      { timeout: 15_000 },
+    );
 
     // The MJPEG stream's first frame may take a while on a loaded machine: until it has
     // arrived the element is an empty 120 px placeholder, not the frame.

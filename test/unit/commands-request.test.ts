@@ -24,11 +24,16 @@ describe('command request parsing', () => {
       ['health_check', '{"transaction":1}', 'ok'],
       ['health_check', '{}', 'ok'],
       ['get_config', '{"transaction":{"a":[1]}}', 'ok'],
-      ['set_thresholds', '{"thresholds":{"p_real_min":0.7}}', 'ok'],
+      // Commands that change the device are off without a fleet key (secure by default).
+      ['set_thresholds', '{"thresholds":{"p_real_min":0.7}}', 'KIOSK_E_COMMAND_UNSIGNED'],
       ['set_thresholds', '{"thresholds":{}}', 'KIOSK_E_COMMAND_INVALID'],
       ['set_thresholds', '{"thresholds":{"p_real_min":"0.7"}}', 'KIOSK_E_COMMAND_INVALID'],
       ['set_thresholds', '{"thresholds":[1]}', 'KIOSK_E_COMMAND_INVALID'],
-      ['model_update', '{"model":"/m.onnx","manifest":"/m.json"}', 'ok'],
+      ['model_update', '{"model":"/m.onnx","manifest":"/m.json"}', 'KIOSK_E_COMMAND_UNSIGNED'],
+      ['restart', '{}', 'KIOSK_E_COMMAND_UNSIGNED'],
+      ['reload_config', '{}', 'KIOSK_E_COMMAND_UNSIGNED'],
+      ['health_check', '{"a":1,"a":2}', 'KIOSK_E_COMMAND_MALFORMED'],
+      ['health_check', `{"transaction":${'['.repeat(17)}${']'.repeat(17)}}`, 'KIOSK_E_COMMAND_MALFORMED'],
       [
         'model_update',
         `{"model":"/m.onnx","manifest":"/m.json","sha256":"${'A'.repeat(64)}"}`,
@@ -85,10 +90,21 @@ describe('command request parsing', () => {
     assert.equal(code(parse('restart', JSON.stringify(tampered), p)), 'KIOSK_E_COMMAND_SIGNATURE_INVALID');
   });
 
-  test('threshold updates: known keys only, probabilities within 0..1', () => {
+  test('threshold updates: known keys only, in range, never looser than the floor unless allowed', () => {
     const active = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };
-    assert.deepEqual(mergeThresholdUpdate(active, { var_max: 0.02 }), { ...active, var_max: 0.02 });
-    assert.throws(() => mergeThresholdUpdate(active, { live_min: 0.9 }), /unknown threshold/);
-    assert.throws(() => mergeThresholdUpdate(active, { p_real_min: 1.5 }), /out of range/);
+    const strict = { floor: active, allowLooser: false };
+    const loose = { floor: active, allowLooser: true };
+    assert.deepEqual(mergeThresholdUpdate(active, { var_max: 0.005 }, strict), { ...active, var_max: 0.005 });
+    assert.deepEqual(mergeThresholdUpdate(active, { p_real_min: 0.6 }, strict), {
+      ...active,
+      p_real_min: 0.6,
+    });
+    assert.throws(() => mergeThresholdUpdate(active, { var_max: 0.02 }, strict), /looser/);
+    assert.throws(() => mergeThresholdUpdate(active, { p_real_min: 0.4 }, strict), /looser/);
+    assert.throws(() => mergeThresholdUpdate(active, { delta_kl_max: 1e300 }, strict), /looser/);
+    assert.deepEqual(mergeThresholdUpdate(active, { var_max: 0.02 }, loose), { ...active, var_max: 0.02 });
+    assert.throws(() => mergeThresholdUpdate(active, { live_min: 0.9 }, loose), /unknown threshold/);
+    assert.throws(() => mergeThresholdUpdate(active, { p_real_min: 1.5 }, loose), /out of range/);
+    assert.throws(() => mergeThresholdUpdate(active, { var_max: -5 }, loose), /out of range/);
   });
 });

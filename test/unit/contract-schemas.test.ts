@@ -48,7 +48,7 @@ const info: InfoPayload = {
   execution_provider: 'cpu',
   cameras: [{ id: 'front', kind: 'file', source: 'x.mp4' }],
   decision_public_key: signer.publicKey,
-  capabilities: contractCapabilities(true),
+  capabilities: contractCapabilities({ enabled: true, fleet_public_keys: [] }),
   config_hash: '0123456789abcdef',
 };
 

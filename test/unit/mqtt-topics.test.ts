@@ -69,6 +69,7 @@ test('buildDecisionPayload assigns id, seq, ts and expires_at and keeps the cont
   assert.deepEqual(Object.keys(p).sort(), [
     'camera_id',
     'decision',
+    'delivery',
     'device_id',
     'execution_provider',
     'expires_at',

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { buildDecisionPayload, type DecisionInput } from '../../daemon/mqtt/topics.js';
 import { canonicalJson, signedBytes } from '../../daemon/signing/canonical-json.js';
 import { DecisionSigner, publicKeyFrom } from '../../daemon/signing/keys.js';
-import { verifyDecision, verifySignature } from '../../daemon/signing/verify.js';
+import { checkDecision, verifyDecision, verifySignature } from '../../daemon/signing/verify.js';
 import { runVerify } from '../../daemon/signing/verify-cli.js';
 
 const input: DecisionInput = {
@@ -57,7 +57,7 @@ describe('decision signatures', () => {
   test('a signed decision verifies; any altered field, another key or a missing sig does not', () => {
     const d = decision(signer, 5);
     assert.match(d.sig, /^[A-Za-z0-9+/]{86}==$/);
-    assert.deepEqual(verifyDecision(d, signer.publicKey), { ok: true, seq: 5 });
+    assert.deepEqual(checkDecision(d, signer.publicKey), { ok: true, seq: 5 });
     // Reordered fields and the audit's `replayed` mark still verify.
     const reordered = Object.fromEntries(Object.entries(d).reverse());
     assert.equal(verifySignature({ ...reordered, replayed: true }, signer.publicKey), true);
@@ -69,34 +69,74 @@ describe('decision signatures', () => {
       ['scores', { ...d.scores, p_real: 0.98 }],
     ] as const) {
       assert.deepEqual(
-        verifyDecision({ ...d, [k]: v }, signer.publicKey),
+        checkDecision({ ...d, [k]: v }, signer.publicKey),
         { ok: false, reason: 'bad_signature' },
         k,
       );
     }
     const other = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
-    assert.equal(verifyDecision(d, other.publicKey).ok, false);
-    assert.equal(verifyDecision({ ...d, sig: 'AAAA' }, signer.publicKey).ok, false);
-    assert.deepEqual(verifyDecision('x', signer.publicKey), { ok: false, reason: 'not_an_object' });
+    assert.equal(checkDecision(d, other.publicKey).ok, false);
+    assert.equal(checkDecision({ ...d, sig: 'AAAA' }, signer.publicKey).ok, false);
+    assert.deepEqual(checkDecision('x', signer.publicKey), { ok: false, reason: 'not_json' });
+    assert.deepEqual(checkDecision('[1]', signer.publicKey), { ok: false, reason: 'not_an_object' });
   });
 
   test('expiry, device and replay checks for gates', () => {
     const now = Date.parse('2026-11-28T09:15:02.481Z');
     const d = decision(signer, 9, now);
-    assert.equal(verifyDecision(d, signer.publicKey, { now: now + 9_999 }).ok, true);
-    assert.deepEqual(verifyDecision(d, signer.publicKey, { now: now + 10_000 }), {
+    assert.equal(checkDecision(d, signer.publicKey, { now: now + 9_999 }).ok, true);
+    assert.deepEqual(checkDecision(d, signer.publicKey, { now: now + 10_000 }), {
       ok: false,
       reason: 'expired',
     });
-    assert.deepEqual(verifyDecision(d, signer.publicKey, { lastSeq: 9 }), {
+    assert.deepEqual(checkDecision(d, signer.publicKey, { lastSeq: 9 }), {
       ok: false,
       reason: 'replayed_seq',
     });
-    assert.equal(verifyDecision(d, signer.publicKey, { lastSeq: 8, deviceId: 'k1' }).ok, true);
-    assert.deepEqual(verifyDecision(d, signer.publicKey, { deviceId: 'k2' }), {
+    assert.equal(checkDecision(d, signer.publicKey, { lastSeq: 8, deviceId: 'k1' }).ok, true);
+    assert.deepEqual(checkDecision(d, signer.publicKey, { deviceId: 'k2' }), {
       ok: false,
       reason: 'wrong_device',
     });
+  });
+
+  test('a gate verification is bound to camera, device, delivery, expiry; strict base64 and keys', () => {
+    const now = Date.parse('2026-11-28T09:15:02.481Z');
+    const d = decision(signer, 12, now);
+    const gate = { deviceId: 'k1', cameraId: 'front', now: now + 1 };
+    assert.deepEqual(verifyDecision(JSON.stringify(d), signer.publicKey, gate), { ok: true, seq: 12 });
+    assert.deepEqual(verifyDecision(d, signer.publicKey, { ...gate, cameraId: 'back' }), {
+      ok: false,
+      reason: 'wrong_camera',
+    });
+    // An audit copy is signed as such: valid for audit, never as a live decision.
+    const { sig: _live, ...unsigned } = d;
+    const audit = signer.sign({ ...unsigned, delivery: 'audit' as const });
+    assert.equal(checkDecision(audit, signer.publicKey).ok, true);
+    assert.deepEqual(verifyDecision(audit, signer.publicKey, gate), { ok: false, reason: 'not_live' });
+    assert.deepEqual(verifyDecision({ ...audit, delivery: 'live' }, signer.publicKey, gate), {
+      ok: false,
+      reason: 'bad_signature',
+    });
+    // Decisions signed before the delivery kind existed do not pass as live.
+    const { delivery: _d, ...old } = unsigned;
+    assert.deepEqual(verifyDecision(signer.sign(old), signer.publicKey, gate), {
+      ok: false,
+      reason: 'not_live',
+    });
+    // Trailing junk and missing padding in sig: refused, although Buffer.from would decode them.
+    for (const sig of [`${d.sig}AAAA`, d.sig.replace(/==$/, ''), ` ${d.sig}`]) {
+      assert.deepEqual(verifyDecision({ ...d, sig }, signer.publicKey, gate), {
+        ok: false,
+        reason: 'bad_signature',
+      });
+    }
+    // A duplicate key (two parsers could read different values) and absurd nesting.
+    const text = JSON.stringify(d);
+    const dup = text.replace('"decision":"accept"', '"decision":"reject","decision":"accept"');
+    assert.deepEqual(verifyDecision(dup, signer.publicKey, gate), { ok: false, reason: 'duplicate_key' });
+    const deep = `{"x":${'['.repeat(50)}${']'.repeat(50)}}`;
+    assert.deepEqual(verifyDecision(deep, signer.publicKey, gate), { ok: false, reason: 'too_deep' });
   });
 
   test('the key pair is created once in the state dir with mode 0600 and reloaded; PEM and raw public keys parse', () => {

@@ -114,7 +114,7 @@ describe('status server', () => {
     assert.equal(json.device_id, 'unit');
     assert.equal(
       json.cameras[0].source,
-      'rtsp://***:***@cam/stream',
+      'rtsp://[redacted]@cam/stream',
       'credentials in a camera URL are not shown',
     );
     assert.deepEqual(json.totals, { captured: 3, processed: 2, dropped: 1, stale: 0 });
