@@ -46,3 +46,23 @@ def test_train_evaluate_calibrate_end_to_end(tmp_path):
     main(["evaluate", "--scores", str(tmp_path / "s.json"), "--manifest", str(man_path), "--out", str(tmp_path / "ev")])
     rep2 = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert rep2["decision"]["bpcer"] == rep["decision"]["bpcer"]
+
+
+def test_ablation_command_produces_every_row_and_column(tmp_path):
+    from fghv import sweep
+    from fghv.ablation import ROWS
+
+    out = tmp_path / "abl"
+    main(["ablation", "--out", str(out), "--seeds", "0,1", "--steps", "10", "--scale", "0.04", "--threads", "1"])
+    res = json.loads((out / "results.json").read_text())
+    assert (res["chosen_test_time"]["step_rule"], res["chosen_test_time"]["step"]) in sweep.SETTINGS
+    assert len(res["sweep"]["0"]) == len(sweep.SETTINGS)
+    assert [s["seed"] for s in res["per_seed"]] == [0, 1]
+    for s in res["per_seed"]:
+        assert set(s["unseen_domain"]["rows"]) == set(ROWS) == set(s["unseen_attack"]["rows"])
+        assert set(s["unseen_domain"]["rows"]["FGHV full box"]["apcer_per_type"]) == {"print", "replay"}
+        assert set(s["unseen_attack"]["rows"]["baseline (CE)"]["apcer_per_type"]) == {"mask"}
+        for row in s["unseen_attack"]["rows"].values():
+            assert 0.0 <= row["hter"] <= 1.0 and 0.0 <= row["bpcer"] <= 1.0
+    table = (out / "table.md").read_text()
+    assert "unseen attack" in table and "errors flagged uncertain" in table
