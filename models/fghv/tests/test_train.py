@@ -23,6 +23,11 @@ def test_train_evaluate_calibrate_end_to_end(tmp_path):
     assert st["step"] == 40
     assert hist[-1]["loss"] < hist[0]["loss"], [h["loss"] for h in hist]
     assert np.isfinite(hist[-1]["val"]["auc"])
+    # the log watches for collapse and for a test-time update that does not move, per branch
+    for k in ("cos_gg", "cos_hh", "move_real", "move_attack"):
+        assert all(np.isfinite(h[k]) for h in hist), k
+    assert all(-1.0 <= h["cos_gg"] <= 1.0 for h in hist)
+    assert {"auc_neg_var", "auc_neg_delta_kl", "median_move_real", "median_move_attack"} <= set(hist[-1]["val"])
     # resumable: continuing to 50 steps starts from step 40
     main([*args[:-12], "--size", "64", "--width", "0.25", "--gen-hidden", "64", "--batch", "8", "--steps", "50",
           "--log-every", "10", "--val-every", "50", "--save-every", "50", "--resume", "--threads", "1"])
@@ -31,6 +36,8 @@ def test_train_evaluate_calibrate_end_to_end(tmp_path):
     out = tmp_path / "export"
     main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--file", "m.onnx"])
     man_path = out / "manifest.json"
+    assert "thresholds" not in json.loads(man_path.read_text())  # a fresh export is uncalibrated
+    assert json.loads(man_path.read_text())["provenance"]["training"]["weight_decay"] == 5e-4
     main(["calibrate", "--checkpoint", str(run / "checkpoint.pt"), "--data", str(root), "--domains", "camB",
           "--manifest", str(man_path), "--out", str(tmp_path / "cal"), "--target", "0.1"])
     man = json.loads(man_path.read_text())
