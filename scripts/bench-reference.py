@@ -113,8 +113,7 @@ class Fghv:
         if ckpt and Path(ckpt).exists():
             model.load_state_dict(torch.load(ckpt, map_location="cpu")["model"])
             self.weights = "checkpoint"
-        self.v = Verifier(model, n=tt["hypotheses"], steps=tt["steps"], step=tt["step"], seed=tt["latent_seed"],
-                          scale=tt["rcc_scale"]).eval()
+        self.v = Verifier.from_config(model, tt).eval()
         self.template = np.array(man["crop"]["template"], np.float32)
         n = man["input"]["normalize"]
         self.mean, self.std = np.array(n["mean"], np.float32), np.array(n["std"], np.float32)

@@ -90,8 +90,7 @@ def main():
     if ckpt and Path(ckpt).exists():
         model.load_state_dict(torch.load(ckpt, map_location="cpu")["model"])
         weights = f"trained checkpoint {ckpt}"
-    verifier = Verifier(model, n=tt["hypotheses"], steps=tt["steps"], step=tt["step"], seed=tt["latent_seed"],
-                        scale=tt["rcc_scale"]).eval()
+    verifier = Verifier.from_config(model, tt).eval()
     size = cfg["size"]
     x = torch.randn(1, 3, size, size)
     eager = {"model": man["name"], "weights": weights, "torch": torch.__version__, "whole_ms": {}, "backbone_ms": {}}

@@ -152,7 +152,26 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
+/**
+ * An FGHV export carries no thresholds until it is calibrated (`python3 -m fghv calibrate`
+ * sets all three): refuse it with a message that says so, rather than run with made-up values.
+ */
+function refuseUncalibrated(raw: unknown, source: string): void {
+  if (typeof raw !== 'object' || raw === null) return;
+  const m = raw as Record<string, unknown>;
+  if (m.family !== 'fghv') return;
+  const t = m.thresholds as Record<string, unknown> | undefined;
+  const missing = ['p_real_min', 'var_max', 'delta_kl_max'].filter((k) => typeof t?.[k] !== 'number');
+  if (missing.length === 0) return;
+  throw new KioskError(
+    ErrorCodes.MANIFEST_INVALID,
+    `model manifest ${source} is not calibrated (no ${missing.join(', ')}): an FGHV model needs thresholds fitted on labelled data; run \`python3 -m fghv calibrate --manifest ${source} ...\` (models/fghv/README.md) before using it`,
+    { details: { path: source, reason: 'uncalibrated', missing } },
+  );
+}
+
 export function parseManifest(raw: unknown, source: string): Manifest {
+  refuseUncalibrated(raw, source);
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = formatIssues(parsed.error);

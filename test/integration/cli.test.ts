@@ -92,6 +92,34 @@ describe('fghv-kiosk CLI', () => {
     assert.match(r.stderr, /purpose: reference/);
   });
 
+  it('classify: the demo FGHV model accepts neither attack and calls the unseen live photo uncertain', {
+    skip: needsSharedData('images/T1.jpg', 'images/F1.jpg', 'images/F2.jpg'),
+  }, () => {
+    // models/fghv-demo/README.md: trained on two synthetic identities, the demo model has never
+    // seen a real camera; it must fail closed (uncertain), never accept the print or the replay.
+    const r = cli([
+      'classify',
+      '--model',
+      'models/fghv-demo/manifest.json',
+      '--json',
+      shared('images/T1.jpg'),
+      shared('images/F1.jpg'),
+      shared('images/F2.jpg'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const verdicts = lines.map((l) => l.faces.map((f: { verdict: string }) => f.verdict));
+    assert.deepEqual(verdicts, [['uncertain'], ['uncertain'], ['uncertain']]);
+    for (const l of lines) {
+      const s = l.faces[0].scores;
+      assert.ok(s.var > 0 && Number.isFinite(s.delta_kl), JSON.stringify(s));
+    }
+    assert.match(r.stderr, /purpose: demo/);
+  });
+
   it('classify reports unreadable images by code, goes on with the others, and exits 1', () => {
     const blank = spawnSync('/usr/bin/python3', [
       '-c',
@@ -135,6 +163,24 @@ describe('fghv-kiosk CLI', () => {
     });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /KIOSK_E_MODEL_SHA_MISMATCH/);
+  });
+
+  it('run refuses an FGHV model exported without calibration, saying so, exit 1', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fghv-cli-'));
+    const m = JSON.parse(readFileSync(path.join(repoRoot, 'models/fghv-demo/manifest.json'), 'utf8'));
+    m.file = path.join(repoRoot, 'models/fghv-demo', m.file);
+    delete m.thresholds; // what python3 -m fghv export writes before calibrate
+    writeFileSync(path.join(dir, 'm.json'), JSON.stringify(m));
+    const r = cli(['run'], {
+      FGHV_LIVENESS__MANIFEST: path.join(dir, 'm.json'),
+      FGHV_DEVICE__STATE_DIR: dir,
+      FGHV_MQTT__EMBEDDED_PORT: '0',
+      FGHV_STATUS__ENABLED: 'false',
+      FGHV_LOG__FORMAT: 'json',
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /KIOSK_E_MANIFEST_INVALID/);
+    assert.match(r.stderr, /not calibrated/);
   });
 
   it('run with a camera that does not exist stays up, says so, and stops cleanly', async () => {

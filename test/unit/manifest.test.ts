@@ -46,6 +46,30 @@ describe('model manifests', () => {
     }
   });
 
+  it('an FGHV manifest without calibrated thresholds is refused with a message that says so', () => {
+    const demo = JSON.parse(readFileSync(path.join(repoRoot, 'models/fghv-demo/manifest.json'), 'utf8'));
+    for (const edit of [
+      (m: Record<string, unknown>) => {
+        delete m.thresholds;
+      },
+      (m: Record<string, unknown>) => {
+        m.thresholds = { p_real_min: 0.5, var_max: 0.01 };
+      },
+    ]) {
+      const m = structuredClone(demo) as Record<string, unknown>;
+      edit(m);
+      assert.throws(
+        () => parseManifest(m, 'fresh-export.json'),
+        (e: unknown) =>
+          isKioskError(e, 'KIOSK_E_MANIFEST_INVALID') &&
+          e.details?.reason === 'uncalibrated' &&
+          /not calibrated/.test(e.message) &&
+          /delta_kl_max/.test(e.message) &&
+          /fghv calibrate/.test(e.message),
+      );
+    }
+  });
+
   it('lists every schema error by path', () => {
     assert.throws(
       () =>

@@ -1,6 +1,7 @@
 """FGHV (Liu et al., AAAI 2022) face anti-spoofing: networks, training, evaluation, export.
 
-See ../../shared/docs/fghv-method.md (the spec) and ../README.md (how to run it).
+See ../../docs/fghv.md (the method as implemented), ../README.md (how to run it) and
+../EXPERIMENTS.md (what it does, measured).
 """
 
 __version__ = "0.1.0"

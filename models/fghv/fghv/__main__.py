@@ -36,6 +36,13 @@ def main(argv=None) -> int:
     t.add_argument("--weight-decay", type=float, default=5e-4)
     t.add_argument("--lambda-v", type=float, default=1.0)
     t.add_argument("--lambda-d", type=float, default=1.0)
+    t.add_argument("--var-margin", type=float, default=0.01, help="attack-side VAR hinge margin v_a")
+    t.add_argument("--lambda-a", type=float, default=10.0, help="weight of the attack-side VAR hinge")
+    t.add_argument("--ddc-margin", type=float, default=0.9, help="within-set similarity above this is penalised")
+    t.add_argument("--ddc-weight", type=float, default=2.0, help="weight w of the DDC within-set hinge")
+    t.add_argument("--objective", choices=["fghv", "ce"], default="fghv", help="ce: plain binary classifier (baseline)")
+    t.add_argument("--tt-step", type=float, default=0.05, help="test-time latent step used for logs and validation")
+    t.add_argument("--tt-rule", choices=["joint", "plain"], default="joint")
     t.add_argument("--simulate-p", type=float, default=0.0, help="turn this share of live crops into simulated attacks")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
@@ -62,6 +69,13 @@ def main(argv=None) -> int:
         e.add_argument("--manifest", required=name == "calibrate",
                        help="calibrate: manifest to write thresholds into; evaluate: use its thresholds")
 
+    w = sub.add_parser("sweep", help="choose the test-time latent step on validation data")
+    w.add_argument("--checkpoint", required=True)
+    w.add_argument("--data", required=True)
+    w.add_argument("--domains", type=_csv, default=None)
+    w.add_argument("--out", default=None, help="JSON with the rows and the chosen setting (export --test-time)")
+    w.add_argument("--device", default="auto")
+
     x = sub.add_parser("export", help="one ONNX graph (+fp16) and its manifest")
     x.add_argument("--checkpoint", required=True)
     x.add_argument("--out", required=True)
@@ -70,12 +84,14 @@ def main(argv=None) -> int:
     x.add_argument("--purpose", default="production")
     x.add_argument("--description", default="")
     x.add_argument("--provenance", default=None, help="JSON file merged into the manifest's provenance")
+    x.add_argument("--test-time", default=None, help="sweep JSON (python3 -m fghv sweep --out): its chosen step rule and size")
 
     v = sub.add_parser("make-vectors", help="write test/vectors/alignment.json")
     v.add_argument("--out", default="../../test/vectors/alignment.json")
     v.add_argument("--checkpoint", help="also write reference outputs of this model's exported graph")
     v.add_argument("--onnx", help="the exported graph of --checkpoint")
     v.add_argument("--name", default="fghv-demo", help="vector file name for --checkpoint")
+    v.add_argument("--crops", default=None, help="dataset root: also add a few of its aligned crops as parity inputs")
 
     r = sub.add_parser("real-samples", help="per-frame outputs on ../shared/data/images T1/F1/F2")
     r.add_argument("--manifest", required=True)
@@ -94,6 +110,13 @@ def main(argv=None) -> int:
     p.add_argument("--yunet", required=True)
     p.add_argument("--min-score", type=float, default=0.5)
 
+    b = sub.add_parser("ablation", help="cross-domain ablation on the simulator (EXPERIMENTS.md)")
+    b.add_argument("--out", default="runs/ablation")
+    b.add_argument("--seeds", default="0,1,2")
+    b.add_argument("--steps", type=int, default=1500)
+    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--scale", type=float, default=1.0, help="scale the data set sizes (tests use a small one)")
+
     a = ap.parse_args(argv)
     if a.cmd == "complexity":
         from .complexity import table
@@ -107,6 +130,16 @@ def main(argv=None) -> int:
         from .evaluate import run
 
         print(json.dumps(run(a), indent=1))
+    elif a.cmd == "ablation":
+        from .ablation import run as ablation
+
+        ablation(a)
+    elif a.cmd == "sweep":
+        from .sweep import markdown, run
+
+        res = run(a)
+        print(markdown(res["rows"]))
+        print(json.dumps(res["chosen"]))
     elif a.cmd == "export":
         from .export import export_cli
 
@@ -114,7 +147,7 @@ def main(argv=None) -> int:
     elif a.cmd == "make-vectors":
         from .vectors import write_vectors
 
-        write_vectors(a.out, a.checkpoint, a.onnx, a.name)
+        write_vectors(a.out, a.checkpoint, a.onnx, a.name, a.crops)
     elif a.cmd == "real-samples":
         from .realsamples import run_real
 

@@ -122,9 +122,10 @@ def _apply(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def render(portrait, lm, kind: str, profile: dict, rng, scene: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """One simulated camera frame of a live face or a print/replay attack, and its landmarks."""
-    if kind == "live":
-        frame, h = simulate.move_live(portrait, rng, scene)
+    """One simulated camera frame of a live face or a print/replay/mask attack, and its landmarks."""
+    if kind in ("live", "mask"):
+        face = simulate.mask_overlay(portrait, lm, rng) if kind == "mask" else portrait
+        frame, h = simulate.move_live(face, rng, scene)
     else:
         medium = simulate.print_medium(portrait, rng) if kind == "print" else simulate.replay_medium(portrait, rng)
         medium, m = simulate.frame_medium(medium, kind, rng)
@@ -135,24 +136,28 @@ def render(portrait, lm, kind: str, profile: dict, rng, scene: int = 256) -> tup
     return frame, _apply(h, lm) + jitter
 
 
-def make_demo_data(out: str, size: int, per_domain: dict[str, int], seed: int, videos: int = 20) -> dict:
-    """Write aligned crops in the dataset layout: per domain n live, n/2 print, n/2 replay."""
-    portraits = load_portraits()
+def make_demo_data(out: str, size: int, per_domain: dict[str, int], seed: int, videos: int = 20,
+                   attacks: tuple[str, ...] = ("print", "replay"), scene: int = 256) -> dict:
+    """Write aligned crops in the dataset layout: per domain n live and n/len(attacks) of each
+    attack type (print, replay, and mask, the cut-out print worn as a mask). `scene` is the
+    side of the simulated camera frame (the portraits are scaled to it)."""
+    portraits = load_portraits(scene)
     counts = {}
     for di, (domain, n) in enumerate(sorted(per_domain.items())):
         rng = np.random.default_rng([seed, di])
         profile = PROFILES[domain]
-        for kind, label, count in (("live", "live", n), ("print", "spoof", n // 2), ("replay", "spoof", n // 2)):
+        kinds = [("live", "live", n)] + [(k, "spoof", n // len(attacks)) for k in attacks]
+        for kind, label, count in kinds:
             for i in range(count):
                 pi = i % len(portraits)
                 video = f"{kind}_{pi}_{(i // len(portraits)) % videos:03d}" if label == "spoof" else f"subject{pi}_{(i // len(portraits)) % videos:03d}"
                 d = Path(out, domain, label, video)
                 d.mkdir(parents=True, exist_ok=True)
-                frame, lm = render(*portraits[pi], kind, profile, rng)
+                frame, lm = render(*portraits[pi], kind, profile, rng, scene)
                 crop = preprocess.align(frame, lm, size)
                 cv2.imwrite(str(d / f"{i:05d}.png"), crop)
             counts[f"{domain}/{kind}"] = count
-    Path(out, "demo-data.json").write_text(json.dumps({"seed": seed, "size": size, "counts": counts}, indent=1))
+    Path(out, "demo-data.json").write_text(json.dumps({"seed": seed, "size": size, "scene": scene, "counts": counts}, indent=1))
     return counts
 
 

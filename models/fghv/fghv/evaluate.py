@@ -60,6 +60,17 @@ def roc_png(res: dict, path: str, title: str) -> None:
     plt.close(fig)
 
 
+def test_time_of(a, st: dict) -> dict:
+    """Test-time settings: the manifest's (what the exported graph does) when given, else the
+    checkpoint's."""
+    man = getattr(a, "manifest", None)
+    if man and Path(man).exists():
+        tt = json.loads(Path(man).read_text()).get("provenance", {}).get("test_time")
+        if tt:
+            return tt
+    return st.get("test_time") or {}
+
+
 def load_scores(a) -> dict:
     if a.scores:
         raw = json.loads(Path(a.scores).read_text())
@@ -70,9 +81,9 @@ def load_scores(a) -> dict:
     from .train import CropCache, load_model, pick_device, score
 
     device = pick_device(a.device)
-    model, _ = load_model(a.checkpoint, device)
+    model, st = load_model(a.checkpoint, device)
     samples = data.scan(a.data, a.domains)
-    res = score(model.to(device), samples, CropCache(samples, model.size), device)
+    res = score(model.to(device), samples, CropCache(samples, model.size), device, tt=test_time_of(a, st))
     res["video"] = np.array([s.video for s in samples])
     return res
 
@@ -81,7 +92,9 @@ def run(a) -> dict:
     res = load_scores(a)
     man_path = getattr(a, "manifest", None)
     if a.cmd == "evaluate" and man_path and Path(man_path).exists():
-        thresholds = json.loads(Path(man_path).read_text())["thresholds"]
+        thresholds = json.loads(Path(man_path).read_text()).get("thresholds")
+        if not thresholds:
+            raise SystemExit(f"{man_path} has no thresholds (exported without calibration): run python3 -m fghv calibrate first")
         source = f"manifest {man_path}"
     else:
         thresholds = fit_thresholds(res, a.target, a.var_quantile, a.kl_quantile)

@@ -152,10 +152,29 @@ class FGHV(nn.Module):
         return f, g, h
 
 
-def fixed_latents(n: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The seeded latents stored as graph constants (real branch, attack branch)."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(n, k, generator=gen), torch.randn(n, k, generator=gen)
+class Baseline(nn.Module):
+    """Plain binary classifier on the same backbone (cross-entropy), the ablation's baseline:
+    backbone -> GAP feature -> one linear logit (live)."""
+
+    def __init__(self, family: str = "lite", size: int | None = None, width: float | None = None):
+        super().__init__()
+        self.family = family
+        self.size = size or FAMILIES[family]["size"]
+        self.width = width or FAMILIES[family]["width"]
+        self.backbone = make_backbone(family, self.size, self.width)
+        self.head = nn.Linear(FEATURE_DIM, 1)
+
+    def config(self) -> dict:
+        return {"family": self.family, "size": self.size, "width": self.width, "objective": "ce"}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x)).squeeze(-1)
+
+
+def fixed_latents(n: int, k: int, seed: int) -> torch.Tensor:
+    """The seeded start latents stored as graph constants, shared by both branches: with the
+    same start, delta_kl measures how far each branch had to move, not a seed offset."""
+    return torch.randn(n, k, generator=torch.Generator().manual_seed(seed))
 
 
 class ExplicitGenerator(nn.Module):
@@ -219,32 +238,73 @@ def gaussian_kl(z: torch.Tensor) -> torch.Tensor:
     return 0.5 * (var + mu * mu - 1.0 - torch.log(var + KL_EPS)).sum(-1)
 
 
+STEP_RULES = ("joint", "plain")
+# Test-time defaults; the exported manifest records the values used (chosen by a sweep, see
+# ablation.py and models/fghv/EXPERIMENTS.md).
+TEST_TIME = {"hypotheses": 16, "steps": 8, "step": 0.05, "step_rule": "joint", "latent_seed": 0, "rcc_scale": 16.0}
+
+
+def latent_step(gr: torch.Tensor, ga: torch.Tensor, step: float, rule: str, k: int):
+    """Latent update of both branches from their cosine gradients [B,N,k].
+    joint: per sample, one scale for both branches, z += step * sqrt(k) * grad / rms(grad over
+    both branches), so the step does not depend on the model's gradient scale and the branch
+    with the larger gradient moves further. plain: z += step * grad (the first version)."""
+    if rule == "plain":
+        return step * gr, step * ga
+    if rule != "joint":
+        raise ValueError(f"unknown step rule {rule!r}; valid: {', '.join(STEP_RULES)}")
+    n = gr.shape[1] * gr.shape[2] * 2
+    ms = ((gr * gr).sum(-1, keepdim=True).sum(-2, keepdim=True) + (ga * ga).sum(-1, keepdim=True).sum(-2, keepdim=True)) / n
+    s = (step * k**0.5) / torch.sqrt(ms + NORM_EPS)
+    return s * gr, s * ga
+
+
 class Verifier(nn.Module):
     """Backbone + the whole test-time verification; outputs (p_real, var, delta_kl, kl_real,
-    kl_attack), each [B]. Latents are ascended per hypothesis: z_i += step * dc(f, G(z_i))/dz_i
-    (the gradient of the mean objective scaled by N, so the step does not shrink with N)."""
+    kl_attack), each [B]. Both branches start from the same seeded latents and ascend
+    sum_i c(f, G(z_i)) for `steps` steps with `latent_step`; generator weights frozen."""
 
-    def __init__(self, model: FGHV, n: int = 16, steps: int = 8, step: float = 0.1, seed: int = 0, scale: float = 16.0):
+    def __init__(self, model: FGHV, n: int = 16, steps: int = 8, step: float = 0.05, seed: int = 0,
+                 scale: float = 16.0, rule: str = "joint"):
         super().__init__()
+        if rule not in STEP_RULES:
+            raise ValueError(f"unknown step rule {rule!r}; valid: {', '.join(STEP_RULES)}")
         self.backbone = model.backbone
-        zr, za = fixed_latents(n, model.k, seed)
-        self.rf, self.ka = ExplicitGenerator(model.rf, zr), ExplicitGenerator(model.ka, za)
-        self.steps, self.step, self.scale = steps, step, scale
+        z0 = fixed_latents(n, model.k, seed)
+        self.rf, self.ka = ExplicitGenerator(model.rf, z0), ExplicitGenerator(model.ka, z0)
+        self.steps, self.step, self.scale, self.rule, self.k = steps, step, scale, rule, model.k
 
-    def _ascend(self, gen: ExplicitGenerator, f: torch.Tensor):
-        c0, grad = gen.forward_with_grad(None, f)
-        z = gen.z0 + self.step * grad
+    @classmethod
+    def from_config(cls, model: FGHV, tt: dict) -> "Verifier":
+        t = {**TEST_TIME, **tt}
+        return cls(model, t["hypotheses"], t["steps"], t["step"], t["latent_seed"], t["rcc_scale"],
+                   t.get("step_rule", "plain"))
+
+    def tail(self, f: torch.Tensor):
+        """The verification on unit features f [B,D]: initial cosines of both branches and the
+        optimised latents (c_real0, c_attack0, z_real, z_attack)."""
+        cr, gr = self.rf.forward_with_grad(None, f)
+        ca, ga = self.ka.forward_with_grad(None, f)
+        dr, da = latent_step(gr, ga, self.step, self.rule, self.k)
+        zr, za = self.rf.z0 + dr, self.ka.z0 + da
         for _ in range(self.steps - 1):
-            _, grad = gen.forward_with_grad(z, f)
-            z = z + self.step * grad
-        return c0, z
+            _, gr = self.rf.forward_with_grad(zr, f)
+            _, ga = self.ka.forward_with_grad(za, f)
+            dr, da = latent_step(gr, ga, self.step, self.rule, self.k)
+            zr, za = zr + dr, za + da
+        return cr, ca, zr, za
 
-    def forward(self, x: torch.Tensor):
-        f = l2n(self.backbone(x))
-        cr, zr = self._ascend(self.rf, f)
-        ca, za = self._ascend(self.ka, f)
+    def outputs(self, cr, ca, zr, za):
         p_real = torch.sigmoid(self.scale * (cr - ca)).mean(1)
         d = cr - cr.mean(1, keepdim=True)
         var = (d * d).mean(1)
         kl_r, kl_a = gaussian_kl(zr), gaussian_kl(za)
         return p_real, var, kl_r - kl_a, kl_r, kl_a
+
+    def forward(self, x: torch.Tensor):
+        return self.outputs(*self.tail(l2n(self.backbone(x))))
+
+    def displacement(self, zr: torch.Tensor, za: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Median over hypotheses of |z - z0| / |z0| per sample and branch -> ([B], [B])."""
+        z0n = self.rf.z0.norm(dim=-1)
+        return ((zr - self.rf.z0).norm(dim=-1) / z0n).median(1).values, ((za - self.ka.z0).norm(dim=-1) / z0n).median(1).values

@@ -1,5 +1,6 @@
 """Per-frame outputs of an exported model on the real samples in ../shared/data/images (T1 live,
-F1 print, F2 replay). The graph itself cannot run here (no onnxruntime for Python), so this runs
+F1 print, F2 replay) and on the two public-domain portraits the demo data is rendered from
+(the raw digital images, never seen unaltered in training). The graph itself cannot run here (no onnxruntime for Python), so this runs
 the PyTorch Verifier from the checkpoint the manifest was exported from."""
 
 import json
@@ -11,7 +12,8 @@ import torch
 
 from . import metrics, preprocess
 
-SAMPLES = {"T1.jpg": "live", "F1.jpg": "print", "F2.jpg": "replay"}
+SAMPLES = {"T1.jpg": "live", "F1.jpg": "print", "F2.jpg": "replay", "hopper.jpg": "portrait (training identity)",
+           "astronaut.png": "portrait (training identity)"}
 
 
 def run_real(a) -> dict:
@@ -23,8 +25,9 @@ def run_real(a) -> dict:
     if not ckpt or not Path(ckpt).exists():
         raise SystemExit(f"checkpoint {ckpt} named in the manifest's provenance is not here")
     model, _ = load_model(ckpt)
-    tt = man["provenance"]["test_time"]
-    v = Verifier(model, tt["hypotheses"], tt["steps"], tt["step"], tt["latent_seed"], tt["rcc_scale"]).eval()
+    if not man.get("thresholds"):
+        raise SystemExit(f"{a.manifest} has no thresholds (exported without calibration): run python3 -m fghv calibrate first")
+    v = Verifier.from_config(model, man["provenance"]["test_time"]).eval()
     size = man["input"]["shape"][2]
     rows = {}
     for name, truth in SAMPLES.items():

@@ -1,42 +1,44 @@
 """Autograd reference of the test-time verification: the same procedure as nets.Verifier, but
-the latent gradients come from torch.autograd through the ordinary Generator modules. The
-exported graph must agree with this (tests/test_export.py and test/unit/fghv-equivalence)."""
+the latent gradients come from torch.autograd through the ordinary Generator modules, in float64.
+The exported graph must agree with this (tests/test_nets.py, test/unit/fghv-equivalence)."""
 
 import torch
 
-from .nets import FGHV, fixed_latents, gaussian_kl
+from .nets import FGHV, TEST_TIME, fixed_latents, gaussian_kl, latent_step
 
 
-def verify(model: FGHV, x: torch.Tensor, n: int = 16, steps: int = 8, step: float = 0.1, seed: int = 0, scale: float = 16.0):
+def verify(model: FGHV, x: torch.Tensor, n: int = 16, steps: int = 8, step: float = TEST_TIME["step"], seed: int = 0,
+           scale: float = 16.0, rule: str = TEST_TIME["step_rule"]):
     model.eval()
     with torch.no_grad():
-        f = model.features(x)
-    zr0, za0 = fixed_latents(n, model.k, seed)
-    out = {}
+        f = model.features(x).double()
+    z0 = fixed_latents(n, model.k, seed).double()
+    gens = {"real": model.rf, "attack": model.ka}
+    params = {b: {k: v.double() for k, v in g.state_dict().items()} for b, g in gens.items()}
+    z = {b: z0.unsqueeze(0).repeat(x.shape[0], 1, 1) for b in gens}
     cos0 = {}
-    for name, gen, z0 in (("real", model.rf, zr0), ("attack", model.ka, za0)):
-        z = z0.unsqueeze(0).repeat(x.shape[0], 1, 1).double().requires_grad_(True)
-        g64 = {k: v.double() for k, v in gen.state_dict().items()}
-        for t in range(steps + 1):
-            hyp = _call(gen, g64, z)
-            c = (hyp * f.double().unsqueeze(1)).sum(-1)
+    for t in range(steps + 1):
+        grads = {}
+        for b, gen in gens.items():
+            zb = z[b].detach().requires_grad_(True)
+            c = (_call(gen, params[b], zb) * f.unsqueeze(1)).sum(-1)
             if t == 0:
-                cos0[name] = c.detach()
-            if t == steps:
-                break
-            # Each latent ascends its own cosine: the gradient of the sum, not of the mean.
-            (grad,) = torch.autograd.grad(c.sum(), z)
-            z = (z + step * grad).detach().requires_grad_(True)
-        out[name] = gaussian_kl(z.detach())
+                cos0[b] = c.detach()
+            if t < steps:
+                # Each latent ascends its own cosine: the gradient of the sum, not of the mean.
+                (grads[b],) = torch.autograd.grad(c.sum(), zb)
+        if t == steps:
+            break
+        dr, da = latent_step(grads["real"], grads["attack"], step, rule, model.k)
+        z = {"real": z["real"] + dr, "attack": z["attack"] + da}
+    kl = {b: gaussian_kl(z[b]) for b in gens}
     cr, ca = cos0["real"], cos0["attack"]
-    p_real = torch.sigmoid(scale * (cr - ca)).mean(1)
-    var = cr.var(1, unbiased=False)
     return {
-        "p_real": p_real,
-        "var": var,
-        "delta_kl": out["real"] - out["attack"],
-        "kl_real": out["real"],
-        "kl_attack": out["attack"],
+        "p_real": torch.sigmoid(scale * (cr - ca)).mean(1),
+        "var": cr.var(1, unbiased=False),
+        "delta_kl": kl["real"] - kl["attack"],
+        "kl_real": kl["real"],
+        "kl_attack": kl["attack"],
     }
 
 

@@ -99,6 +99,27 @@ def replay_medium(img, rng):
     return glare(out, rng) if rng.random() < 0.7 else out
 
 
+# ---------------- cut-out print worn as a mask ----------------
+def mask_overlay(img, lm, rng):
+    """A printed face, cut out along the face oval with holes at the eyes, worn over the live
+    subject's face: the print covers the face, the real eyes, hair, neck and background show.
+    Used only as an attack type never seen in training (the ablation's unseen attack)."""
+    lm = np.asarray(lm, np.float64)
+    printed = print_medium(img, rng)
+    h, w = img.shape[:2]
+    eye = float(np.linalg.norm(lm[1] - lm[0]))
+    centre = (lm[:2].mean(0) + lm[3:].mean(0)) / 2 + rng.uniform(-0.05, 0.05, 2) * eye
+    axes = (int(eye * rng.uniform(0.95, 1.15)), int(eye * rng.uniform(1.3, 1.5)))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 255, -1)
+    r = max(2, int(eye * rng.uniform(0.14, 0.2)))
+    for p in lm[:2]:
+        cv2.circle(mask, (int(p[0]), int(p[1])), r, 0, -1)
+    m = (cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0)[..., None]
+    shade = rng.uniform(0.75, 0.95)  # the paper sits in front of the face and catches less light
+    return _u8(m * printed.astype(np.float32) * shade + (1 - m) * img.astype(np.float32))
+
+
 # ---------------- presentation in a scene ----------------
 def random_background(h, w, rng):
     base = rng.uniform(20, 235, 3).astype(np.float32)

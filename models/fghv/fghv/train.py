@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from . import data, losses, metrics, simulate
-from .nets import FGHV, Verifier
+from .nets import FGHV, Baseline, Verifier
 from .preprocess import to_tensor
 
 
@@ -37,32 +37,81 @@ class CropCache:
 
 
 @torch.no_grad()
-def score(model: FGHV, samples, cache: CropCache, device, batch: int = 32, seed: int = 0) -> dict:
-    """Test-time outputs (the exported procedure) for every sample."""
-    v = Verifier(model, seed=seed).to(device).eval()
+def features(model, samples, cache: CropCache, device, batch: int = 32) -> torch.Tensor:
+    """Unit features of every sample (FGHV) or the baseline's logits."""
     model.eval()
-    outs = {k: [] for k in ("p_real", "var", "delta_kl", "kl_real", "kl_attack")}
+    out = []
     for s in range(0, len(samples), batch):
         x = batch_tensor([cache[i] for i in range(s, min(s + batch, len(samples)))]).to(device)
-        for k, t in zip(outs, v(x)):
+        out.append(model(x) if isinstance(model, Baseline) else model.features(x))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def score_features(model: FGHV, f: torch.Tensor, tt: dict | None = None, batch: int = 64) -> dict:
+    """Test-time outputs (the exported procedure) from unit features, plus the median latent
+    displacement |z - z0| / |z0| of each branch."""
+    v = Verifier.from_config(model, tt or {}).to(f.device).eval()
+    keys = ("p_real", "var", "delta_kl", "kl_real", "kl_attack", "move_real", "move_attack")
+    outs = {k: [] for k in keys}
+    for s in range(0, len(f), batch):
+        cr, ca, zr, za = v.tail(f[s:s + batch])
+        for k, t in zip(keys, (*v.outputs(cr, ca, zr, za), *v.displacement(zr, za))):
             outs[k].append(t.cpu().numpy())
-    res = {k: np.concatenate(v_).astype(float) for k, v_ in outs.items()}
+    return {k: np.concatenate(v_).astype(float) for k, v_ in outs.items()}
+
+
+def labels(res: dict, samples) -> dict:
     res["live"] = np.array([s.live for s in samples])
     res["attack"] = np.array([s.attack for s in samples])
     return res
 
 
+@torch.no_grad()
+def score(model, samples, cache: CropCache, device, batch: int = 32, tt: dict | None = None) -> dict:
+    """Test-time outputs for every sample; for the baseline, p_real = sigmoid(logit)."""
+    f = features(model, samples, cache, device, batch)
+    if isinstance(model, Baseline):
+        return labels({"p_real": torch.sigmoid(f).cpu().numpy().astype(float)}, samples)
+    return labels(score_features(model, f, tt), samples)
+
+
 def summarize(res: dict) -> dict:
     e, t = metrics.eer(res["p_real"], res["live"])
     iso = metrics.iso_metrics(res["p_real"] >= t, res["live"], res["attack"])
-    return {
-        "auc": metrics.auc(res["p_real"], res["live"]),
-        "eer": e,
-        "eer_threshold": t,
-        "hter_at_eer_threshold": iso["hter"],
-        "auc_neg_delta_kl": metrics.auc(-res["delta_kl"], res["live"]),
-        "auc_neg_var": metrics.auc(-res["var"], res["live"]),
-    }
+    out = {"auc": metrics.auc(res["p_real"], res["live"]), "eer": e, "eer_threshold": t, "hter_at_eer_threshold": iso["hter"]}
+    if "var" in res:
+        out.update({
+            "auc_neg_delta_kl": metrics.auc(-res["delta_kl"], res["live"]),
+            "auc_neg_var": metrics.auc(-res["var"], res["live"]),
+            "median_move_real": float(np.median(res["move_real"])),
+            "median_move_attack": float(np.median(res["move_attack"])),
+        })
+    return out
+
+
+def loss_config(args) -> dict:
+    """The loss hyper-parameters of a run (recorded in the checkpoint and the manifest)."""
+    return {"rcc_scale": 16.0, "lambda_v": args.lambda_v, "lambda_d": args.lambda_d, "var_margin": args.var_margin,
+            "lambda_a": args.lambda_a, "ddc_margin": args.ddc_margin, "ddc_weight": args.ddc_weight}
+
+
+def test_time_config(args) -> dict:
+    from .nets import TEST_TIME
+
+    return {**TEST_TIME, "step": args.tt_step, "step_rule": args.tt_rule}
+
+
+def next_batch(batches, samples, cache, rng, simulate_p: float, device):
+    """One domain-balanced, augmented training batch (x, live)."""
+    crops, live = [], []
+    for i in batches.next():
+        crop, is_live = cache[int(i)], samples[int(i)].live
+        if is_live and rng.random() < simulate_p:  # simulator as an augmentation
+            crop, is_live = simulate.simulate_attack(crop, str(rng.choice(["print", "replay"])), rng), False
+        crops.append(data.augment_crop(crop, rng))
+        live.append(is_live)
+    return batch_tensor(crops).to(device), torch.tensor(live, device=device)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -81,12 +130,20 @@ def train(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     train_s = data.scan(args.data, args.train_domains)
     val_s = data.scan(args.val_data or args.data, args.val_domains) if args.val_domains else []
-    model = FGHV(args.family, args.size, args.width, gen_hidden=args.gen_hidden).to(device)
-    gen_params = list(model.rf.parameters()) + list(model.ka.parameters())
-    opt = torch.optim.Adam(
-        [{"params": model.backbone.parameters(), "lr": args.lr_backbone}, {"params": gen_params, "lr": args.lr_gen}],
-        weight_decay=args.weight_decay,
-    )
+    ce = getattr(args, "objective", "fghv") == "ce"
+    if ce:
+        model = Baseline(args.family, args.size, args.width).to(device)
+        groups = [{"params": model.backbone.parameters(), "lr": args.lr_backbone, "weight_decay": args.weight_decay},
+                  {"params": model.head.parameters(), "lr": args.lr_gen, "weight_decay": 0.0}]
+    else:
+        model = FGHV(args.family, args.size, args.width, gen_hidden=args.gen_hidden).to(device)
+        gen_params = list(model.rf.parameters()) + list(model.ka.parameters())
+        # Decoupled weight decay on the backbone only: decay on the generators shrinks their first
+        # layer, the only path from z, and helps them collapse (method doc section 3).
+        groups = [{"params": model.backbone.parameters(), "lr": args.lr_backbone, "weight_decay": args.weight_decay},
+                  {"params": gen_params, "lr": args.lr_gen, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups)
+    lcfg, tt = loss_config(args), test_time_config(args)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.steps))
     step, history = 0, []
     ckpt = out / "checkpoint.pt"
@@ -109,18 +166,16 @@ def train(args) -> dict:
     t0, run = time.time(), {}
     while step < args.steps:
         model.train()
-        idx = batches.next()
-        crops, live = [], []
-        for i in idx:
-            crop, is_live = cache[int(i)], train_s[int(i)].live
-            if is_live and rng.random() < args.simulate_p:  # simulator as an augmentation
-                crop, is_live = simulate.simulate_attack(crop, str(rng.choice(["print", "replay"])), rng), False
-            crops.append(data.augment_crop(crop, rng))
-            live.append(is_live)
-        x = batch_tensor(crops).to(device)
-        y = torch.tensor(live, device=device)
-        f, g, h = model(x, n=args.hypotheses)
-        loss, parts = losses.total(f, g, h, y, args.lambda_v, args.lambda_d)
+        x, y = next_batch(batches, train_s, cache, rng, args.simulate_p, device)
+        if ce:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y.float())
+            parts = {}
+        else:
+            f, g, h = model(x, n=args.hypotheses)
+            loss, parts = losses.total(f, g, h, y, lcfg["lambda_v"], lcfg["lambda_d"], lcfg["rcc_scale"],
+                                       lcfg["var_margin"], lcfg["lambda_a"], lcfg["ddc_margin"], lcfg["ddc_weight"])
+            with torch.no_grad():  # collapse monitor: mean pairwise cosine of each branch's hypotheses
+                parts = {**parts, "cos_gg": losses.within_similarity(g), "cos_hh": losses.within_similarity(h)}
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -132,14 +187,20 @@ def train(args) -> dict:
             n = args.log_every if step % args.log_every == 0 else step % args.log_every
             rec = {"step": step, **{k: round(v / n, 5) for k, v in run.items()}, "s": round(time.time() - t0, 1)}
             run = {}
+            if not ce:  # latent displacement of the test-time update on this batch, per branch
+                model.eval()
+                with torch.no_grad():
+                    mv = score_features(model, f.detach(), tt)
+                rec["move_real"], rec["move_attack"] = round(float(np.median(mv["move_real"])), 4), round(float(np.median(mv["move_attack"])), 4)
             if val_s and (step % args.val_every == 0 or step == args.steps):
-                rec["val"] = {k: round(v, 4) for k, v in summarize(score(model, val_s, val_cache, device)).items()}
+                rec["val"] = {k: round(v, 4) for k, v in summarize(score(model, val_s, val_cache, device, tt=tt)).items()}
             history.append(rec)
             print(json.dumps(rec), flush=True)
         if step % args.save_every == 0 or step == args.steps:
             save_checkpoint(ckpt, {
                 "model": model.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(),
                 "step": step, "history": history, "config": model.config(), "args": vars(args),
+                "losses": None if ce else lcfg, "test_time": tt,
                 "torch_rng": torch.get_rng_state(), "batch_rng": batches.rng.bit_generator.state,
                 "aug_rng": rng.bit_generator.state,
             })
@@ -149,6 +210,9 @@ def train(args) -> dict:
 def load_model(path: str, device="cpu") -> tuple[FGHV, dict]:
     st = torch.load(path, map_location=device)
     c = st["config"]
-    model = FGHV(c["family"], c["size"], c["width"], c["k"], c.get("gen_hidden", 512))
+    if c.get("objective") == "ce":
+        model = Baseline(c["family"], c["size"], c["width"])
+    else:
+        model = FGHV(c["family"], c["size"], c["width"], c["k"], c.get("gen_hidden", 512))
     model.load_state_dict(st["model"])
     return model.eval(), st

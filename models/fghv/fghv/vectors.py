@@ -27,7 +27,8 @@ def formula_input(spec: dict, size: int) -> np.ndarray:
     return v.astype(np.float32).reshape(1, 3, size, size)
 
 
-INPUTS = [{"a": 7919, "b": 13, "m": 2001}, {"a": 1, "b": 0, "m": 16384}, {"a": 3, "b": 5, "m": 256}, {"a": 0, "b": 0, "m": 1}]
+INPUTS = [{"a": 7919, "b": 13, "m": 2001}, {"a": 1, "b": 0, "m": 16384}, {"a": 3, "b": 5, "m": 256}, {"a": 0, "b": 0, "m": 1},
+          {"a": 104729, "b": 7, "m": 509}, {"a": 17, "b": 3, "m": 97}]
 
 
 def _landmark_sets() -> dict:
@@ -75,16 +76,48 @@ def alignment_vectors(seed: int = 0) -> dict:
     }
 
 
-def reference_vectors(model, onnx_path: str, rel_onnx: str) -> dict:
-    """Autograd-reference outputs (reference.py) for the formula inputs of an exported graph."""
+def pick_crops(root: str, size: int, per_kind: dict | None = None) -> list[tuple[str, np.ndarray]]:
+    """The first crops of each kind (live, then each attack type) of a dataset root, as uint8 BGR."""
+    from . import data
+
+    want = dict(per_kind or {"bona_fide": 2, "print": 1, "replay": 1})
+    out = []
+    for s in data.scan(root):
+        if want.get(s.attack, 0) > 0:
+            want[s.attack] -= 1
+            out.append((f"{s.attack}:{Path(s.video).name}/{Path(s.path).name}", data.load_crop(s, size)))
+    return out
+
+
+def crop_case(name: str, crop: np.ndarray) -> dict:
+    """A real-crop parity input: the aligned crop as a lossless PNG (base64); both languages decode it
+    and apply their own to_tensor."""
+    import base64
+
+    import cv2
+
+    ok, png = cv2.imencode(".png", crop)
+    assert ok
+    return {"name": name, "png_base64": base64.b64encode(png.tobytes()).decode()}
+
+
+def reference_vectors(model, onnx_path: str, rel_onnx: str, tt: dict | None = None, crops=None) -> dict:
+    """Autograd-reference outputs (reference.py) for the formula inputs of an exported graph (and
+    for real crops, when given), with the test-time settings the graph was exported with."""
+    from .nets import TEST_TIME
+
+    t = {**TEST_TIME, **(tt or {})}
+    inputs = [({"input": spec}, formula_input(spec, model.size)) for spec in INPUTS]
+    for name, crop in crops or []:
+        inputs.append(({"crop": crop_case(name, crop)}, preprocess.to_tensor(crop)[None]))
     rows = []
-    for spec in INPUTS:
-        x = torch.from_numpy(formula_input(spec, model.size))
-        out = verify(model, x)
-        rows.append({"input": spec, **{k: float(v[0]) for k, v in out.items()}})
+    for key, arr in inputs:
+        x = torch.from_numpy(arr)
+        out = verify(model, x, t["hypotheses"], t["steps"], t["step"], t["latent_seed"], t["rcc_scale"], t["step_rule"])
+        rows.append({**key, **{k: float(v[0]) for k, v in out.items()}})
     sha = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()
-    return {"onnx": rel_onnx, "sha256": sha, "size": model.size, "input_formula": "((i*a+b)%m)/(m/2)-1",
-            "tolerance": {"abs": {"p_real": 1e-4, "var": 1e-4}, "rel": {"delta_kl": 1e-3, "kl_real": 1e-3, "kl_attack": 1e-3}},
+    return {"onnx": rel_onnx, "sha256": sha, "size": model.size, "input_formula": "((i*a+b)%m)/(m/2)-1", "test_time": t,
+            "tolerance": {"abs": {"p_real": 1e-4, "var": 1e-6}, "rel": {"var": 1e-3, "delta_kl": 1e-3, "kl_real": 1e-3, "kl_attack": 1e-3}},
             "cases": rows}
 
 
@@ -107,7 +140,8 @@ def _dump(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=1) + "\n")
 
 
-def write_vectors(out: str, checkpoint: str | None = None, onnx_path: str | None = None, name: str = "fghv-demo") -> None:
+def write_vectors(out: str, checkpoint: str | None = None, onnx_path: str | None = None, name: str = "fghv-demo",
+                  crops_root: str | None = None) -> None:
     from .export import export_onnx
 
     out_dir = Path(out).parent
@@ -122,4 +156,7 @@ def write_vectors(out: str, checkpoint: str | None = None, onnx_path: str | None
 
         model, _ = load_model(checkpoint)
         rel = str(Path(onnx_path).resolve().relative_to(out_dir.resolve().parent.parent))
-        _dump(out_dir / f"{name}.json", reference_vectors(model, onnx_path, rel))
+        man = Path(onnx_path).with_name("manifest.json")
+        tt = json.loads(man.read_text())["provenance"]["test_time"] if man.exists() else None
+        crops = pick_crops(crops_root, model.size) if crops_root else None
+        _dump(out_dir / f"{name}.json", reference_vectors(model, onnx_path, rel, tt, crops))

@@ -23,6 +23,11 @@ def test_train_evaluate_calibrate_end_to_end(tmp_path):
     assert st["step"] == 40
     assert hist[-1]["loss"] < hist[0]["loss"], [h["loss"] for h in hist]
     assert np.isfinite(hist[-1]["val"]["auc"])
+    # the log watches for collapse and for a test-time update that does not move, per branch
+    for k in ("cos_gg", "cos_hh", "move_real", "move_attack"):
+        assert all(np.isfinite(h[k]) for h in hist), k
+    assert all(-1.0 <= h["cos_gg"] <= 1.0 for h in hist)
+    assert {"auc_neg_var", "auc_neg_delta_kl", "median_move_real", "median_move_attack"} <= set(hist[-1]["val"])
     # resumable: continuing to 50 steps starts from step 40
     main([*args[:-12], "--size", "64", "--width", "0.25", "--gen-hidden", "64", "--batch", "8", "--steps", "50",
           "--log-every", "10", "--val-every", "50", "--save-every", "50", "--resume", "--threads", "1"])
@@ -31,6 +36,8 @@ def test_train_evaluate_calibrate_end_to_end(tmp_path):
     out = tmp_path / "export"
     main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--file", "m.onnx"])
     man_path = out / "manifest.json"
+    assert "thresholds" not in json.loads(man_path.read_text())  # a fresh export is uncalibrated
+    assert json.loads(man_path.read_text())["provenance"]["training"]["weight_decay"] == 5e-4
     main(["calibrate", "--checkpoint", str(run / "checkpoint.pt"), "--data", str(root), "--domains", "camB",
           "--manifest", str(man_path), "--out", str(tmp_path / "cal"), "--target", "0.1"])
     man = json.loads(man_path.read_text())
@@ -46,3 +53,23 @@ def test_train_evaluate_calibrate_end_to_end(tmp_path):
     main(["evaluate", "--scores", str(tmp_path / "s.json"), "--manifest", str(man_path), "--out", str(tmp_path / "ev")])
     rep2 = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert rep2["decision"]["bpcer"] == rep["decision"]["bpcer"]
+
+
+def test_ablation_command_produces_every_row_and_column(tmp_path):
+    from fghv import sweep
+    from fghv.ablation import ROWS
+
+    out = tmp_path / "abl"
+    main(["ablation", "--out", str(out), "--seeds", "0,1", "--steps", "10", "--scale", "0.04", "--threads", "1"])
+    res = json.loads((out / "results.json").read_text())
+    assert (res["chosen_test_time"]["step_rule"], res["chosen_test_time"]["step"]) in sweep.SETTINGS
+    assert len(res["sweep"]["0"]) == len(sweep.SETTINGS)
+    assert [s["seed"] for s in res["per_seed"]] == [0, 1]
+    for s in res["per_seed"]:
+        assert set(s["unseen_domain"]["rows"]) == set(ROWS) == set(s["unseen_attack"]["rows"])
+        assert set(s["unseen_domain"]["rows"]["FGHV full box"]["apcer_per_type"]) == {"print", "replay"}
+        assert set(s["unseen_attack"]["rows"]["baseline (CE)"]["apcer_per_type"]) == {"mask"}
+        for row in s["unseen_attack"]["rows"].values():
+            assert 0.0 <= row["hter"] <= 1.0 and 0.0 <= row["bpcer"] <= 1.0
+    table = (out / "table.md").read_text()
+    assert "unseen attack" in table and "errors flagged uncertain" in table
