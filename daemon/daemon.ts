@@ -23,7 +23,7 @@ import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
 import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
 import { SeqCounter } from './mqtt/seq-counter.js';
-import { CONTRACT_VERSION, type DecisionPayload, type InfoPayload } from './mqtt/topics.js';
+import { CONTRACT_VERSION, type DecisionPayload, decisionScores, type InfoPayload } from './mqtt/topics.js';
 import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
 import { StatusServer } from './status/status-server.js';
 import { HealthReporter } from './telemetry/health.js';
@@ -233,6 +233,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       pipeline: () => this.pipelineFigures(),
       onError: (err) => log.warn({ err }, 'health report failed'),
     });
+    this.rates(); // the baseline, so the first health message has real rates (over its first interval)
     await this.health.start();
 
     if (config.status.enabled) {
@@ -367,8 +368,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (!this.link || !this.seq || !this.liveness || !this.contract) return;
     const m = this.liveness.info;
     const now = performance.now();
-    const s = d.scores;
-    const pReal = s.p_real ?? s.p_live ?? null;
     // build -> sign -> durable audit row -> publish (decision topic and audit), in decide().
     const payload = this.contract.decide({
       camera_id: d.cameraId,
@@ -376,7 +375,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       decision: d.decision,
       reason: d.reason,
       ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
-      scores: { p_real: pReal, var: s.var ?? null, delta_kl: s.delta_kl ?? null },
+      scores: decisionScores(d.scores),
       frames: d.frames,
       quality: d.quality,
       model: { name: m.name, version: m.version, sha256: m.sha256 },

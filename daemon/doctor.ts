@@ -5,11 +5,12 @@
  * says so). Every check is bounded in time; none changes anything except a probe file in
  * the state directory.
  */
-import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
+import { referencedFiles } from './config-files.js';
 import { cv } from './cv.js';
 import { asError, isKioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
@@ -72,28 +73,51 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 function checkStateDir(dir: string): CheckResult[] {
+  // The daemon creates the directory at start; doctor only checks that it could (the
+  // nearest existing ancestor is writable), so running it changes nothing on disk.
+  let existing = path.resolve(dir);
+  while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+  const created = existing !== path.resolve(dir);
   try {
-    mkdirSync(dir, { recursive: true });
-    const probe = path.join(dir, `.doctor-${process.pid}`);
-    writeFileSync(probe, 'probe');
-    rmSync(probe);
+    accessSync(existing, constants.W_OK | constants.X_OK);
   } catch (e) {
     return [
       {
         name: 'state_dir',
         status: 'fail',
-        message: `${dir} is not writable: ${errMessage(e)}`,
+        message: created
+          ? `${dir} does not exist and cannot be created: ${existing} is not writable (${errMessage(e)})`
+          : `${dir} is not writable: ${errMessage(e)}`,
         details: { dir },
       },
     ];
   }
-  const fs = statfsSync(dir);
+  const fs = statfsSync(existing);
   const free = fs.bavail * fs.bsize;
   const verdict = judgeFreeSpace(free);
   return [
-    { name: 'state_dir', status: 'ok', message: `${dir} is writable`, details: { dir } },
+    {
+      name: 'state_dir',
+      status: 'ok',
+      message: created ? `${dir} does not exist yet; the daemon can create it` : `${dir} is writable`,
+      details: { dir },
+    },
     { name: 'disk_space', ...verdict, details: { dir, free_bytes: free } },
   ];
+}
+
+/** Every file the config names: the detector model, the manifest, password, TLS and key files. */
+function checkFiles(config: Config): CheckResult[] {
+  return referencedFiles(config).map(({ key, path: p }) =>
+    existsSync(p)
+      ? { name: `file:${key}`, status: 'ok' as const, message: p, details: { key, path: p } }
+      : {
+          name: `file:${key}`,
+          status: 'fail' as const,
+          message: `${p} does not exist${key === 'detector.model' ? ' (run would fail with KIOSK_E_MODEL_NOT_FOUND)' : ''}`,
+          details: { key, path: p },
+        },
+  );
 }
 
 function firstModelPath(loaded: LoadedModel): string {
@@ -256,6 +280,7 @@ export async function runDoctor(config: Config, now = Date.now()): Promise<Docto
   const checks: CheckResult[] = [];
   checks.push(...checkStateDir(config.device.state_dir));
   checks.push({ name: 'clock', ...judgeClock(now) });
+  checks.push(...checkFiles(config));
   checks.push(...(await checkModelAndProviders(config)));
   for (const cam of config.cameras) checks.push(checkCamera(cam));
   checks.push(await checkBroker(config));

@@ -8,11 +8,10 @@
 import type { Config } from '../config/schema.js';
 import type { SourceEvent } from '../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../drivers/camera/types.js';
-import { cv } from './cv.js';
 import { emptyFusionState, fuse } from './decision/fusion.js';
-import { measureQuality, qualityGate } from './decision/quality.js';
+import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import { IouTracker } from './decision/tracker.js';
-import type { Box, FrameObservation, FusionState, SessionDecision } from './decision/types.js';
+import type { FrameObservation, FusionState, SessionDecision } from './decision/types.js';
 import type { FaceDetection, FaceDetector } from './detect/types.js';
 import { asError, type KioskError } from './errors.js';
 import type { LivenessModel } from './liveness/liveness-model.js';
@@ -62,15 +61,6 @@ export interface PipelineDeps {
    */
   onFrame?: (result: FrameResult) => void;
   now?: () => number;
-}
-
-function faceRegion(frame: Frame, box: Box) {
-  const x = Math.max(0, Math.floor(box[0]));
-  const y = Math.max(0, Math.floor(box[1]));
-  const w = Math.min(frame.width - x, Math.ceil(box[2]));
-  const h = Math.min(frame.height - y, Math.ceil(box[3]));
-  if (w < 2 || h < 2) return null;
-  return frame.mat.getRegion(new cv.Rect(x, y, w, h));
 }
 
 /** A frame taken from the camera, with its detection under way. */
@@ -278,11 +268,7 @@ export class CameraPipeline {
     let alignMs = 0;
     let inferMs = 0;
     for (const { face, trackId } of chosen) {
-      const region = faceRegion(frame, face.box);
-      const quality = region
-        ? measureQuality(region, face.box)
-        : { face_px: Math.min(face.box[2], face.box[3]), sharpness: 0, brightness: 0 };
-      region?.release();
+      const quality = measureFaceInImage(frame.mat, face.box);
       const gate = qualityGate(quality, config.quality);
       let verdict: FrameObservation['verdict'] = null;
       let scores: Record<string, number> | null = null;

@@ -70,6 +70,18 @@ export interface ModelRef {
   sha256: string;
 }
 
+/** The scores a decision carries, under the contract's names. */
+export interface DecisionScores {
+  p_real: number | null;
+  var: number | null;
+  delta_kl: number | null;
+}
+
+/** A model's score map under the contract's names (MiniFASNet calls p_real `p_live`). */
+export function decisionScores(s: Record<string, number>): DecisionScores {
+  return { p_real: s.p_real ?? s.p_live ?? null, var: s.var ?? null, delta_kl: s.delta_kl ?? null };
+}
+
 export interface DecisionPayload {
   v: typeof CONTRACT_VERSION;
   /** ULID: unique, sortable by time. */
@@ -85,7 +97,7 @@ export interface DecisionPayload {
   decision: DecisionVerdict;
   reason: DecisionReason;
   quality_gate?: QualityGate;
-  scores: { p_real: number | null; var: number | null; delta_kl: number | null };
+  scores: DecisionScores;
   frames: { seen: number; verified: number };
   quality: { face_px: number | null; sharpness: number | null; brightness: number | null };
   model: ModelRef;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { judgeClock, judgeFreeSpace } from '../../daemon/doctor.js';
 import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
@@ -68,5 +69,24 @@ describe('fghv-kiosk doctor', { skip: needsSharedData(MODEL_DATA) }, () => {
     assert.match(fail('camera:front')?.message ?? '', /does not exist/);
     assert.match(fail('model')?.message ?? '', /KIOSK_E_MANIFEST_NOT_FOUND/);
     assert.match(fail('broker')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
+  });
+
+  it('fails on a detector model or password file that does not exist, and creates nothing', async () => {
+    const { file, stateDir } = writeKioskConfig({
+      extra: {
+        detector: { name: 'yunet', model: '/nonexistent/yunet.onnx' },
+        mqtt: { url: null, embedded_port: 0, password_file: '/nonexistent/mqtt-password' },
+      },
+    });
+    const { code, report } = await doctor(file);
+    assert.equal(code, 1, JSON.stringify(report));
+    const fail = (name: string) => report.checks.find((c) => c.name === name && c.status === 'fail');
+    assert.match(
+      fail('file:detector.model')?.message ?? '',
+      /\/nonexistent\/yunet\.onnx.*KIOSK_E_MODEL_NOT_FOUND/,
+    );
+    assert.match(fail('file:mqtt.password_file')?.message ?? '', /does not exist/);
+    assert.equal(existsSync(stateDir), false, 'doctor created the state directory');
+    assert.match(report.checks.find((c) => c.name === 'state_dir')?.message ?? '', /can create it/);
   });
 });
