@@ -31,6 +31,10 @@ export const cameraSchema = z
     /** Reconnection backoff: the first delay, doubling per failed attempt (with jitter) up to the maximum. */
     reconnect_min_ms: positiveInt.default(500),
     reconnect_max_ms: positiveInt.default(30000),
+    /** Degrees clockwise that turn the captured image upright (a camera mounted sideways: 90 or 270). */
+    rotate: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]).default(0),
+    /** Mirror after rotating: 'horizontal' (left-right, e.g. a selfie-mirrored camera) or 'vertical'. */
+    flip: z.enum(['none', 'horizontal', 'vertical']).default('none'),
   })
   .default({
     id: 'front',
@@ -44,6 +48,8 @@ export const cameraSchema = z
     stall_timeout_ms: 5000,
     reconnect_min_ms: 500,
     reconnect_max_ms: 30000,
+    rotate: 0,
+    flip: 'none',
   });
 
 const providerName = z.enum(['tensorrt', 'cuda', 'cpu']);

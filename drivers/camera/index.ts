@@ -9,6 +9,7 @@ import { FakeCamera } from './fake.js';
 import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 import { FswebcamSnapshot } from './fswebcam.js';
 import { OpenCvCapture } from './opencv-capture.js';
+import { isIdentity, OrientedCamera } from './orient.js';
 import { StillImageSource } from './still-image.js';
 import { type SourceEvent, SupervisedCamera } from './supervised.js';
 import type { CameraDriver, CameraKind } from './types.js';
@@ -24,13 +25,19 @@ export const CAMERA_KINDS: readonly CameraKind[] = [
   'fswebcam',
 ];
 
-type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms';
+type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms' | 'rotate' | 'flip';
 /** A camera config entry; `kind` is a plain string so callers may pass anything and get a clear error. */
 export type CameraSpec = Omit<CameraConfig, 'kind' | ResilienceKeys> & { kind: string } & Partial<
     Pick<CameraConfig, ResilienceKeys>
   >;
 
 export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver {
+  const orientation = { rotate: cfg.rotate ?? 0, flip: cfg.flip ?? 'none' };
+  const driver = createDriver(cfg, opts);
+  return isIdentity(orientation) ? driver : new OrientedCamera(driver, orientation);
+}
+
+function createDriver(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver {
   const kind = cfg.kind as CameraKind;
   switch (kind) {
     case 'file':
@@ -105,6 +112,7 @@ export { FswebcamSnapshot } from './fswebcam.js';
 export { jetsonCsiPipeline, rtspPipeline, usbCameraPipeline } from './gst-pipelines.js';
 export { LatestFrameSlot } from './latest-frame.js';
 export { OpenCvCapture, openCvHasGStreamer } from './opencv-capture.js';
+export { type Flip, type Orientation, OrientedCamera, orientMat, type Rotation } from './orient.js';
 export { readImageBgr, StillImageSource } from './still-image.js';
 export { type LossReason, reconnectDelayMs, type SourceEvent, SupervisedCamera } from './supervised.js';
 export type { CameraDriver, CameraInfo, CameraKind, CaptureStats, Frame } from './types.js';
