@@ -194,6 +194,14 @@ export const configSchema = z.strictObject({
       track_lost_ms: positiveInt.default(700),
       /** After a decision, wait this long before deciding again on the same track. */
       cooldown_ms: z.number().int().min(0).default(3000),
+      /**
+       * 'presence': one accept or reject per tracked person: no new decision on that track until
+       * it is lost (the person left) or a client sends request/verify; retries at most every
+       * retry_interval_ms per person. 'cooldown': a new session after every cooldown_ms.
+       */
+      redecide: z.enum(['presence', 'cooldown']).default('presence'),
+      /** redecide 'presence': a person who got a retry may get the next one after this long. */
+      retry_interval_ms: z.number().int().min(0).default(10000),
       /** IoU above which a detection continues a track. */
       track_iou: fraction.default(0.3),
       /** Several faces in view: 'retry' (safe for gates) or 'largest' (decide on the largest face). */

@@ -166,6 +166,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         infoChanged: () => this.link?.setInfo(this.info),
         audit: (event, details) => this.contract?.event(event, details),
         restart: () => this.emit('restart'),
+        verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
       }),
       () => this.info,
     );
@@ -399,6 +400,23 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     );
     this.opts.onDecision?.(payload);
     this.emit('decision', payload);
+  }
+
+  /** request/verify: the camera's next published decision, or `timed_out`. */
+  private async verifyNow(cameraId: string, timeoutMs: number): Promise<unknown> {
+    const slot = this.cameras.find((c) => c.id === cameraId);
+    if (!slot) throw new KioskError(ErrorCodes.COMMAND_INVALID, `no camera "${cameraId}" on this device`);
+    let published: DecisionPayload | null = null;
+    const seen = (p: DecisionPayload) => {
+      if (p.camera_id === cameraId) published ??= p;
+    };
+    this.on('decision', seen);
+    try {
+      const d = await slot.pipeline.requestDecision(timeoutMs);
+      return d && published ? { decision: published } : { decision: null, timed_out: true };
+    } finally {
+      this.off('decision', seen);
+    }
   }
 
   /** Counters and per-stage latencies, for benchmarks and the status of `info`. */

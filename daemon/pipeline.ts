@@ -8,12 +8,12 @@
 import type { Config } from '../config/schema.js';
 import type { SourceEvent } from '../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../drivers/camera/types.js';
-import { emptyFusionState, fuse } from './decision/fusion.js';
+import { emptyFusionState, fuse, releasePresence } from './decision/fusion.js';
 import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import { IouTracker } from './decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from './decision/types.js';
 import type { FaceDetection, FaceDetector } from './detect/types.js';
-import { asError, type KioskError } from './errors.js';
+import { asError, ErrorCodes, KioskError } from './errors.js';
 import type { LivenessModel } from './liveness/liveness-model.js';
 import type { Logger } from './log.js';
 
@@ -77,6 +77,11 @@ interface Detected {
 
 function noop(): void {}
 
+/** request/verify releases a camera's held people at most this often; requests in between share the wait. */
+export const VERIFY_MIN_INTERVAL_MS = 1000;
+/** request/verify calls waiting on one camera, at most (more are refused busy). */
+const MAX_VERIFY_WAITERS = 16;
+
 export class CameraPipeline {
   private fusion: FusionState = emptyFusionState();
   private readonly tracker: IouTracker;
@@ -93,6 +98,9 @@ export class CameraPipeline {
     decisions: 0,
   };
   private readonly now: () => number;
+  private releaseRequested = false;
+  private lastReleaseMono = Number.NEGATIVE_INFINITY;
+  private readonly verifyWaiters: ((d: SessionDecision | null) => void)[] = [];
   /** Monotonic time the loop last finished a frame (or started): the watchdog's heartbeat. */
   lastProgressMono: number;
 
@@ -297,6 +305,10 @@ export class CameraPipeline {
       stages.record('align', alignMs);
       stages.record('infer', inferMs);
     }
+    if (this.releaseRequested) {
+      this.releaseRequested = false;
+      this.fusion = releasePresence(this.fusion, this.deps.cameraId);
+    }
     const t = this.now();
     const { state, decisions } = fuse(
       this.fusion,
@@ -324,7 +336,43 @@ export class CameraPipeline {
       const t = this.now();
       await this.deps.onDecision(d);
       this.deps.stages.record('publish', this.now() - t);
+      for (const resolve of this.verifyWaiters.splice(0)) resolve(d);
     }
+  }
+
+  /**
+   * request/verify: "decide the person in front of this camera now". The people this camera
+   * holds (one decision per presence) may be decided again from the next frame on, by the
+   * same rules and frames as any session: a release never decides anything by itself, so it
+   * cannot produce an accept the pipeline would not make for a new arrival. Resolves with the
+   * camera's next decision, or null after timeoutMs. Releases are rate-limited per camera
+   * (VERIFY_MIN_INTERVAL_MS); a request in between waits for the same next decision.
+   */
+  requestDecision(timeoutMs: number): Promise<SessionDecision | null> {
+    if (this.verifyWaiters.length >= MAX_VERIFY_WAITERS)
+      return Promise.reject(
+        new KioskError(
+          ErrorCodes.COMMAND_BUSY,
+          `camera ${this.deps.cameraId}: too many verify requests waiting`,
+        ),
+      );
+    const now = this.now();
+    if (now - this.lastReleaseMono >= VERIFY_MIN_INTERVAL_MS) {
+      this.releaseRequested = true;
+      this.lastReleaseMono = now;
+    }
+    return new Promise((resolve) => {
+      const waiter = (d: SessionDecision | null) => {
+        clearTimeout(timer);
+        resolve(d);
+      };
+      const timer = setTimeout(() => {
+        const i = this.verifyWaiters.indexOf(waiter);
+        if (i >= 0) this.verifyWaiters.splice(i, 1);
+        resolve(null);
+      }, timeoutMs);
+      this.verifyWaiters.push(waiter);
+    });
   }
 
   /** End open sessions (face lost) when the source stops, so no person is left without an answer. */

@@ -26,6 +26,8 @@ export interface CommandTarget {
   }) => Promise<unknown>;
   /** Called after the `restart` response was sent. */
   restart(): void;
+  /** request/verify: the camera's next decision (its held person released), or a timeout. */
+  verify?: (cameraId: string, timeoutMs: number) => Promise<unknown>;
 }
 
 export interface CommandServerOptions {
@@ -162,7 +164,7 @@ export class CommandServer {
       return;
     }
     this.queued++;
-    this.queue = this.queue.then(async () => {
+    const task = async () => {
       try {
         const data = await this.run(parsed.command, parsed.args);
         await this.respond(replyTo, correlation, command, parsed.transaction, null, data);
@@ -174,7 +176,11 @@ export class CommandServer {
       } finally {
         this.queued--;
       }
-    });
+    };
+    // verify waits for the camera (up to its timeout_ms): it runs beside the queue, never
+    // holding up other commands; maxQueued still bounds how many are in flight.
+    if (parsed.command === 'verify') void task();
+    else this.queue = this.queue.then(task);
   }
 
   private async run(command: CommandName, args: Record<string, unknown>): Promise<unknown> {
@@ -210,6 +216,10 @@ export class CommandServer {
       }
       case 'restart':
         return { restarting: true };
+      case 'verify': {
+        if (!t.verify) throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'verify: not in this build');
+        return t.verify(args.camera_id as string, args.timeout_ms as number);
+      }
     }
   }
 

@@ -27,8 +27,14 @@
  *  - else `uncertain` (uncertain_action) if more than half the verdicts were uncertain,
  *  - else `timeout` (quality was fine but the verdicts never settled, or too few frames came).
  * A lost track with an open session ends in retry `face_lost` (timeouts are checked first).
- * After a decision the track cools down: frames captured before decidedAt + cooldown_ms start
- * no new session. A lost track's cooldown is dropped (the tracker never reuses ids).
+ * After a decision the track waits, by `redecide`:
+ *  - 'cooldown': frames captured before decidedAt + cooldown_ms start no new session;
+ *  - 'presence' (one decision per presence): after an accept or a reject the track is held and
+ *    starts no new session at all until it is lost (the person left) or releasePresence() is
+ *    called (a client's request/verify); after a retry it waits max(cooldown_ms,
+ *    retry_interval_ms), so a person standing still, or a crowd, gets at most one retry per
+ *    interval instead of one per cooldown.
+ * A lost track's cooldown and hold are dropped (the tracker never reuses ids).
  */
 import type {
   Decision,
@@ -51,7 +57,18 @@ interface Outcome {
 const GATE_ORDER: readonly QualityGate[] = ['face_size', 'brightness', 'sharpness'];
 
 export function emptyFusionState(): FusionState {
-  return { sessions: {}, cooldownUntil: {} };
+  return { sessions: {}, cooldownUntil: {}, held: {} };
+}
+
+/**
+ * request/verify: the people held on this camera (and those waiting out a retry interval) may
+ * be decided again, by the same rules: releasing never decides anything by itself.
+ */
+export function releasePresence(state: FusionState, cameraId: string): FusionState {
+  const mine = (key: string) => key.startsWith(`${cameraId}#`);
+  const keep = <T>(r: Readonly<Record<string, T>>) =>
+    Object.fromEntries(Object.entries(r).filter(([k]) => !mine(k))) as Record<string, T>;
+  return { sessions: state.sessions, cooldownUntil: keep(state.cooldownUntil), held: keep(state.held) };
 }
 
 export function trackKey(cameraId: string, trackId: number): string {
@@ -71,15 +88,24 @@ export function fuse(
   const { nowMs, cameraId } = input;
   const sessions: Record<string, TrackSession> = { ...state.sessions };
   const cooldownUntil: Record<string, number> = { ...state.cooldownUntil };
+  const held: Record<string, Decision> = { ...state.held };
   const decisions: SessionDecision[] = [];
+  const presence = cfg.redecide === 'presence';
   const close = (key: string, s: TrackSession, outcome: Outcome): void => {
     delete sessions[key];
-    cooldownUntil[key] = nowMs + cfg.cooldown_ms;
+    if (presence && outcome.decision !== 'retry') held[key] = outcome.decision;
+    else
+      cooldownUntil[key] =
+        nowMs +
+        (presence && outcome.decision === 'retry'
+          ? Math.max(cfg.cooldown_ms, cfg.retry_interval_ms)
+          : cfg.cooldown_ms);
     decisions.push(toDecision(s, outcome, nowMs));
   };
 
   for (const obs of selectObservations(input.observations, cfg)) {
     const key = trackKey(cameraId, obs.trackId);
+    if (held[key] !== undefined) continue;
     const until = cooldownUntil[key];
     if (until !== undefined && obs.capturedMono < until) continue;
     const open = sessions[key];
@@ -108,11 +134,12 @@ export function fuse(
     const s = sessions[key];
     if (s) close(key, s, { decision: 'retry', reason: 'face_lost' });
     delete cooldownUntil[key];
+    delete held[key];
   }
 
   // Expired cooldowns are dropped so the state stays bounded by the tracks in view.
   for (const [key, until] of Object.entries(cooldownUntil)) if (until <= nowMs) delete cooldownUntil[key];
-  return { state: { sessions, cooldownUntil }, decisions };
+  return { state: { sessions, cooldownUntil, held }, decisions };
 }
 
 function selectObservations(obs: FrameObservation[], cfg: DecisionConfig): FrameObservation[] {

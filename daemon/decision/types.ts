@@ -103,4 +103,9 @@ export interface FusionState {
   readonly sessions: Readonly<Record<string, TrackSession>>;
   /** Track key -> monotonic ms before which a decided track starts no new session. */
   readonly cooldownUntil: Readonly<Record<string, number>>;
+  /**
+   * redecide 'presence': track key -> the accept or reject that person got. The track starts no
+   * new session until it is lost or the presence is released (request/verify).
+   */
+  readonly held: Readonly<Record<string, Decision>>;
 }
