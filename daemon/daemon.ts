@@ -9,6 +9,7 @@ import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createSupervisedCamera } from '../drivers/camera/index.js';
 import { applyStoredThresholds, daemonCommandTarget } from './commands/daemon-target.js';
+import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
@@ -23,7 +24,13 @@ import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
 import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
 import { SeqCounter } from './mqtt/seq-counter.js';
-import { CONTRACT_VERSION, type DecisionPayload, decisionScores, type InfoPayload } from './mqtt/topics.js';
+import {
+  CONTRACT_VERSION,
+  type DecisionPayload,
+  decisionScores,
+  type GuidancePayload,
+  type InfoPayload,
+} from './mqtt/topics.js';
 import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
 import { StatusServer } from './status/status-server.js';
 import { HealthReporter } from './telemetry/health.js';
@@ -210,6 +217,23 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         },
         onFrame: (r) => {
           if (this.listenerCount('frame') > 0) this.emit('frame', r);
+        },
+        onGuidance: (state, faces) => {
+          const payload: GuidancePayload = {
+            v: CONTRACT_VERSION,
+            ts: new Date().toISOString(),
+            device_id: this.deviceId,
+            camera_id: cam.id,
+            state,
+            faces,
+          };
+          if (this.link)
+            void this.link.publish({
+              topic: this.link.topics.guidance(cam.id),
+              payload: JSON.stringify(payload),
+              qos: 0,
+              retain: true,
+            });
         },
       });
       this.cameras.push(slot);
@@ -446,8 +470,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   }
 
   /** Camera states for status pages and doctor. */
-  cameraStates(): { id: string; state: CameraState; error: string | null }[] {
-    return this.cameras.map((c) => ({ id: c.id, state: c.state, error: c.lastError }));
+  cameraStates(): { id: string; state: CameraState; error: string | null; guidance: GuidanceState }[] {
+    return this.cameras.map((c) => ({
+      id: c.id,
+      state: c.state,
+      error: c.lastError,
+      guidance: c.pipeline.guidance,
+    }));
   }
 
   /** Resolves when every camera pipeline has finished (sources ended or failed). */

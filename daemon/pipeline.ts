@@ -8,7 +8,8 @@
 import type { Config } from '../config/schema.js';
 import type { SourceEvent } from '../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../drivers/camera/types.js';
-import { emptyFusionState, fuse, releasePresence } from './decision/fusion.js';
+import { emptyFusionState, fuse, releasePresence, trackKey } from './decision/fusion.js';
+import { GuidanceLimiter, type GuidanceState, guidanceFor } from './decision/guidance.js';
 import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import { IouTracker } from './decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from './decision/types.js';
@@ -60,8 +61,13 @@ export interface PipelineDeps {
    * The frame's Mat is released after the call: copy it to keep it.
    */
   onFrame?: (result: FrameResult) => void;
+  /** The guidance state changed (rate-limited: GUIDANCE_MIN_INTERVAL_MS). */
+  onGuidance?: (state: GuidanceState, faces: number) => void;
   now?: () => number;
 }
+
+/** Guidance is published on change, at most this often per camera. */
+export const GUIDANCE_MIN_INTERVAL_MS = 500;
 
 /** A frame taken from the camera, with its detection under way. */
 interface Pulled {
@@ -101,6 +107,9 @@ export class CameraPipeline {
   private releaseRequested = false;
   private lastReleaseMono = Number.NEGATIVE_INFINITY;
   private readonly verifyWaiters: ((d: SessionDecision | null) => void)[] = [];
+  private readonly guidanceLimiter = new GuidanceLimiter(GUIDANCE_MIN_INTERVAL_MS);
+  /** What the person in front of the camera is told now (the last frame's state). */
+  guidance: GuidanceState = 'idle';
   /** Monotonic time the loop last finished a frame (or started): the watchdog's heartbeat. */
   lastProgressMono: number;
 
@@ -257,7 +266,11 @@ export class CameraPipeline {
   /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
   private async finishFrame({ frame, faces }: Detected): Promise<SessionDecision[]> {
     if (faces === null) return [];
-    const { liveness, config, stages } = this.deps;
+    const { liveness, config, stages, cameraId } = this.deps;
+    if (this.releaseRequested) {
+      this.releaseRequested = false;
+      this.fusion = releasePresence(this.fusion, cameraId);
+    }
     const update = this.tracker.update(
       faces.map((f) => f.box),
       frame.capturedMono,
@@ -280,7 +293,9 @@ export class CameraPipeline {
       const gate = qualityGate(quality, config.quality);
       let verdict: FrameObservation['verdict'] = null;
       let scores: Record<string, number> | null = null;
-      if (gate === null) {
+      // A person already decided (one decision per presence) is not classified again.
+      const held = this.fusion.held[trackKey(cameraId, trackId)] !== undefined;
+      if (gate === null && !held) {
         const r = await liveness.classify(frame.mat, face);
         this.counters.inferences++;
         alignMs += r.alignMs;
@@ -305,18 +320,17 @@ export class CameraPipeline {
       stages.record('align', alignMs);
       stages.record('infer', inferMs);
     }
-    if (this.releaseRequested) {
-      this.releaseRequested = false;
-      this.fusion = releasePresence(this.fusion, this.deps.cameraId);
-    }
     const t = this.now();
     const { state, decisions } = fuse(
       this.fusion,
-      { nowMs: frame.capturedMono, cameraId: this.deps.cameraId, observations, lostTrackIds: update.lost },
+      { nowMs: frame.capturedMono, cameraId, observations, lostTrackIds: update.lost },
       config.decision,
     );
     this.fusion = state;
     stages.record('decide', this.now() - t);
+    this.guidance = guidanceFor({ cameraId, facesInView: faces.length, observations, state }, config);
+    const say = this.guidanceLimiter.offer(this.guidance, frame.capturedMono);
+    if (say) this.deps.onGuidance?.(say, faces.length);
     this.counters.processed++;
     this.lastProgressMono = this.now();
     this.deps.onFrame?.({

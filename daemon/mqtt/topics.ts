@@ -4,6 +4,7 @@
  * exactly these types. Changes within version 1 are additive only.
  */
 import { monotonicFactory } from 'ulid';
+import type { GuidanceState } from '../decision/guidance.js';
 import type { DecisionReason, Decision as DecisionVerdict, QualityGate } from '../decision/types.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 
@@ -48,6 +49,10 @@ export class Topics {
 
   decision(cameraId: string): string {
     return `${this.base}/${checkLevel('camera_id', cameraId)}/decision`;
+  }
+
+  guidance(cameraId: string): string {
+    return `${this.base}/${checkLevel('camera_id', cameraId)}/guidance`;
   }
 
   request(command: string): string {
@@ -139,6 +144,15 @@ export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope
     ...rest,
     ...(input.reason === 'low_quality' && quality_gate ? { quality_gate } : {}),
   };
+}
+
+export interface GuidancePayload {
+  v: typeof CONTRACT_VERSION;
+  ts: string;
+  device_id: string;
+  camera_id: string;
+  state: GuidanceState;
+  faces: number;
 }
 
 export interface InfoPayload {

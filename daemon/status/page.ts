@@ -54,7 +54,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <tr><th>stale</th><td id="stale">?</td></tr>
   </tbody></table>
   <h2>Cameras</h2>
-  <table><thead><tr><th>id</th><th>state</th><th>fps in</th><th>fps done</th><th>error</th></tr></thead><tbody id="cameras"></tbody></table>
+  <table><thead><tr><th>id</th><th>state</th><th>guidance</th><th>fps in</th><th>fps done</th><th>error</th></tr></thead><tbody id="cameras"></tbody></table>
   <h2>MQTT and audit</h2>
   <table><tbody>
     <tr><th>connected</th><td id="mqtt-connected">?</td></tr>
@@ -99,7 +99,7 @@ async function refresh() {
     $("detector").textContent = s.detector ? s.detector.name : "none";
     $("provider").textContent = show(s.execution_provider);
     for (const k of ["captured", "processed", "dropped", "stale"]) $(k).textContent = String(s.totals[k]);
-    fill("cameras", s.cameras.map((c) => row([c.id, c.state, c.fps && c.fps.capture, c.fps && c.fps.processed, c.error], c.state === "running" ? "up" : "down")));
+    fill("cameras", s.cameras.map((c) => row([c.id, c.state, c.guidance, c.fps && c.fps.capture, c.fps && c.fps.processed, c.error], c.state === "running" ? "up" : "down")));
     $("mqtt-connected").textContent = s.mqtt ? (s.mqtt.connected ? "yes" : "no") : "n/a";
     $("mqtt-counts").textContent = s.mqtt ? s.mqtt.queued + " / " + s.mqtt.published + " / " + s.mqtt.dropped : "n/a";
     $("audit").textContent = show(s.audit_backlog);

@@ -23,7 +23,7 @@ import { type RateSample, ratesBetween, summariseDecision } from './status-json.
 export interface StatusDaemon {
   readonly info: InfoPayload;
   figures(): { stages: Record<string, LatencyFigures> };
-  cameraStates(): { id: string; state: CameraState; error: string | null }[];
+  cameraStates(): { id: string; state: CameraState; error: string | null; guidance?: string }[];
   on(event: 'frame', fn: (r: FrameResult) => void): unknown;
   on(event: 'decision', fn: (d: DecisionPayload) => void): unknown;
   off(event: 'frame', fn: (r: FrameResult) => void): unknown;
@@ -275,6 +275,7 @@ export class StatusServer {
           source: conf ? (/^[a-z]+:\/\//i.test(conf.source) ? redactUrl(conf.source) : conf.source) : null,
           state: c.state,
           error: c.error,
+          guidance: c.guidance ?? null,
           totals: t ?? null,
           fps: this.rates[c.id] ?? null,
         };

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
 import { type KioskChild, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import {
   type Collector,
@@ -19,6 +20,8 @@ import {
   startMosquitto,
 } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
+
+const schemas = new ContractSchemas(path.join(repoRoot, 'contract/schemas'));
 
 const ffmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const DEVICE = 'presence-kiosk';
@@ -126,5 +129,31 @@ describe('one decision per presence, and request/verify', {
       (body.data.decision.frames as { seen: number }).seen >= 5,
       'a full window of frames, as any session',
     );
+  });
+
+  it('guidance: on change, retained, valid by the contract; verifying then decided', () => {
+    const guidance = sub.messages.filter((m) => m.topic === `fghv/${DEVICE}/front/guidance`);
+    assert.ok(guidance.length >= 2, `guidance messages: ${guidance.length}`);
+    const states = guidance.map((m) => JSON.parse(m.payload).state);
+    for (const m of guidance)
+      assert.deepEqual(schemas.validate('guidance.json', JSON.parse(m.payload)), [], m.payload);
+    for (let i = 1; i < states.length; i++) assert.notEqual(states[i], states[i - 1], 'sent on change only');
+    assert.ok(
+      states.indexOf('verifying') >= 0 && states.indexOf('decided') > states.indexOf('verifying'),
+      states.join(','),
+    );
+    // 40 s of one person standing still: a handful of messages, not one per frame.
+    assert.ok(guidance.length <= 12, `${guidance.length} guidance messages: ${states.join(',')}`);
+  });
+
+  it('a guidance subscriber that connects late gets the current state (retained)', async () => {
+    const late = await collect(broker.url, [`fghv/${DEVICE}/front/guidance`]);
+    try {
+      const m = await late.waitFor(() => true, 5000);
+      assert.equal(m.retain, true);
+      assert.ok(['decided', 'verifying'].includes(JSON.parse(m.payload).state), m.payload);
+    } finally {
+      await late.close();
+    }
   });
 });
