@@ -420,7 +420,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         frames: payload.frames,
         scores: payload.scores,
       },
-      `decision ${payload.decision} (${payload.reason}${payload.quality_gate ? `: ${payload.quality_gate}` : ''}) camera=${payload.camera_id} track=${payload.track_id} seq=${payload.seq} frames=${payload.frames.verified}/${payload.frames.seen}`,
+      `decision ${payload.decision} (${payload.reason}${payload.quality_gate ? `: ${payload.quality_gate}` : ''}) camera=${payload.camera_id} track=${payload.track_id} seq=${payload.seq} frames=${payload.frames.live}/${payload.frames.inferred}/${payload.frames.seen}`,
     );
     this.opts.onDecision?.(payload);
     this.emit('decision', payload);

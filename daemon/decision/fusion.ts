@@ -232,7 +232,7 @@ function toDecision(s: TrackSession, o: Outcome, nowMs: number): SessionDecision
     decision: o.decision,
     reason: o.reason,
     ...(o.qualityGate ? { qualityGate: o.qualityGate } : {}),
-    frames: { seen: s.seen, verified: s.live },
+    frames: { seen: s.seen, inferred: s.live + s.spoof + s.uncertain, live: s.live, verified: s.live },
     scores,
     quality: s.lastQuality,
     firstFrameMono: s.firstFrameMono,

@@ -38,6 +38,14 @@ export type DecisionReason =
   | 'multiple_faces'
   | 'timeout';
 
+export interface DecisionFrames {
+  seen: number;
+  inferred: number;
+  live: number;
+  /** Same as `live`: the version-1 field, kept so existing consumers keep working. */
+  verified: number;
+}
+
 /** One tracked face in one frame, as the pipeline saw it. */
 export interface FrameObservation {
   trackId: number;
@@ -69,8 +77,11 @@ export interface SessionDecision {
   reason: DecisionReason;
   /** Present only when reason is 'low_quality'. */
   qualityGate?: QualityGate;
-  /** seen: frames of the session; verified: frames whose verdict was live. */
-  frames: { seen: number; verified: number };
+  /**
+   * seen: frames of the session; inferred: frames with a verdict (quality gates passed);
+   * live: frames whose verdict was live; verified: = live (the contract's version-1 name).
+   */
+  frames: DecisionFrames;
   /** Mean of each score over the inferred frames of the session ({} when none ran). */
   scores: Record<string, number>;
   /** Quality of the session's last frame. */

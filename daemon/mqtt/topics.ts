@@ -5,7 +5,12 @@
  */
 import { monotonicFactory } from 'ulid';
 import type { GuidanceState } from '../decision/guidance.js';
-import type { DecisionReason, Decision as DecisionVerdict, QualityGate } from '../decision/types.js';
+import type {
+  DecisionFrames,
+  DecisionReason,
+  Decision as DecisionVerdict,
+  QualityGate,
+} from '../decision/types.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 
 export const CONTRACT_VERSION = 1 as const;
@@ -103,7 +108,7 @@ export interface DecisionPayload {
   reason: DecisionReason;
   quality_gate?: QualityGate;
   scores: DecisionScores;
-  frames: { seen: number; verified: number };
+  frames: DecisionFrames;
   quality: { face_px: number | null; sharpness: number | null; brightness: number | null };
   model: ModelRef;
   execution_provider: string;

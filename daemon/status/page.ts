@@ -68,7 +68,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 </section>
 <section>
   <h2>Last decisions</h2>
-  <table><thead><tr><th>time</th><th>camera</th><th>track</th><th>decision</th><th>reason</th><th>scores</th><th>frames</th></tr></thead>
+  <table><thead><tr><th>time</th><th>camera</th><th>track</th><th>decision</th><th>reason</th><th>scores</th><th>frames live/inferred/seen</th></tr></thead>
   <tbody id="decisions"></tbody></table>
 </section>
 </main>
@@ -112,7 +112,7 @@ async function refresh() {
     fill("latency", Object.entries(s.latency_ms).map(([k, f]) => row([k, f.p50, f.p95, f.n])));
     fill("decisions", s.decisions.map((d) => row([
       d.ts.slice(11, 23), d.camera_id, d.track_id, d.decision,
-      d.reason + (d.quality_gate ? ": " + d.quality_gate : ""), scores(d.scores), d.frames.verified + "/" + d.frames.seen,
+      d.reason + (d.quality_gate ? ": " + d.quality_gate : ""), scores(d.scores), d.frames.live + "/" + (d.frames.inferred ?? "?") + "/" + d.frames.seen,
     ], d.decision)));
     $("updated").textContent = new Date().toLocaleTimeString();
   } catch (e) {

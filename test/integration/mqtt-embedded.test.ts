@@ -46,7 +46,7 @@ describe('embedded aedes broker', { timeout: 30_000 }, () => {
         decision: 'reject',
         reason: 'spoof_detected',
         scores: { p_real: 0.1, var: 0.02, delta_kl: 2.5 },
-        frames: { seen: 5, verified: 0 },
+        frames: { seen: 5, inferred: 0, live: 0, verified: 0 },
         quality: { face_px: 150, sharpness: 0.4, brightness: 0.5 },
         model: { name: 'm', version: '1', sha256: 'x' },
         execution_provider: 'cpu',

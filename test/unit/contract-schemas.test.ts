@@ -28,7 +28,7 @@ const decision = (over: Record<string, unknown> = {}) =>
         reason: 'low_quality',
         quality_gate: 'sharpness',
         scores: { p_real: null, var: null, delta_kl: null },
-        frames: { seen: 3, verified: 0 },
+        frames: { seen: 3, inferred: 0, live: 0, verified: 0 },
         quality: { face_px: 90, sharpness: 0.01, brightness: 0.5 },
         model: { name: 'm', version: '1', sha256: 'ab' },
         execution_provider: 'cpu',

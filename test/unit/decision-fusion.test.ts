@@ -67,7 +67,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     assert.equal(dec?.decision, 'accept');
     assert.equal(dec?.reason, 'live_verified');
     assert.equal(dec?.qualityGate, undefined);
-    assert.deepEqual(dec?.frames, { seen: 5, verified: 5 });
+    assert.deepEqual(dec?.frames, { seen: 5, inferred: 5, live: 5, verified: 5 });
     assert.ok(Math.abs((dec?.scores.p_real ?? 0) - 0.9) < 1e-12);
     assert.deepEqual([dec?.firstFrameMono, dec?.lastFrameMono, dec?.decidedAtMono], [0, 400, 400]);
   });
@@ -76,7 +76,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     const d = new Driver();
     d.run(V('LLULL'));
     assert.equal(d.decisions[0]?.decision, 'accept');
-    assert.deepEqual(d.decisions[0]?.frames, { seen: 5, verified: 4 });
+    assert.deepEqual(d.decisions[0]?.frames, { seen: 5, inferred: 5, live: 4, verified: 4 });
   });
 
   it('does not count quality-failed frames toward the window', () => {
@@ -85,7 +85,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     assert.equal(d.decisions.length, 0);
     d.step(600, [obs(1, 600, 'live')]);
     assert.equal(d.decisions[0]?.decision, 'accept');
-    assert.deepEqual(d.decisions[0]?.frames, { seen: 7, verified: 5 });
+    assert.deepEqual(d.decisions[0]?.frames, { seen: 7, inferred: 5, live: 5, verified: 5 });
   });
 
   it('rejects as soon as min_spoof spoof frames were seen', () => {
@@ -101,7 +101,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     const steps = d.run(V('LLLLSLLLLL'));
     assert.deepEqual(steps.slice(0, 9).flat(), [], 'every window of frames 5..9 holds the spoof');
     assert.equal(steps[9]?.[0]?.decision, 'accept');
-    assert.deepEqual(steps[9]?.[0]?.frames, { seen: 10, verified: 9 });
+    assert.deepEqual(steps[9]?.[0]?.frames, { seen: 10, inferred: 10, live: 9, verified: 9 });
   });
 
   it('turns an uncertain majority into uncertain_action, never accept', () => {
