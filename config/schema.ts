@@ -72,6 +72,8 @@ export const configSchema = z.strictObject({
       url: z.string().url().nullable().default(null),
       embedded_host: z.string().default('127.0.0.1'),
       embedded_port: z.number().int().min(0).max(65535).default(1883),
+      /** 'auto': Debian's mosquitto when installed (MQTT 5: decision expiry holds), else aedes (MQTT 3.1.1, in-process). */
+      embedded_broker: z.enum(['auto', 'mosquitto', 'aedes']).default('auto'),
       prefix: z
         .string()
         .regex(/^[^#+/][^#+]*$/, 'no wildcards, no leading slash')

@@ -155,9 +155,19 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
     let url = config.mqtt.url;
     if (url === null) {
-      this.broker = await startEmbeddedBroker(config.mqtt.embedded_host, config.mqtt.embedded_port);
-      url = this.broker.url;
-      log.info({ url }, `embedded MQTT broker listening on ${url}`);
+      const b = await startEmbeddedBroker(
+        config.mqtt.embedded_host,
+        config.mqtt.embedded_port,
+        config.mqtt.embedded_broker,
+      );
+      this.broker = b;
+      url = b.url;
+      log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
+      if (b.protocolVersion < 5)
+        log.warn(
+          { broker: b.kind },
+          'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
+        );
     }
     this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
     applyStoredThresholds(this.liveness, config.device.state_dir);
