@@ -15,8 +15,10 @@ export const cameraSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -, at most 32 characters')
       .default('front'),
-    kind: z.enum(['file', 'v4l2', 'gstreamer', 'fake', 'ffmpeg', 'rtsp', 'fswebcam']).default('file'),
-    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink; ffmpeg: an input URL/path or ffmpeg input options (`-f lavfi -i testsrc`); rtsp: an rtsp:// URL; fswebcam: /dev/videoN (low-rate snapshot fallback). */
+    kind: z
+      .enum(['file', 'v4l2', 'gstreamer', 'fake', 'ffmpeg', 'rtsp', 'fswebcam', 'node-webcam'])
+      .default('file'),
+    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink; ffmpeg: an input URL/path or ffmpeg input options (`-f lavfi -i testsrc`); rtsp: an rtsp:// URL; fswebcam: /dev/videoN (low-rate snapshot fallback); node-webcam: /dev/videoN on Linux, the platform tool's device name elsewhere, or `default` (snapshots through the node-webcam package). */
     source: z.string().min(1).default('media/demo-kiosk.mp4'),
     /** file sources: play again from the start when the end is reached. */
     loop: z.boolean().default(true),

@@ -192,7 +192,10 @@ function checkCamera(cam: Config['cameras'][number]): CheckResult {
         return { name, status: 'ok', message: `${cam.source}: ${frame.cols}x${frame.rows}` };
       }
       case 'v4l2':
-      case 'fswebcam': {
+      case 'fswebcam':
+      case 'node-webcam': {
+        if (cam.kind === 'node-webcam' && !cam.source.startsWith('/dev/') && !/^\d+$/.test(cam.source))
+          return { name, status: 'ok', message: `node-webcam device ${cam.source}: opened at start` };
         const dev = /^\d+$/.test(cam.source) ? `/dev/video${cam.source}` : cam.source;
         if (!existsSync(dev))
           return {

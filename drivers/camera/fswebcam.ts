@@ -2,8 +2,8 @@
  * Low-rate fallback for machines where only Debian's `fswebcam` can talk to the camera: one
  * fswebcam process per snapshot, JPEG on stdout, decoded here. A process start and a JPEG
  * round trip per frame limit it to a few frames per second: use it only when V4L2, GStreamer
- * and ffmpeg all fail. (The npm package node-webcam wraps the same per-frame spawn; spawning
- * fswebcam directly avoids the extra dependency and its temp files.)
+ * and ffmpeg all fail. (The `node-webcam` kind, node-webcam.ts, wraps the same per-frame spawn
+ * and works on other platforms too; this one avoids its temporary file per frame.)
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

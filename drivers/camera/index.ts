@@ -8,6 +8,7 @@ import { ErrorCodes, KioskError } from '../../daemon/errors.js';
 import { FakeCamera } from './fake.js';
 import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 import { FswebcamSnapshot } from './fswebcam.js';
+import { NodeWebcamSnapshot } from './node-webcam.js';
 import { OpenCvCapture } from './opencv-capture.js';
 import { isIdentity, OrientedCamera } from './orient.js';
 import { StillImageSource } from './still-image.js';
@@ -23,6 +24,7 @@ export const CAMERA_KINDS: readonly CameraKind[] = [
   'ffmpeg',
   'rtsp',
   'fswebcam',
+  'node-webcam',
 ];
 
 type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms' | 'rotate' | 'flip';
@@ -71,6 +73,18 @@ function createDriver(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver
         height: cfg.height,
         fps: cfg.fps,
       });
+    case 'node-webcam':
+      return new NodeWebcamSnapshot({
+        id: cfg.id,
+        device: /^\d+$/.test(cfg.source)
+          ? `/dev/video${cfg.source}`
+          : cfg.source === 'default'
+            ? null
+            : cfg.source,
+        width: cfg.width,
+        height: cfg.height,
+        fps: cfg.fps,
+      });
     case 'fake':
       return new FakeCamera({
         id: cfg.id,
@@ -111,6 +125,7 @@ export { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 export { FswebcamSnapshot } from './fswebcam.js';
 export { jetsonCsiPipeline, rtspPipeline, usbCameraPipeline } from './gst-pipelines.js';
 export { LatestFrameSlot } from './latest-frame.js';
+export { NodeWebcamSnapshot } from './node-webcam.js';
 export { OpenCvCapture, openCvHasGStreamer } from './opencv-capture.js';
 export { type Flip, type Orientation, OrientedCamera, orientMat, type Rotation } from './orient.js';
 export { readImageBgr, StillImageSource } from './still-image.js';
