@@ -196,7 +196,8 @@ async function main(): Promise<void> {
         const dets = (found[i] ?? []).filter((d) => d.score >= th).map((d) => d.box as Box);
         const hit = s.labels.filter((l) => dets.some((d) => matches(d, l))).length;
         const fp = dets.filter((d) => !s.labels.some((l) => matches(d, l))).length;
-        for (const c of [(byVariant[s.variant] ??= { found: 0, faces: 0, fp: 0, images: 0 }), all]) {
+        byVariant[s.variant] ??= { found: 0, faces: 0, fp: 0, images: 0 };
+        for (const c of [byVariant[s.variant] as Cell, all]) {
           c.found += hit;
           c.faces += s.labels.length;
           c.fp += fp;
@@ -205,7 +206,10 @@ async function main(): Promise<void> {
         if (th === 0.3)
           for (const l of s.labels) {
             const best = (found[i] ?? []).filter((d) => matches(d.box as Box, l)).map((d) => d.score);
-            if (best.length && Math.max(...best) < 0.6) (lowScores[spec.id] ??= []).push(Math.max(...best));
+            if (best.length && Math.max(...best) < 0.6) {
+              lowScores[spec.id] ??= [];
+              lowScores[spec.id]?.push(Math.max(...best));
+            }
           }
       });
       rows.push({ detector: spec.id, threshold: th, byVariant, all, ms: Math.round(ms * 10) / 10 });
