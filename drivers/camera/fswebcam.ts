@@ -30,6 +30,18 @@ export function fswebcamArgs(o: Pick<FswebcamOptions, 'device' | 'width' | 'heig
   return ['-q', '--no-banner', '-d', o.device, ...size, '--jpeg', '90', '-'];
 }
 
+/** A snapshot tool's JPEG as a BGR Mat; what is not an image fails with `fail(message)`. */
+export async function decodeSnapshot(jpeg: Buffer, fail: (message: string) => KioskError): Promise<Mat> {
+  let mat: Mat | undefined;
+  try {
+    mat = await cv.imdecodeAsync(jpeg, cv.IMREAD_COLOR);
+  } catch (e) {
+    throw fail(`snapshot is not an image: ${asError(e).message}`);
+  }
+  if (!mat || mat.empty) throw fail(`snapshot is not an image (${jpeg.length} bytes)`);
+  return mat;
+}
+
 export class FswebcamSnapshot extends PumpedCamera {
   constructor(private readonly opts: FswebcamOptions) {
     super({ id: opts.id, kind: 'fswebcam', source: opts.device, width: null, height: null, fps: null });
@@ -59,15 +71,7 @@ export class FswebcamSnapshot extends PumpedCamera {
   }
 
   private async snapshot(): Promise<Mat> {
-    const jpeg = await this.runOnce();
-    let mat: Mat | undefined;
-    try {
-      mat = await cv.imdecodeAsync(jpeg, cv.IMREAD_COLOR);
-    } catch (e) {
-      throw this.failed(`snapshot is not an image: ${asError(e).message}`);
-    }
-    if (!mat || mat.empty) throw this.failed(`snapshot is not an image (${jpeg.length} bytes)`);
-    return mat;
+    return decodeSnapshot(await this.runOnce(), (m) => this.failed(m));
   }
 
   private runOnce(): Promise<Buffer> {

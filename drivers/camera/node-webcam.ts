@@ -16,9 +16,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { cv, type Mat } from '../../daemon/cv.js';
+import type { Mat } from '../../daemon/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
+import { decodeSnapshot } from './fswebcam.js';
 
 interface NodeWebcamInstance {
   bin?: string;
@@ -116,15 +117,7 @@ export class NodeWebcamSnapshot extends PumpedCamera {
   }
 
   private async snapshot(): Promise<Mat> {
-    const jpeg = await this.captureOnce();
-    let mat: Mat | undefined;
-    try {
-      mat = await cv.imdecodeAsync(jpeg, cv.IMREAD_COLOR);
-    } catch (e) {
-      throw this.failed(`snapshot is not an image: ${asError(e).message}`);
-    }
-    if (!mat || mat.empty) throw this.failed(`snapshot is not an image (${jpeg.length} bytes)`);
-    return mat;
+    return decodeSnapshot(await this.captureOnce(), (m) => this.failed(m));
   }
 
   private captureOnce(): Promise<Buffer> {
