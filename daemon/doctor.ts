@@ -11,7 +11,7 @@ import path from 'node:path';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
-import { orientMat, type Rotation } from '../drivers/camera/orient.js';
+import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
 import { referencedFiles } from './config-files.js';
 import { cv } from './cv.js';
 import { createDetector } from './detect/index.js';
@@ -320,18 +320,6 @@ async function checkOrientation(config: Config): Promise<CheckResult[]> {
     await worker.close();
   }
   return results;
-}
-
-/** The clockwise rotation (0, 90, 180, 270) that stands this face upright, from its landmarks. */
-export function uprightRotation(landmarks: readonly (readonly [number, number])[]): Rotation {
-  const [re, le, , rm, lm] = landmarks as [number, number][];
-  if (!re || !le || !rm || !lm) return 0;
-  const ux = (re[0] + le[0]) / 2 - (rm[0] + lm[0]) / 2;
-  const uy = (re[1] + le[1]) / 2 - (rm[1] + lm[1]) / 2;
-  // 0: head up; 90: head pointing right (the image was turned clockwise); -90: left; 180: down.
-  const headDeg = (Math.atan2(ux, -uy) * 180) / Math.PI;
-  const quarter = ((Math.round(headDeg / 90) % 4) + 4) % 4;
-  return (((4 - quarter) % 4) * 90) as Rotation;
 }
 
 async function orientationOf(

@@ -6,6 +6,7 @@
  * never builds a queue.
  */
 import type { Config } from '../config/schema.js';
+import { uprightRotation } from '../drivers/camera/orient.js';
 import type { SourceEvent } from '../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../drivers/camera/types.js';
 import { emptyFusionState, fuse, releasePresence, trackKey } from './decision/fusion.js';
@@ -34,6 +35,8 @@ export interface PipelineCounters {
   faces: number;
   inferences: number;
   decisions: number;
+  /** Warnings that faces look sideways or upside down (cameras[].rotate wrong). */
+  tiltWarnings: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -65,6 +68,11 @@ export interface PipelineDeps {
   onGuidance?: (state: GuidanceState, faces: number) => void;
   now?: () => number;
 }
+
+/** Faces seen sideways or upside down in most of this many face frames: the camera's rotate is wrong. */
+const TILT_WINDOW = 30;
+/** The tilt warning is logged at most this often per camera. */
+const TILT_WARN_INTERVAL_MS = 60_000;
 
 /** Guidance is published on change, at most this often per camera. */
 export const GUIDANCE_MIN_INTERVAL_MS = 500;
@@ -102,12 +110,16 @@ export class CameraPipeline {
     faces: 0,
     inferences: 0,
     decisions: 0,
+    tiltWarnings: 0,
   };
   private readonly now: () => number;
   private releaseRequested = false;
   private lastReleaseMono = Number.NEGATIVE_INFINITY;
   private readonly verifyWaiters: ((d: SessionDecision | null) => void)[] = [];
   private readonly guidanceLimiter = new GuidanceLimiter(GUIDANCE_MIN_INTERVAL_MS);
+  /** Per frame with faces: the rotation its first face needs to stand upright (0: upright). */
+  private readonly tilt: number[] = [];
+  private tiltWarnedMono = Number.NEGATIVE_INFINITY;
   /** What the person in front of the camera is told now (the last frame's state). */
   guidance: GuidanceState = 'idle';
   /** Monotonic time the loop last finished a frame (or started): the watchdog's heartbeat. */
@@ -267,6 +279,7 @@ export class CameraPipeline {
   private async finishFrame({ frame, faces }: Detected): Promise<SessionDecision[]> {
     if (faces === null) return [];
     const { liveness, config, stages, cameraId } = this.deps;
+    this.watchTilt(faces, frame.capturedMono);
     if (this.releaseRequested) {
       this.releaseRequested = false;
       this.fusion = releasePresence(this.fusion, cameraId);
@@ -352,6 +365,30 @@ export class CameraPipeline {
       this.deps.stages.record('publish', this.now() - t);
       for (const resolve of this.verifyWaiters.splice(0)) resolve(d);
     }
+  }
+
+  /**
+   * A camera mounted sideways shows faces whose head points sideways (landmarks): detectors
+   * find fewer of them and liveness models call them spoof. Reported, never silently dropped:
+   * a warning (at most once a minute) naming the rotate that would stand them upright.
+   */
+  private watchTilt(faces: FaceDetection[], nowMono: number): void {
+    const first = faces[0];
+    if (!first) return;
+    this.tilt.push(uprightRotation(first.landmarks));
+    if (this.tilt.length > TILT_WINDOW) this.tilt.shift();
+    if (this.tilt.length < TILT_WINDOW || nowMono - this.tiltWarnedMono < TILT_WARN_INTERVAL_MS) return;
+    const counts = new Map<number, number>();
+    for (const r of this.tilt) counts.set(r, (counts.get(r) ?? 0) + 1);
+    const [need, n] = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a));
+    if (need === 0 || n * 2 <= TILT_WINDOW) return;
+    this.tiltWarnedMono = nowMono;
+    this.counters.tiltWarnings++;
+    const { cameraId, log } = this.deps;
+    log.warn(
+      { camera: cameraId, rotate_needed: need, of: n, window: TILT_WINDOW },
+      `camera ${cameraId}: faces in ${n} of the last ${TILT_WINDOW} face frames stand upright only after turning the image ${need} degrees clockwise; the camera looks mounted ${need === 180 ? 'upside down' : 'sideways'}: add ${need} to cameras[].rotate (see \`fghv-kiosk doctor\`)`,
+    );
   }
 
   /**

@@ -13,13 +13,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
 import { cameraSchema, configSchema } from '../../config/schema.js';
 import { cv } from '../../daemon/cv.js';
 import type { SessionDecision } from '../../daemon/decision/types.js';
 import { createDetector, type FaceDetector } from '../../daemon/detect/index.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
-import { silentLogger } from '../../daemon/log.js';
 import { CameraPipeline } from '../../daemon/pipeline.js';
 import { createCamera, orientMat } from '../../drivers/camera/index.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -135,6 +135,8 @@ describe('a sideways camera with rotate decides like the upright one', {
 
   /** Every frame of the file through the pipeline, timed by its frame number. */
   async function decide(source: string, rotate: 0 | 90 | 180 | 270) {
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line).msg) });
     const camera = createCamera(
       { ...cameraSchema.parse({}), source, loop: false, realtime: false, rotate },
       { repoRoot },
@@ -146,7 +148,7 @@ describe('a sideways camera with rotate decides like the upright one', {
       detector,
       liveness,
       config,
-      log: silentLogger(),
+      log,
       stages: { record: () => {} },
       onDecision: () => {},
       now: () => clock,
@@ -167,7 +169,13 @@ describe('a sideways camera with rotate decides like the upright one', {
     }
     await camera.close();
     const summary = decisions.map((d) => `${d.trackId}:${d.decision}/${d.reason} ${d.frames.seen}`);
-    return { frames, size, summary, accepts: decisions.filter((d) => d.decision === 'accept').length };
+    return {
+      frames,
+      size,
+      summary,
+      accepts: decisions.filter((d) => d.decision === 'accept').length,
+      warnings,
+    };
   }
 
   it('same decisions, frame for frame', async () => {
@@ -182,6 +190,16 @@ describe('a sideways camera with rotate decides like the upright one', {
     const c = await decide(sideways, 0);
     assert.equal(c.size, '480x640');
     assert.notDeepEqual(c.summary, a.summary);
+    // ... and the pipeline says why instead of staying silent: the faces stand sideways.
+    assert.ok(
+      c.warnings.some((w) => /add 270 to cameras\[\]\.rotate/.test(w)),
+      `no tilt warning: ${c.warnings.join(' | ')}`,
+    );
+    assert.deepEqual(
+      [...a.warnings, ...b.warnings].filter((w) => /rotate/.test(w)),
+      [],
+      'upright faces raise no tilt warning',
+    );
     console.log(
       `upright: ${a.summary.length} decisions (${a.accepts} accept); sideways + rotate 270: same; ` +
         `sideways uncorrected: ${c.summary.length} decisions (${c.accepts} accept)`,
