@@ -144,6 +144,11 @@ export const configSchema = z.strictObject({
       /** null: the built-in default for the detector (BlazeFace from its npm package, YuNet from ../shared/data/models). */
       model: z.string().nullable().default(null),
       score_threshold: fraction.default(0.6),
+      /**
+       * Faces scored between this and score_threshold are not decided on but reported: the
+       * guidance topic says `face_detected` instead of `idle`, and the pipeline counts them.
+       */
+      report_threshold: fraction.default(0.3),
       nms_iou: fraction.default(0.3),
       max_faces: positiveInt.default(10),
     })

@@ -142,7 +142,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.detector = await createDetector(this.worker, {
       name: config.detector.name,
       model: config.detector.model,
-      scoreThreshold: config.detector.score_threshold,
+      // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
+      scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
       nmsIou: config.detector.nms_iou,
       maxFaces: config.detector.max_faces,
       providers: config.liveness.providers,
@@ -218,6 +219,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
             this.status?.metrics.observeStage(stage, ms);
           },
         },
+        decideFrom: config.detector.score_threshold,
         onDecision: (d) => this.publishDecision(d),
         onState: (state, err) => {
           slot.state = state;

@@ -37,6 +37,8 @@ export interface PipelineCounters {
   decisions: number;
   /** Warnings that faces look sideways or upside down (cameras[].rotate wrong). */
   tiltWarnings: number;
+  /** Faces detected below the score needed to decide (reported in guidance, not decided on). */
+  weakFaces: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -58,6 +60,12 @@ export interface PipelineDeps {
   log: Logger;
   stages: StageRecorder;
   onDecision: (d: SessionDecision) => void | Promise<void>;
+  /**
+   * Detector score a face needs to be decided on (detector.score_threshold); weaker faces the
+   * detector returned are counted (`weakFaces`) and shown in guidance, never decided on.
+   * Undefined: every face the detector returns is decided on.
+   */
+  decideFrom?: number;
   onState?: (state: CameraState, error?: KioskError | Error) => void;
   /**
    * Every processed frame with what was found in it (status page preview, metrics). Must be cheap.
@@ -111,6 +119,7 @@ export class CameraPipeline {
     inferences: 0,
     decisions: 0,
     tiltWarnings: 0,
+    weakFaces: 0,
   };
   private readonly now: () => number;
   private releaseRequested = false;
@@ -271,13 +280,17 @@ export class CameraPipeline {
     const t = this.now();
     const faces = await detector.detect(frame.mat);
     stages.record('detect', this.now() - t);
-    this.counters.faces += faces.length;
     return { frame, faces };
   }
 
   /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
-  private async finishFrame({ frame, faces }: Detected): Promise<SessionDecision[]> {
-    if (faces === null) return [];
+  private async finishFrame({ frame, faces: detected }: Detected): Promise<SessionDecision[]> {
+    if (detected === null) return [];
+    const min = this.deps.decideFrom;
+    const faces = min === undefined ? detected : detected.filter((f) => f.score >= min);
+    const weak = detected.length - faces.length;
+    this.counters.faces += faces.length;
+    this.counters.weakFaces += weak;
     const { liveness, config, stages, cameraId } = this.deps;
     this.watchTilt(faces, frame.capturedMono);
     if (this.releaseRequested) {
@@ -341,7 +354,10 @@ export class CameraPipeline {
     );
     this.fusion = state;
     stages.record('decide', this.now() - t);
-    this.guidance = guidanceFor({ cameraId, facesInView: faces.length, observations, state }, config);
+    this.guidance = guidanceFor(
+      { cameraId, facesInView: faces.length, weakFaces: weak, observations, state },
+      config,
+    );
     const say = this.guidanceLimiter.offer(this.guidance, frame.capturedMono);
     if (say) this.deps.onGuidance?.(say, faces.length);
     this.counters.processed++;

@@ -6,6 +6,8 @@
  *
  * States, first match wins:
  *  - `idle`: no face in view;
+ *  - `face_detected` also when only weak faces were seen (scored below detector.score_threshold
+ *    but above report_threshold): something face-like is there, not yet clear enough to decide;
  *  - `one_person`: several faces and decision.multiple_faces is `retry`;
  *  - `decided`: the person was accepted or rejected and is held (one decision per presence);
  *  - `move_closer` / `too_dark` / `too_bright` / `hold_still`: the face failed the face_size /
@@ -32,8 +34,10 @@ export type GuidanceState = (typeof GUIDANCE_STATES)[number];
 
 export interface GuidanceInput {
   cameraId: string;
-  /** Faces the detector reported in the frame. */
+  /** Faces the detector reported in the frame with the score needed to decide. */
   facesInView: number;
+  /** Faces below that score (reported, never decided on). */
+  weakFaces?: number;
   /** The observations fused for this frame (after `largest` selection). */
   observations: readonly FrameObservation[];
   /** Fusion state after the frame. */
@@ -44,7 +48,8 @@ export function guidanceFor(
   input: GuidanceInput,
   cfg: { decision: Pick<DecisionConfig, 'multiple_faces'>; quality: Pick<QualityConfig, 'min_brightness'> },
 ): GuidanceState {
-  if (input.facesInView === 0 || input.observations.length === 0) return 'idle';
+  if (input.facesInView === 0 || input.observations.length === 0)
+    return (input.weakFaces ?? 0) > 0 ? 'face_detected' : 'idle';
   if (input.facesInView > 1 && cfg.decision.multiple_faces === 'retry') return 'one_person';
   // The person nearest the camera (largest box) is the one being guided.
   const area = (o: FrameObservation) => o.box[2] * o.box[3];

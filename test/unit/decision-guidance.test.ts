@@ -35,6 +35,14 @@ const say = (
 describe('guidance', () => {
   it('names what the person should do', () => {
     assert.equal(say([]), 'idle');
+    assert.equal(
+      guidanceFor(
+        { cameraId: 'front', facesInView: 0, weakFaces: 1, observations: [], state: emptyFusionState() },
+        cfg,
+      ),
+      'face_detected',
+      'a face seen with low confidence is reported, not idle',
+    );
     assert.equal(say([obs(1, null), obs(2, null)]), 'one_person');
     assert.equal(
       guidanceFor(
