@@ -31,12 +31,16 @@
  *  - 'cooldown': frames captured before decidedAt + cooldown_ms start no new session;
  *  - 'presence' (one decision per presence): after an accept or a reject the track is held and
  *    starts no new session at all until it is lost (the person left) or releasePresence() is
- *    called (a client's request/verify); after a retry it waits max(cooldown_ms,
+ *    called (a client's request/verify). A new track that starts where a held person's lost
+ *    track was (IoU >= track_iou) within cooldown_ms of the loss is the same person (a missed
+ *    detection or a frame gap split the track) and is held too. After a retry it waits max(cooldown_ms,
  *    retry_interval_ms), so a person standing still, or a crowd, gets at most one retry per
  *    interval instead of one per cooldown.
  * A lost track's cooldown and hold are dropped (the tracker never reuses ids).
  */
+import { iou } from './tracker.js';
 import type {
+  Box,
   Decision,
   DecisionConfig,
   DecisionReason,
@@ -57,7 +61,7 @@ interface Outcome {
 const GATE_ORDER: readonly QualityGate[] = ['face_size', 'brightness', 'sharpness'];
 
 export function emptyFusionState(): FusionState {
-  return { sessions: {}, cooldownUntil: {}, held: {} };
+  return { sessions: {}, cooldownUntil: {}, held: {}, heldBox: {}, left: {} };
 }
 
 /**
@@ -68,7 +72,13 @@ export function releasePresence(state: FusionState, cameraId: string): FusionSta
   const mine = (key: string) => key.startsWith(`${cameraId}#`);
   const keep = <T>(r: Readonly<Record<string, T>>) =>
     Object.fromEntries(Object.entries(r).filter(([k]) => !mine(k))) as Record<string, T>;
-  return { sessions: state.sessions, cooldownUntil: keep(state.cooldownUntil), held: keep(state.held) };
+  return {
+    sessions: state.sessions,
+    cooldownUntil: keep(state.cooldownUntil),
+    held: keep(state.held),
+    heldBox: keep(state.heldBox),
+    left: keep(state.left),
+  };
 }
 
 export function trackKey(cameraId: string, trackId: number): string {
@@ -89,12 +99,16 @@ export function fuse(
   const sessions: Record<string, TrackSession> = { ...state.sessions };
   const cooldownUntil: Record<string, number> = { ...state.cooldownUntil };
   const held: Record<string, Decision> = { ...state.held };
+  const heldBox: Record<string, Box> = { ...state.heldBox };
+  const left: Record<string, { decision: Decision; box: Box; until: number }> = { ...state.left };
   const decisions: SessionDecision[] = [];
   const presence = cfg.redecide === 'presence';
   const close = (key: string, s: TrackSession, outcome: Outcome): void => {
     delete sessions[key];
-    if (presence && outcome.decision !== 'retry') held[key] = outcome.decision;
-    else
+    if (presence && outcome.decision !== 'retry') {
+      held[key] = outcome.decision;
+      heldBox[key] = s.lastBox;
+    } else
       cooldownUntil[key] =
         nowMs +
         (presence && outcome.decision === 'retry'
@@ -105,7 +119,23 @@ export function fuse(
 
   for (const obs of selectObservations(input.observations, cfg)) {
     const key = trackKey(cameraId, obs.trackId);
-    if (held[key] !== undefined) continue;
+    if (held[key] !== undefined) {
+      heldBox[key] = obs.box;
+      continue;
+    }
+    if (presence && !sessions[key]) {
+      // The same person back under a new track id (the old one was lost a moment ago, here)?
+      const same = Object.entries(left).find(
+        ([k, l]) =>
+          k.startsWith(`${cameraId}#`) && obs.capturedMono < l.until && iou(l.box, obs.box) >= cfg.track_iou,
+      );
+      if (same) {
+        delete left[same[0]];
+        held[key] = same[1].decision;
+        heldBox[key] = obs.box;
+        continue;
+      }
+    }
     const until = cooldownUntil[key];
     if (until !== undefined && obs.capturedMono < until) continue;
     const open = sessions[key];
@@ -134,12 +164,17 @@ export function fuse(
     const s = sessions[key];
     if (s) close(key, s, { decision: 'retry', reason: 'face_lost' });
     delete cooldownUntil[key];
+    const h = held[key];
+    const box = heldBox[key];
+    if (h !== undefined && box) left[key] = { decision: h, box, until: nowMs + cfg.cooldown_ms };
     delete held[key];
+    delete heldBox[key];
   }
 
   // Expired cooldowns are dropped so the state stays bounded by the tracks in view.
   for (const [key, until] of Object.entries(cooldownUntil)) if (until <= nowMs) delete cooldownUntil[key];
-  return { state: { sessions, cooldownUntil, held }, decisions };
+  for (const [key, l] of Object.entries(left)) if (l.until <= nowMs) delete left[key];
+  return { state: { sessions, cooldownUntil, held, heldBox, left }, decisions };
 }
 
 function selectObservations(obs: FrameObservation[], cfg: DecisionConfig): FrameObservation[] {
@@ -166,6 +201,7 @@ function newSession(cameraId: string, obs: FrameObservation): TrackSession {
     scoreSums: {},
     scoreCounts: {},
     lastQuality: obs.quality,
+    lastBox: obs.box,
   };
 }
 
@@ -178,6 +214,7 @@ function addFrame(s: TrackSession, obs: FrameObservation, cfg: DecisionConfig): 
     seen: s.seen + 1,
     gateFailures,
     lastQuality: obs.quality,
+    lastBox: obs.box,
   };
   if (obs.verdict === null) return next;
   const scoreSums = { ...s.scoreSums };

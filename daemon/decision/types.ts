@@ -107,6 +107,8 @@ export interface TrackSession {
   readonly scoreSums: Readonly<Record<string, number>>;
   readonly scoreCounts: Readonly<Record<string, number>>;
   readonly lastQuality: FaceQuality;
+  /** Box of the session's last frame. */
+  readonly lastBox: Box;
 }
 
 export interface FusionState {
@@ -119,4 +121,12 @@ export interface FusionState {
    * new session until it is lost or the presence is released (request/verify).
    */
   readonly held: Readonly<Record<string, Decision>>;
+  /** Where each held person was last seen (their track's last box). */
+  readonly heldBox: Readonly<Record<string, Box>>;
+  /**
+   * Held people whose track was just lost, by their old track key: a new track starting in the
+   * same place (IoU >= track_iou) before `until` is the same person (a detector or tracker
+   * hiccup, a frame gap under load) and stays held.
+   */
+  readonly left: Readonly<Record<string, { decision: Decision; box: Box; until: number }>>;
 }

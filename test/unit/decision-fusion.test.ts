@@ -248,15 +248,25 @@ describe('fuse: one decision per presence (the default)', () => {
     const old = new Driver(cooldownMode);
     assert.equal(old.run(V(still)).flat().length, 12);
     d.step(40_000, [], [1]);
-    assert.deepEqual(d.state, emptyFusionState(), 'the hold ends with the presence');
-    const back = d.step(40_100, [obs(2, 40_100, 'live')]);
-    assert.deepEqual(back, []);
-    for (let t = 40_200; t <= 40_500; t += 100) d.step(t, [obs(2, t, 'live')]);
+    assert.deepEqual(d.state.held, {}, 'the hold ends with the track');
+    // A new track where the person stood, right after the loss: the same person (a missed
+    // detection split the track), still held: no second decision.
+    for (let t = 40_100; t <= 41_000; t += 100) assert.deepEqual(d.step(t, [obs(2, t, 'live')]), []);
+    assert.deepEqual(d.state.held, { 'front#2': 'accept' });
+    // Gone for longer than cooldown_ms: whoever stands there next is a new presence.
+    d.step(41_100, [], [2]);
+    d.step(44_200, []);
+    assert.deepEqual(d.state, emptyFusionState(), 'nothing is kept once the person has left');
+    for (let t = 44_300; t <= 44_700; t += 100) d.step(t, [obs(3, t, 'live')]);
+    // Someone else, elsewhere, during another person's grace: decided as usual.
+    d.step(44_800, [], [3]);
+    for (let t = 44_900; t <= 45_300; t += 100) d.step(t, [obs(4, t, 'live', { box: [400, 100, 150, 150] })]);
     assert.deepEqual(
       d.decisions.map((x) => [x.trackId, x.decision]),
       [
         [1, 'accept'],
-        [2, 'accept'],
+        [3, 'accept'],
+        [4, 'accept'],
       ],
     );
   });
