@@ -15,8 +15,10 @@ export const cameraSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -, at most 32 characters')
       .default('front'),
-    kind: z.enum(['file', 'v4l2', 'gstreamer', 'fake', 'ffmpeg', 'rtsp', 'fswebcam']).default('file'),
-    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink; ffmpeg: an input URL/path or ffmpeg input options (`-f lavfi -i testsrc`); rtsp: an rtsp:// URL; fswebcam: /dev/videoN (low-rate snapshot fallback). */
+    kind: z
+      .enum(['file', 'v4l2', 'gstreamer', 'fake', 'ffmpeg', 'rtsp', 'fswebcam', 'node-webcam'])
+      .default('file'),
+    /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink; ffmpeg: an input URL/path or ffmpeg input options (`-f lavfi -i testsrc`); rtsp: an rtsp:// URL; fswebcam: /dev/videoN (low-rate snapshot fallback); node-webcam: /dev/videoN on Linux, the platform tool's device name elsewhere, or `default` (snapshots through the node-webcam package). */
     source: z.string().min(1).default('media/demo-kiosk.mp4'),
     /** file sources: play again from the start when the end is reached. */
     loop: z.boolean().default(true),
@@ -34,6 +36,10 @@ export const cameraSchema = z
      */
     reconnect_min_ms: positiveInt.default(500),
     reconnect_max_ms: positiveInt.default(30000),
+    /** Degrees clockwise that turn the captured image upright (a camera mounted sideways: 90 or 270). */
+    rotate: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]).default(0),
+    /** Mirror after rotating: 'horizontal' (left-right, e.g. a selfie-mirrored camera) or 'vertical'. */
+    flip: z.enum(['none', 'horizontal', 'vertical']).default('none'),
   })
   .default({
     id: 'front',
@@ -47,6 +53,8 @@ export const cameraSchema = z
     stall_timeout_ms: 5000,
     reconnect_min_ms: 500,
     reconnect_max_ms: 30000,
+    rotate: 0,
+    flip: 'none',
   });
 
 const providerName = z.enum(['tensorrt', 'cuda', 'cpu']);
@@ -69,6 +77,8 @@ export const configSchema = z.strictObject({
       url: z.string().url().nullable().default(null),
       embedded_host: z.string().default('127.0.0.1'),
       embedded_port: z.number().int().min(0).max(65535).default(1883),
+      /** 'auto': Debian's mosquitto when installed (MQTT 5: decision expiry holds), else aedes (MQTT 3.1.1, in-process). */
+      embedded_broker: z.enum(['auto', 'mosquitto', 'aedes']).default('auto'),
       prefix: z
         .string()
         .regex(/^[^#+/][^#+]*$/, 'no wildcards, no leading slash')
@@ -137,6 +147,11 @@ export const configSchema = z.strictObject({
       /** null: the built-in default for the detector (BlazeFace from its npm package, YuNet from ../shared/data/models). */
       model: z.string().nullable().default(null),
       score_threshold: fraction.default(0.6),
+      /**
+       * Faces scored between this and score_threshold are not decided on but reported: the
+       * guidance topic says `face_detected` instead of `idle`, and the pipeline counts them.
+       */
+      report_threshold: fraction.default(0.3),
       nms_iou: fraction.default(0.3),
       max_faces: positiveInt.default(10),
     })
@@ -193,6 +208,14 @@ export const configSchema = z.strictObject({
       track_lost_ms: positiveInt.default(700),
       /** After a decision, wait this long before deciding again on the same track. */
       cooldown_ms: z.number().int().min(0).default(3000),
+      /**
+       * 'presence': one accept or reject per tracked person: no new decision on that track until
+       * it is lost (the person left) or a client sends request/verify; retries at most every
+       * retry_interval_ms per person. 'cooldown': a new session after every cooldown_ms.
+       */
+      redecide: z.enum(['presence', 'cooldown']).default('presence'),
+      /** redecide 'presence': a person who got a retry may get the next one after this long. */
+      retry_interval_ms: z.number().int().min(0).default(10000),
       /** IoU above which a detection continues a track. */
       track_iou: fraction.default(0.3),
       /** Several faces in view: 'retry' (safe for gates) or 'largest' (decide on the largest face). */

@@ -1,9 +1,15 @@
 /**
- * `fghv-kiosk classify`: the daemon's per-frame path (detect -> align -> liveness -> verdict)
- * on still images, one result per image. Tests, benchmarks, calibration and integrators use it.
+ * `fghv-kiosk classify`: the daemon's per-frame path (detect -> quality gates -> align ->
+ * liveness -> verdict) on still images, one result per image. Tests, benchmarks, calibration
+ * and integrators use it, so it applies the daemon's quality gates (quality: null skips them)
+ * and names the scores as the decision payload does.
  */
 import { packageRoot } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { readImageBgr } from '../drivers/camera/still-image.js';
+import { measureFaceInImage, qualityGate } from './decision/quality.js';
+import type { FaceQuality, QualityGate } from './decision/types.js';
+import type { DetectorTuning } from './detect/index.js';
 import { createDetector } from './detect/index.js';
 import type { DetectorName, Point } from './detect/types.js';
 import { asError, ErrorCodes, KioskError } from './errors.js';
@@ -11,13 +17,18 @@ import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel } from './liveness/liveness-model.js';
 import type { Verdict } from './liveness/verdict.js';
 import type { Logger } from './log.js';
+import { type DecisionScores, decisionScores } from './mqtt/topics.js';
 
 export interface ClassifiedFace {
   box: [number, number, number, number];
   landmarks: Point[];
   detector_score: number;
-  verdict: Verdict;
-  scores: Record<string, number>;
+  quality: FaceQuality;
+  /** The first quality gate the face failed (no verdict then), null when it passed or gates were skipped. */
+  quality_gate: QualityGate | null;
+  /** null: a quality gate failed, the daemon would not have classified this face. */
+  verdict: Verdict | null;
+  scores: DecisionScores;
 }
 
 export type ClassifyResult =
@@ -28,6 +39,10 @@ export interface ClassifyOptions {
   manifest: string;
   detector: string;
   detectorModel: string | null;
+  /** Detector threshold, NMS and face limit (config `detector.*`). */
+  detectorTuning?: DetectorTuning;
+  /** The daemon's quality gates (config `quality`); null: classify every face. */
+  quality: Config['quality'] | null;
   providers: string[];
   intraOpThreads: number;
   images: string[];
@@ -38,6 +53,7 @@ export interface ClassifyOptions {
 }
 
 const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
+const roundOrNull = (v: number | null) => (v === null ? null : round(v, 6));
 
 export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyResult[]> {
   const worker = InferenceWorker.start();
@@ -46,9 +62,7 @@ export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyRes
     const detector = await createDetector(worker, {
       name: opts.detector as DetectorName,
       model: opts.detectorModel,
-      scoreThreshold: 0.6,
-      nmsIou: 0.3,
-      maxFaces: 10,
+      ...(opts.detectorTuning ?? { scoreThreshold: 0.6, nmsIou: 0.3, maxFaces: 10 }),
       providers: opts.providers,
       intraOpThreads: opts.intraOpThreads,
       repoRoot: packageRoot,
@@ -69,13 +83,26 @@ export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyRes
         const image = await readImageBgr(file, { applyExifOrientation: opts.applyExif === true });
         const faces: ClassifiedFace[] = [];
         for (const face of await detector.detect(image)) {
-          const r = await model.classify(image, face);
+          const quality = measureFaceInImage(image, face.box);
+          const gate = opts.quality ? qualityGate(quality, opts.quality) : null;
+          const r = gate === null ? await model.classify(image, face) : null;
+          const scores = decisionScores(r?.scores ?? {});
           faces.push({
             box: face.box.map((v) => round(v)) as [number, number, number, number],
             landmarks: face.landmarks.map(([x, y]) => [round(x), round(y)] as Point),
             detector_score: round(face.score, 4),
-            verdict: r.verdict,
-            scores: Object.fromEntries(Object.entries(r.scores).map(([k, v]) => [k, round(v, 6)])),
+            quality: {
+              face_px: round(quality.face_px, 1),
+              sharpness: round(quality.sharpness, 4),
+              brightness: round(quality.brightness, 4),
+            },
+            quality_gate: gate,
+            verdict: r?.verdict ?? null,
+            scores: {
+              p_real: roundOrNull(scores.p_real),
+              var: roundOrNull(scores.var),
+              delta_kl: roundOrNull(scores.delta_kl),
+            },
           });
         }
         result = { file, width: image.cols, height: image.rows, faces };

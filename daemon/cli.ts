@@ -20,20 +20,29 @@ Usage:
   fghv-kiosk run [--config FILE]
       Run the daemon. Without --config it runs the embedded demo: the sample video,
       the demo liveness model and an embedded MQTT broker on 127.0.0.1:1883.
-  fghv-kiosk classify --model MANIFEST [--detector blazeface|yunet] [--detector-model FILE]
-                      [--providers cpu,...] [--threads N] [--exif] [--json] IMAGE...
-      Detect -> align -> liveness -> per-frame verdict on still images; with --json one
-      JSON line per image: {"file","faces":[{"box","landmarks","verdict","scores",...}]}.
-      Pixels are read as stored; --exif applies EXIF orientation tags.
-  fghv-kiosk config check FILE
-      Validate a configuration file; print every error with its path; exit 1 if invalid.
+  fghv-kiosk classify --model MANIFEST [--config FILE] [--detector blazeface|yunet]
+                      [--detector-model FILE] [--providers cpu,...] [--threads N]
+                      [--skip-quality] [--exif] [--json] IMAGE...
+      Detect -> quality gates -> align -> liveness -> per-frame verdict on still images,
+      as the daemon does it: a face that fails a quality gate (quality.* of --config, or
+      the defaults) gets no verdict (verdict null, quality_gate says which); --skip-quality
+      classifies it anyway. Scores use the decision payload's names (p_real, var, delta_kl).
+      With --json one JSON line per image: {"file","faces":[{"box","landmarks","quality",
+      "quality_gate","verdict","scores",...}]}. Pixels are read as stored; --exif applies
+      EXIF orientation tags.
+  fghv-kiosk config check FILE [--schema-only]
+      Validate a configuration file; print every error with its path, and every file it
+      names that is missing on this machine (detector model, manifest, password, TLS and
+      key files; --schema-only skips that, for a file meant for another machine); exit 1
+      if invalid.
   fghv-kiosk config defaults
       Print the complete default configuration (the embedded demo) as YAML.
   fghv-kiosk cameras
       List /dev/video* devices with their formats and sizes, and the capture backends.
   fghv-kiosk doctor [--config FILE] [--json]
-      Check camera access, model files, execution providers, broker, clock and disk
-      space, and explain each failure; exit 1 if any check fails.
+      Check camera access, model files (liveness and detector), the files the config
+      names, execution providers, broker, clock and disk space, and explain each failure;
+      exit 1 if any check fails. Changes nothing on disk.
   fghv-kiosk model install FILE MANIFEST [--config FILE] [--signature BASE64]
       Verify (sha256; when model_update.public_key_file is set, a signature over model
       and manifest, see docs/security.md), load, warm up
@@ -57,23 +66,44 @@ Environment: FGHV_CONFIG (config file for run), FGHV_<SECTION>__<KEY>=value over
 config key (e.g. FGHV_MQTT__URL=mqtt://broker:1883), FGHV_MQTT_PASSWORD.
 Exit codes: 0 ok, 1 failure (a KIOSK_E_* code is printed), 2 usage error.`;
 
+/** The HELP blocks of one command (`fghv-kiosk <cmd> --help`). */
+export function commandHelp(cmd: string): string {
+  const blocks = HELP.split(/\n(?= {2}fghv-kiosk )/).filter(
+    (b) => b.startsWith(`  fghv-kiosk ${cmd} `) || b.startsWith(`  fghv-kiosk ${cmd}\n`),
+  );
+  return `Usage:\n${blocks.join('\n').replace(/\n\nEnvironment:[\s\S]*$/, '')}`;
+}
+
+const COMMANDS = ['run', 'classify', 'config', 'cameras', 'doctor', 'model', 'verify', 'version', 'help'];
+
 function usage(message: string): never {
   throw new KioskError(ErrorCodes.USAGE, `${message}\nRun \`fghv-kiosk --help\` for usage.`);
 }
 
 async function cmdConfig(args: string[]): Promise<number> {
-  const [sub, file, ...rest] = args;
+  const schemaOnly = args.includes('--schema-only');
+  const [sub, file, ...rest] = args.filter((a) => a !== '--schema-only');
   if (sub === 'defaults') {
     const YAML = (await import('yaml')).default;
-    process.stdout.write(YAML.stringify(configSchema.parse({})));
+    // Paths resolved (absolute), so the printed file validates wherever it is saved.
+    process.stdout.write(YAML.stringify(loadConfig(null, {}).config));
     return 0;
   }
   if (sub !== 'check' || !file || rest.length)
     usage('config: expected `config check FILE` or `config defaults`');
   // What `run` would use: the file with the FGHV_* environment applied, and the status
-  // token read and checked as at start.
+  // token read and checked as at start; then the files it names must exist.
   const { config, file: abs, envKeys } = loadConfig(file);
   if (config.status.enabled) resolveStatusToken(config.status);
+  const { missingFiles } = await import('./config-files.js');
+  const missing = schemaOnly ? [] : missingFiles(config);
+  if (missing.length) {
+    throw new KioskError(
+      ErrorCodes.CONFIG_INVALID,
+      `${abs}: valid syntax, but it names files that do not exist:\n${missing.map((m) => `  ${m.key}: ${m.path}`).join('\n')}`,
+      { details: { missing } },
+    );
+  }
   process.stdout.write(`${abs}: valid${envKeys.length ? ` (with ${envKeys.join(', ')})` : ''}\n`);
   return 0;
 }
@@ -84,7 +114,9 @@ async function cmdClassify(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       model: { type: 'string' },
-      detector: { type: 'string', default: 'blazeface' },
+      config: { type: 'string' },
+      detector: { type: 'string' },
+      'skip-quality': { type: 'boolean', default: false },
       'detector-model': { type: 'string' },
       providers: { type: 'string', default: 'cpu' },
       threads: { type: 'string', default: '0' },
@@ -94,14 +126,30 @@ async function cmdClassify(args: string[]): Promise<number> {
   });
   if (!values.model) usage('classify: --model MANIFEST is required');
   if (!positionals.length) usage('classify: give at least one IMAGE');
+  const { DETECTOR_NAMES } = await import('./detect/index.js');
+  if (values.detector !== undefined && !(DETECTOR_NAMES as readonly string[]).includes(values.detector))
+    usage(`classify: unknown --detector "${values.detector}"; valid names: ${DETECTOR_NAMES.join(', ')}`);
+  const threads = Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 0) usage('classify: --threads takes a whole number >= 0');
+  const { config } = values.config ? loadConfig(values.config, {}) : { config: configSchema.parse({}) };
   const { classifyImages } = await import('./classify.js');
   const log = createLogger({ level: 'warn', format: 'auto' });
   const results = await classifyImages({
     manifest: path.resolve(values.model),
-    detector: values.detector as string,
-    detectorModel: values['detector-model'] ? path.resolve(values['detector-model']) : null,
+    detector: values.detector ?? config.detector.name,
+    detectorTuning: {
+      scoreThreshold: config.detector.score_threshold,
+      nmsIou: config.detector.nms_iou,
+      maxFaces: config.detector.max_faces,
+    },
+    quality: values['skip-quality'] ? null : config.quality,
+    detectorModel: values['detector-model']
+      ? path.resolve(values['detector-model'])
+      : values.detector === undefined || values.detector === config.detector.name
+        ? config.detector.model
+        : null,
     providers: (values.providers as string).split(',').filter(Boolean),
-    intraOpThreads: Number(values.threads),
+    intraOpThreads: threads,
     images: positionals,
     applyExif: values.exif === true,
     log,
@@ -112,10 +160,12 @@ async function cmdClassify(args: string[]): Promise<number> {
       else
         for (const f of r.faces) {
           const scores = Object.entries(f.scores)
-            .map(([k, v]) => `${k}=${v.toFixed(4)}`)
+            .filter(([, v]) => v !== null)
+            .map(([k, v]) => `${k}=${(v as number).toFixed(4)}`)
             .join(' ');
+          const verdict = f.verdict ?? `retry/${f.quality_gate}`;
           process.stdout.write(
-            `${r.file}: ${f.verdict} box=[${f.box.map((v) => Math.round(v)).join(',')}] ${scores}\n`,
+            `${r.file}: ${verdict} box=[${f.box.map((v) => Math.round(v)).join(',')}] face_px=${Math.round(f.quality.face_px)} ${scores}\n`,
           );
         }
     },
@@ -165,6 +215,11 @@ async function cmdRun(args: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
+    // `<command> --help` anywhere after a known command: that command's usage, nothing run.
+    if (cmd && COMMANDS.includes(cmd) && (rest.includes('--help') || rest.includes('-h'))) {
+      process.stdout.write(`${commandHelp(cmd)}\n`);
+      return 0;
+    }
     switch (cmd) {
       case undefined:
       case 'help':

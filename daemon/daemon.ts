@@ -13,6 +13,7 @@ import {
   daemonCommandTarget,
   thresholdOverrides,
 } from './commands/daemon-target.js';
+import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
@@ -32,6 +33,8 @@ import {
   type CameraRecoveryFigures,
   CONTRACT_VERSION,
   type DecisionPayload,
+  decisionScores,
+  type GuidancePayload,
   type InfoPayload,
 } from './mqtt/topics.js';
 import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
@@ -148,7 +151,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.detector = await createDetector(this.worker, {
       name: config.detector.name,
       model: config.detector.model,
-      scoreThreshold: config.detector.score_threshold,
+      // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
+      scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
       nmsIou: config.detector.nms_iou,
       maxFaces: config.detector.max_faces,
       providers: config.liveness.providers,
@@ -161,9 +165,19 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
     let url = config.mqtt.url;
     if (url === null) {
-      this.broker = await startEmbeddedBroker(config.mqtt.embedded_host, config.mqtt.embedded_port);
-      url = this.broker.url;
-      log.info({ url }, `embedded MQTT broker listening on ${url}`);
+      const b = await startEmbeddedBroker(
+        config.mqtt.embedded_host,
+        config.mqtt.embedded_port,
+        config.mqtt.embedded_broker,
+      );
+      this.broker = b;
+      url = b.url;
+      log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
+      if (b.protocolVersion < 5)
+        log.warn(
+          { broker: b.kind },
+          'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
+        );
     }
     this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
     const stored = applyStoredThresholds(this.liveness, config);
@@ -187,6 +201,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         log,
         audit: (event, details) => this.contract?.event(event, details),
         restart: () => this.emit('restart'),
+        verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
       }),
       () => this.info,
     );
@@ -222,6 +237,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
             this.status?.metrics.observeStage(stage, ms);
           },
         },
+        decideFrom: config.detector.score_threshold,
         onDecision: (d) => this.publishDecision(d),
         onState: (state, err) => {
           slot.state = state;
@@ -231,6 +247,23 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         },
         onFrame: (r) => {
           if (this.listenerCount('frame') > 0) this.emit('frame', r);
+        },
+        onGuidance: (state, faces) => {
+          const payload: GuidancePayload = {
+            v: CONTRACT_VERSION,
+            ts: new Date().toISOString(),
+            device_id: this.deviceId,
+            camera_id: cam.id,
+            state,
+            faces,
+          };
+          if (this.link)
+            void this.link.publish({
+              topic: this.link.topics.guidance(cam.id),
+              payload: JSON.stringify(payload),
+              qos: 0,
+              retain: true,
+            });
         },
       });
       this.cameras.push(slot);
@@ -255,6 +288,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       pipeline: () => this.pipelineFigures(),
       onError: (err) => log.warn({ err }, 'health report failed'),
     });
+    this.rates(); // the baseline, so the first health message has real rates (over its first interval)
     await this.health.start();
 
     if (config.status.enabled) {
@@ -402,8 +436,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (!this.link || !this.seq || !this.liveness || !this.contract) return;
     const m = this.liveness.info;
     const now = performance.now();
-    const s = d.scores;
-    const pReal = s.p_real ?? s.p_live ?? null;
     // build -> sign -> durable audit row -> publish (decision topic and audit), in decide().
     const payload = this.contract.decide({
       camera_id: d.cameraId,
@@ -411,7 +443,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       decision: d.decision,
       reason: d.reason,
       ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
-      scores: { p_real: pReal, var: s.var ?? null, delta_kl: s.delta_kl ?? null },
+      scores: decisionScores(d.scores),
       frames: d.frames,
       quality: d.quality,
       model: { name: m.name, version: m.version, sha256: m.sha256 },
@@ -431,10 +463,27 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         frames: payload.frames,
         scores: payload.scores,
       },
-      `decision ${payload.decision} (${payload.reason}${payload.quality_gate ? `: ${payload.quality_gate}` : ''}) camera=${payload.camera_id} track=${payload.track_id} seq=${payload.seq} frames=${payload.frames.verified}/${payload.frames.seen}`,
+      `decision ${payload.decision} (${payload.reason}${payload.quality_gate ? `: ${payload.quality_gate}` : ''}) camera=${payload.camera_id} track=${payload.track_id} seq=${payload.seq} frames=${payload.frames.live}/${payload.frames.inferred}/${payload.frames.seen}`,
     );
     this.opts.onDecision?.(payload);
     this.emit('decision', payload);
+  }
+
+  /** request/verify: the camera's next published decision, or `timed_out`. */
+  private async verifyNow(cameraId: string, timeoutMs: number): Promise<unknown> {
+    const slot = this.cameras.find((c) => c.id === cameraId);
+    if (!slot) throw new KioskError(ErrorCodes.COMMAND_INVALID, `no camera "${cameraId}" on this device`);
+    let published: DecisionPayload | null = null;
+    const seen = (p: DecisionPayload) => {
+      if (p.camera_id === cameraId) published ??= p;
+    };
+    this.on('decision', seen);
+    try {
+      const d = await slot.pipeline.requestDecision(timeoutMs);
+      return d && published ? { decision: published } : { decision: null, timed_out: true };
+    } finally {
+      this.off('decision', seen);
+    }
   }
 
   /** Counters and per-stage latencies, for benchmarks and the status of `info`. */
@@ -464,12 +513,18 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   }
 
   /** Camera states for status pages and doctor. */
-  cameraStates(): ({ id: string; state: CameraState; error: string | null } & CameraRecoveryFigures)[] {
+  cameraStates(): ({
+    id: string;
+    state: CameraState;
+    error: string | null;
+    guidance: GuidanceState;
+  } & CameraRecoveryFigures)[] {
     return this.cameras.map((c) => ({
       id: c.id,
       state: c.state,
       error: c.lastError,
       ...cameraRecoveryFigures(c.camera.recovery()),
+      guidance: c.pipeline.guidance,
     }));
   }
 

@@ -5,12 +5,16 @@
  * says so). Every check is bounded in time; none changes anything except a probe file in
  * the state directory.
  */
-import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
+import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
+import { referencedFiles } from './config-files.js';
 import { cv } from './cv.js';
+import { createDetector } from './detect/index.js';
 import { asError, isKioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { type LoadedModel, loadManifest } from './liveness/manifest.js';
@@ -72,28 +76,51 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 function checkStateDir(dir: string): CheckResult[] {
+  // The daemon creates the directory at start; doctor only checks that it could (the
+  // nearest existing ancestor is writable), so running it changes nothing on disk.
+  let existing = path.resolve(dir);
+  while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+  const created = existing !== path.resolve(dir);
   try {
-    mkdirSync(dir, { recursive: true });
-    const probe = path.join(dir, `.doctor-${process.pid}`);
-    writeFileSync(probe, 'probe');
-    rmSync(probe);
+    accessSync(existing, constants.W_OK | constants.X_OK);
   } catch (e) {
     return [
       {
         name: 'state_dir',
         status: 'fail',
-        message: `${dir} is not writable: ${errMessage(e)}`,
+        message: created
+          ? `${dir} does not exist and cannot be created: ${existing} is not writable (${errMessage(e)})`
+          : `${dir} is not writable: ${errMessage(e)}`,
         details: { dir },
       },
     ];
   }
-  const fs = statfsSync(dir);
+  const fs = statfsSync(existing);
   const free = fs.bavail * fs.bsize;
   const verdict = judgeFreeSpace(free);
   return [
-    { name: 'state_dir', status: 'ok', message: `${dir} is writable`, details: { dir } },
+    {
+      name: 'state_dir',
+      status: 'ok',
+      message: created ? `${dir} does not exist yet; the daemon can create it` : `${dir} is writable`,
+      details: { dir },
+    },
     { name: 'disk_space', ...verdict, details: { dir, free_bytes: free } },
   ];
+}
+
+/** Every file the config names: the detector model, the manifest, password, TLS and key files. */
+function checkFiles(config: Config): CheckResult[] {
+  return referencedFiles(config).map(({ key, path: p }) =>
+    existsSync(p)
+      ? { name: `file:${key}`, status: 'ok' as const, message: p, details: { key, path: p } }
+      : {
+          name: `file:${key}`,
+          status: 'fail' as const,
+          message: `${p} does not exist${key === 'detector.model' ? ' (run would fail with KIOSK_E_MODEL_NOT_FOUND)' : ''}`,
+          details: { key, path: p },
+        },
+  );
 }
 
 function firstModelPath(loaded: LoadedModel): string {
@@ -168,7 +195,10 @@ function checkCamera(cam: Config['cameras'][number]): CheckResult {
         return { name, status: 'ok', message: `${cam.source}: ${frame.cols}x${frame.rows}` };
       }
       case 'v4l2':
-      case 'fswebcam': {
+      case 'fswebcam':
+      case 'node-webcam': {
+        if (cam.kind === 'node-webcam' && !cam.source.startsWith('/dev/') && !/^\d+$/.test(cam.source))
+          return { name, status: 'ok', message: `node-webcam device ${cam.source}: opened at start` };
         const dev = /^\d+$/.test(cam.source) ? `/dev/video${cam.source}` : cam.source;
         if (!existsSync(dev))
           return {
@@ -252,12 +282,110 @@ async function checkBroker(config: Config): Promise<CheckResult> {
   }
 }
 
+/** Test frames doctor reads from a camera for the orientation check: every 15th of the first 150. */
+const ORIENTATION_FRAMES = 10;
+
+/**
+ * Orientation: a camera mounted sideways makes faces hard to detect and spoof-looking. Doctor
+ * reads a few frames (file and v4l2 cameras), applies the configured rotate/flip, and looks
+ * where each detected face's head points: from the mouth to the eyes (landmarks). A face whose
+ * head points sideways or down votes for the rotate that would stand it upright; when the
+ * detector finds no face as configured, the frame is tried turned by 90, 180 and 270 degrees
+ * (some detectors miss sideways faces altogether).
+ */
+async function checkOrientation(config: Config): Promise<CheckResult[]> {
+  const cams = config.cameras.filter((c) => c.kind === 'file' || c.kind === 'v4l2');
+  if (!cams.length) return [];
+  const worker = InferenceWorker.start();
+  const results: CheckResult[] = [];
+  try {
+    const detector = await createDetector(worker, {
+      name: config.detector.name,
+      model: config.detector.model,
+      scoreThreshold: config.detector.score_threshold,
+      nmsIou: config.detector.nms_iou,
+      maxFaces: config.detector.max_faces,
+      providers: ['cpu'],
+      intraOpThreads: 1,
+      repoRoot: packageRoot,
+    });
+    try {
+      for (const cam of cams) results.push(await orientationOf(cam, detector));
+    } finally {
+      await detector.close();
+    }
+  } catch (e) {
+    results.push({ name: 'orientation', status: 'warn', message: `not checked: ${errMessage(e)}` });
+  } finally {
+    await worker.close();
+  }
+  return results;
+}
+
+async function orientationOf(
+  cam: Config['cameras'][number],
+  detector: Awaited<ReturnType<typeof createDetector>>,
+): Promise<CheckResult> {
+  const name = `orientation:${cam.id}`;
+  const source = cam.kind === 'v4l2' && /^\d+$/.test(cam.source) ? Number(cam.source) : cam.source;
+  if (typeof source === 'string' && !existsSync(source))
+    return { name, status: 'warn', message: 'not checked: the source does not exist' };
+  const votes: Record<Rotation, number> = { 0: 0, 90: 0, 180: 0, 270: 0 };
+  let frames = 0;
+  const cap = new cv.VideoCapture(source as string);
+  try {
+    for (let i = 0; i < ORIENTATION_FRAMES * 15 && frames < ORIENTATION_FRAMES; i++) {
+      const raw = cap.read();
+      if (raw.empty) break;
+      if (i % 15 !== 0) continue;
+      frames++;
+      const upright = orientMat(raw, { rotate: cam.rotate, flip: cam.flip });
+      for (const extra of [0, 90, 180, 270] as const) {
+        const m = extra === 0 ? upright : orientMat(upright, { rotate: extra, flip: 'none' });
+        const faces = await detector.detect(m);
+        if (m !== upright) m.release();
+        for (const f of faces) votes[((extra + uprightRotation(f.landmarks)) % 360) as Rotation]++;
+        if (faces.length) break;
+      }
+      upright.release();
+    }
+  } finally {
+    cap.release();
+  }
+  const faces = votes[0] + votes[90] + votes[180] + votes[270];
+  const details = { frames, faces, votes, rotate: cam.rotate, flip: cam.flip };
+  if (!frames) return { name, status: 'warn', message: 'not checked: no frame could be read', details };
+  if (!faces)
+    return {
+      name,
+      status: 'ok',
+      message: `no face in ${frames} test frames: stand in front of the camera and run doctor again to check its orientation`,
+      details,
+    };
+  const best = ([0, 90, 180, 270] as const).reduce((a, b) => (votes[b] > votes[a] ? b : a));
+  if (best !== 0)
+    return {
+      name,
+      status: 'warn',
+      message: `${votes[best]} of ${faces} faces in ${frames} test frames stand upright only after turning the image ${best} degrees clockwise: the camera looks mounted ${best === 180 ? 'upside down' : 'sideways'}; set cameras[].rotate: ${(cam.rotate + best) % 360}`,
+      details,
+    };
+  return {
+    name,
+    status: 'ok',
+    message: `faces upright (${votes[0]} of ${faces} faces in ${frames} test frames)`,
+    details,
+  };
+}
+
 export async function runDoctor(config: Config, now = Date.now()): Promise<DoctorReport> {
   const checks: CheckResult[] = [];
   checks.push(...checkStateDir(config.device.state_dir));
   checks.push({ name: 'clock', ...judgeClock(now) });
+  checks.push(...checkFiles(config));
   checks.push(...(await checkModelAndProviders(config)));
   for (const cam of config.cameras) checks.push(checkCamera(cam));
+  checks.push(...(await checkOrientation(config)));
   checks.push(await checkBroker(config));
   return { ok: checks.every((c) => c.status !== 'fail'), checks };
 }

@@ -6,15 +6,16 @@
  * never builds a queue.
  */
 import type { Config } from '../config/schema.js';
+import { uprightRotation } from '../drivers/camera/orient.js';
 import type { SourceEvent } from '../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../drivers/camera/types.js';
-import { cv } from './cv.js';
-import { emptyFusionState, fuse } from './decision/fusion.js';
-import { measureQuality, qualityGate } from './decision/quality.js';
+import { emptyFusionState, fuse, releasePresence, trackKey } from './decision/fusion.js';
+import { GuidanceLimiter, type GuidanceState, guidanceFor } from './decision/guidance.js';
+import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import { IouTracker } from './decision/tracker.js';
-import type { Box, FrameObservation, FusionState, SessionDecision } from './decision/types.js';
+import type { FrameObservation, FusionState, SessionDecision } from './decision/types.js';
 import type { FaceDetection, FaceDetector } from './detect/types.js';
-import { asError, type KioskError } from './errors.js';
+import { asError, ErrorCodes, KioskError } from './errors.js';
 import type { LivenessModel } from './liveness/liveness-model.js';
 import type { Logger } from './log.js';
 
@@ -34,6 +35,10 @@ export interface PipelineCounters {
   faces: number;
   inferences: number;
   decisions: number;
+  /** Warnings that faces look sideways or upside down (cameras[].rotate wrong). */
+  tiltWarnings: number;
+  /** Faces detected below the score needed to decide (reported in guidance, not decided on). */
+  weakFaces: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -55,23 +60,30 @@ export interface PipelineDeps {
   log: Logger;
   stages: StageRecorder;
   onDecision: (d: SessionDecision) => void | Promise<void>;
+  /**
+   * Detector score a face needs to be decided on (detector.score_threshold); weaker faces the
+   * detector returned are counted (`weakFaces`) and shown in guidance, never decided on.
+   * Undefined: every face the detector returns is decided on.
+   */
+  decideFrom?: number;
   onState?: (state: CameraState, error?: KioskError | Error) => void;
   /**
    * Every processed frame with what was found in it (status page preview, metrics). Must be cheap.
    * The frame's Mat is released after the call: copy it to keep it.
    */
   onFrame?: (result: FrameResult) => void;
+  /** The guidance state changed (rate-limited: GUIDANCE_MIN_INTERVAL_MS). */
+  onGuidance?: (state: GuidanceState, faces: number) => void;
   now?: () => number;
 }
 
-function faceRegion(frame: Frame, box: Box) {
-  const x = Math.max(0, Math.floor(box[0]));
-  const y = Math.max(0, Math.floor(box[1]));
-  const w = Math.min(frame.width - x, Math.ceil(box[2]));
-  const h = Math.min(frame.height - y, Math.ceil(box[3]));
-  if (w < 2 || h < 2) return null;
-  return frame.mat.getRegion(new cv.Rect(x, y, w, h));
-}
+/** Faces seen sideways or upside down in most of this many face frames: the camera's rotate is wrong. */
+const TILT_WINDOW = 30;
+/** The tilt warning is logged at most this often per camera. */
+const TILT_WARN_INTERVAL_MS = 60_000;
+
+/** Guidance is published on change, at most this often per camera. */
+export const GUIDANCE_MIN_INTERVAL_MS = 500;
 
 /** A frame taken from the camera, with its detection under way. */
 interface Pulled {
@@ -87,6 +99,11 @@ interface Detected {
 
 function noop(): void {}
 
+/** request/verify releases a camera's held people at most this often; requests in between share the wait. */
+export const VERIFY_MIN_INTERVAL_MS = 1000;
+/** request/verify calls waiting on one camera, at most (more are refused busy). */
+const MAX_VERIFY_WAITERS = 16;
+
 export class CameraPipeline {
   private fusion: FusionState = emptyFusionState();
   private readonly tracker: IouTracker;
@@ -101,8 +118,19 @@ export class CameraPipeline {
     faces: 0,
     inferences: 0,
     decisions: 0,
+    tiltWarnings: 0,
+    weakFaces: 0,
   };
   private readonly now: () => number;
+  private releaseRequested = false;
+  private lastReleaseMono = Number.NEGATIVE_INFINITY;
+  private readonly verifyWaiters: ((d: SessionDecision | null) => void)[] = [];
+  private readonly guidanceLimiter = new GuidanceLimiter(GUIDANCE_MIN_INTERVAL_MS);
+  /** Per frame with faces: the rotation its first face needs to stand upright (0: upright). */
+  private readonly tilt: number[] = [];
+  private tiltWarnedMono = Number.NEGATIVE_INFINITY;
+  /** What the person in front of the camera is told now (the last frame's state). */
+  guidance: GuidanceState = 'idle';
   /** Monotonic time the loop last finished a frame (or started): the watchdog's heartbeat. */
   lastProgressMono: number;
 
@@ -252,14 +280,23 @@ export class CameraPipeline {
     const t = this.now();
     const faces = await detector.detect(frame.mat);
     stages.record('detect', this.now() - t);
-    this.counters.faces += faces.length;
     return { frame, faces };
   }
 
   /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
-  private async finishFrame({ frame, faces }: Detected): Promise<SessionDecision[]> {
-    if (faces === null) return [];
-    const { liveness, config, stages } = this.deps;
+  private async finishFrame({ frame, faces: detected }: Detected): Promise<SessionDecision[]> {
+    if (detected === null) return [];
+    const min = this.deps.decideFrom;
+    const faces = min === undefined ? detected : detected.filter((f) => f.score >= min);
+    const weak = detected.length - faces.length;
+    this.counters.faces += faces.length;
+    this.counters.weakFaces += weak;
+    const { liveness, config, stages, cameraId } = this.deps;
+    this.watchTilt(faces, frame.capturedMono);
+    if (this.releaseRequested) {
+      this.releaseRequested = false;
+      this.fusion = releasePresence(this.fusion, cameraId);
+    }
     const update = this.tracker.update(
       faces.map((f) => f.box),
       frame.capturedMono,
@@ -278,15 +315,13 @@ export class CameraPipeline {
     let alignMs = 0;
     let inferMs = 0;
     for (const { face, trackId } of chosen) {
-      const region = faceRegion(frame, face.box);
-      const quality = region
-        ? measureQuality(region, face.box)
-        : { face_px: Math.min(face.box[2], face.box[3]), sharpness: 0, brightness: 0 };
-      region?.release();
+      const quality = measureFaceInImage(frame.mat, face.box);
       const gate = qualityGate(quality, config.quality);
       let verdict: FrameObservation['verdict'] = null;
       let scores: Record<string, number> | null = null;
-      if (gate === null) {
+      // A person already decided (one decision per presence) is not classified again.
+      const held = this.fusion.held[trackKey(cameraId, trackId)] !== undefined;
+      if (gate === null && !held) {
         const r = await liveness.classify(frame.mat, face);
         this.counters.inferences++;
         alignMs += r.alignMs;
@@ -314,11 +349,17 @@ export class CameraPipeline {
     const t = this.now();
     const { state, decisions } = fuse(
       this.fusion,
-      { nowMs: frame.capturedMono, cameraId: this.deps.cameraId, observations, lostTrackIds: update.lost },
+      { nowMs: frame.capturedMono, cameraId, observations, lostTrackIds: update.lost },
       config.decision,
     );
     this.fusion = state;
     stages.record('decide', this.now() - t);
+    this.guidance = guidanceFor(
+      { cameraId, facesInView: faces.length, weakFaces: weak, observations, state },
+      config,
+    );
+    const say = this.guidanceLimiter.offer(this.guidance, frame.capturedMono);
+    if (say) this.deps.onGuidance?.(say, faces.length);
     this.counters.processed++;
     this.lastProgressMono = this.now();
     this.deps.onFrame?.({
@@ -338,7 +379,67 @@ export class CameraPipeline {
       const t = this.now();
       await this.deps.onDecision(d);
       this.deps.stages.record('publish', this.now() - t);
+      for (const resolve of this.verifyWaiters.splice(0)) resolve(d);
     }
+  }
+
+  /**
+   * A camera mounted sideways shows faces whose head points sideways (landmarks): detectors
+   * find fewer of them and liveness models call them spoof. Reported, never silently dropped:
+   * a warning (at most once a minute) naming the rotate that would stand them upright.
+   */
+  private watchTilt(faces: FaceDetection[], nowMono: number): void {
+    const first = faces[0];
+    if (!first) return;
+    this.tilt.push(uprightRotation(first.landmarks));
+    if (this.tilt.length > TILT_WINDOW) this.tilt.shift();
+    if (this.tilt.length < TILT_WINDOW || nowMono - this.tiltWarnedMono < TILT_WARN_INTERVAL_MS) return;
+    const counts = new Map<number, number>();
+    for (const r of this.tilt) counts.set(r, (counts.get(r) ?? 0) + 1);
+    const [need, n] = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a));
+    if (need === 0 || n * 2 <= TILT_WINDOW) return;
+    this.tiltWarnedMono = nowMono;
+    this.counters.tiltWarnings++;
+    const { cameraId, log } = this.deps;
+    log.warn(
+      { camera: cameraId, rotate_needed: need, of: n, window: TILT_WINDOW },
+      `camera ${cameraId}: faces in ${n} of the last ${TILT_WINDOW} face frames stand upright only after turning the image ${need} degrees clockwise; the camera looks mounted ${need === 180 ? 'upside down' : 'sideways'}: add ${need} to cameras[].rotate (see \`fghv-kiosk doctor\`)`,
+    );
+  }
+
+  /**
+   * request/verify: "decide the person in front of this camera now". The people this camera
+   * holds (one decision per presence) may be decided again from the next frame on, by the
+   * same rules and frames as any session: a release never decides anything by itself, so it
+   * cannot produce an accept the pipeline would not make for a new arrival. Resolves with the
+   * camera's next decision, or null after timeoutMs. Releases are rate-limited per camera
+   * (VERIFY_MIN_INTERVAL_MS); a request in between waits for the same next decision.
+   */
+  requestDecision(timeoutMs: number): Promise<SessionDecision | null> {
+    if (this.verifyWaiters.length >= MAX_VERIFY_WAITERS)
+      return Promise.reject(
+        new KioskError(
+          ErrorCodes.COMMAND_BUSY,
+          `camera ${this.deps.cameraId}: too many verify requests waiting`,
+        ),
+      );
+    const now = this.now();
+    if (now - this.lastReleaseMono >= VERIFY_MIN_INTERVAL_MS) {
+      this.releaseRequested = true;
+      this.lastReleaseMono = now;
+    }
+    return new Promise((resolve) => {
+      const waiter = (d: SessionDecision | null) => {
+        clearTimeout(timer);
+        resolve(d);
+      };
+      const timer = setTimeout(() => {
+        const i = this.verifyWaiters.indexOf(waiter);
+        if (i >= 0) this.verifyWaiters.splice(i, 1);
+        resolve(null);
+      }, timeoutMs);
+      this.verifyWaiters.push(waiter);
+    });
   }
 
   /** End open sessions (face lost) when the source stops, so no person is left without an answer. */

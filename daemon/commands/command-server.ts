@@ -36,6 +36,8 @@ export interface CommandTarget {
   }) => Promise<unknown>;
   /** Called after the `restart` response was sent. */
   restart(): void;
+  /** request/verify: the camera's next decision (its held person released), or a timeout. */
+  verify?: (cameraId: string, timeoutMs: number) => Promise<unknown>;
 }
 
 export interface CommandServerOptions {
@@ -231,7 +233,7 @@ export class CommandServer {
       return;
     }
     this.queued++;
-    this.queue = this.queue.then(async () => {
+    const task = async () => {
       try {
         const data = await this.run(parsed.command, parsed.args);
         await this.respond(replyTo, correlation, command, parsed.transaction, null, data, parsed.signed);
@@ -251,10 +253,13 @@ export class CommandServer {
       } finally {
         this.queued--;
       }
-    });
-    // A failure that escaped (a response that could not be built) is reported, never left to
-    // reject the queue: stop() awaits it.
-    this.queue = this.queue.catch((err) => this.opts.onError?.(err));
+    };
+    // verify waits for the camera (up to its timeout_ms): it runs beside the queue, never
+    // holding up other commands; maxQueued still bounds how many are in flight. A failure
+    // that escaped (a response that could not be built) is reported, never left to reject
+    // the queue: stop() awaits it.
+    if (parsed.command === 'verify') task().catch((err) => this.opts.onError?.(err));
+    else this.queue = this.queue.then(task).catch((err) => this.opts.onError?.(err));
   }
 
   private async run(command: CommandName, args: Record<string, unknown>): Promise<unknown> {
@@ -292,6 +297,10 @@ export class CommandServer {
       }
       case 'restart':
         return { restarting: true };
+      case 'verify': {
+        if (!t.verify) throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'verify: not in this build');
+        return t.verify(args.camera_id as string, args.timeout_ms as number);
+      }
     }
   }
 

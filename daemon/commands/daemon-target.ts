@@ -37,6 +37,8 @@ export interface DaemonInternals {
   audit: (event: AuditEventName, details: Record<string, unknown>) => void;
   /** Graceful stop and exit with RESTART_EXIT_CODE. */
   restart: () => void;
+  /** request/verify (see CameraPipeline.requestDecision). */
+  verify?: (cameraId: string, timeoutMs: number) => Promise<unknown>;
 }
 
 /**
@@ -186,6 +188,7 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
       setTimeout(d.restart, RESTART_DELAY_MS).unref();
     },
   };
+  if (d.verify) target.verify = d.verify;
   if (d.updateModel) {
     const update = d.updateModel;
     target.updateModel = async ({ model: file, manifest, sha256, manifest_sha256, signature }) => {

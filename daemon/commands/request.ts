@@ -42,6 +42,16 @@ export const commandSchemas = {
     signature: z.string().max(200).optional(),
   }),
   restart: z.strictObject({ ...envelope }),
+  /**
+   * Decide the person in front of camera `camera_id` now (one decision per presence holds a
+   * decided person): answered with that camera's next decision payload, or a timeout. Read-like:
+   * it changes no setting and cannot make an accept the rules would not make.
+   */
+  verify: z.strictObject({
+    ...envelope,
+    camera_id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+    timeout_ms: z.number().int().min(100).max(10_000).default(5000),
+  }),
 } as const;
 
 export type CommandName = keyof typeof commandSchemas;

@@ -27,10 +27,20 @@
  *  - else `uncertain` (uncertain_action) if more than half the verdicts were uncertain,
  *  - else `timeout` (quality was fine but the verdicts never settled, or too few frames came).
  * A lost track with an open session ends in retry `face_lost` (timeouts are checked first).
- * After a decision the track cools down: frames captured before decidedAt + cooldown_ms start
- * no new session. A lost track's cooldown is dropped (the tracker never reuses ids).
+ * After a decision the track waits, by `redecide`:
+ *  - 'cooldown': frames captured before decidedAt + cooldown_ms start no new session;
+ *  - 'presence' (one decision per presence): after an accept or a reject the track is held and
+ *    starts no new session at all until it is lost (the person left) or releasePresence() is
+ *    called (a client's request/verify). A new track that starts where a held person's lost
+ *    track was (IoU >= track_iou) within cooldown_ms of the loss is the same person (a missed
+ *    detection or a frame gap split the track) and is held too. After a retry it waits max(cooldown_ms,
+ *    retry_interval_ms), so a person standing still, or a crowd, gets at most one retry per
+ *    interval instead of one per cooldown.
+ * A lost track's cooldown and hold are dropped (the tracker never reuses ids).
  */
+import { iou } from './tracker.js';
 import type {
+  Box,
   Decision,
   DecisionConfig,
   DecisionReason,
@@ -51,7 +61,24 @@ interface Outcome {
 const GATE_ORDER: readonly QualityGate[] = ['face_size', 'brightness', 'sharpness'];
 
 export function emptyFusionState(): FusionState {
-  return { sessions: {}, cooldownUntil: {} };
+  return { sessions: {}, cooldownUntil: {}, held: {}, heldBox: {}, left: {} };
+}
+
+/**
+ * request/verify: the people held on this camera (and those waiting out a retry interval) may
+ * be decided again, by the same rules: releasing never decides anything by itself.
+ */
+export function releasePresence(state: FusionState, cameraId: string): FusionState {
+  const mine = (key: string) => key.startsWith(`${cameraId}#`);
+  const keep = <T>(r: Readonly<Record<string, T>>) =>
+    Object.fromEntries(Object.entries(r).filter(([k]) => !mine(k))) as Record<string, T>;
+  return {
+    sessions: state.sessions,
+    cooldownUntil: keep(state.cooldownUntil),
+    held: keep(state.held),
+    heldBox: keep(state.heldBox),
+    left: keep(state.left),
+  };
 }
 
 export function trackKey(cameraId: string, trackId: number): string {
@@ -71,15 +98,44 @@ export function fuse(
   const { nowMs, cameraId } = input;
   const sessions: Record<string, TrackSession> = { ...state.sessions };
   const cooldownUntil: Record<string, number> = { ...state.cooldownUntil };
+  const held: Record<string, Decision> = { ...state.held };
+  const heldBox: Record<string, Box> = { ...state.heldBox };
+  const left: Record<string, { decision: Decision; box: Box; until: number }> = { ...state.left };
   const decisions: SessionDecision[] = [];
+  const presence = cfg.redecide === 'presence';
   const close = (key: string, s: TrackSession, outcome: Outcome): void => {
     delete sessions[key];
-    cooldownUntil[key] = nowMs + cfg.cooldown_ms;
+    if (presence && outcome.decision !== 'retry') {
+      held[key] = outcome.decision;
+      heldBox[key] = s.lastBox;
+    } else
+      cooldownUntil[key] =
+        nowMs +
+        (presence && outcome.decision === 'retry'
+          ? Math.max(cfg.cooldown_ms, cfg.retry_interval_ms)
+          : cfg.cooldown_ms);
     decisions.push(toDecision(s, outcome, nowMs));
   };
 
   for (const obs of selectObservations(input.observations, cfg)) {
     const key = trackKey(cameraId, obs.trackId);
+    if (held[key] !== undefined) {
+      heldBox[key] = obs.box;
+      continue;
+    }
+    if (presence && !sessions[key]) {
+      // The same person back under a new track id (the old one was lost a moment ago, here)?
+      const same = Object.entries(left).find(
+        ([k, l]) =>
+          k.startsWith(`${cameraId}#`) && obs.capturedMono < l.until && iou(l.box, obs.box) >= cfg.track_iou,
+      );
+      if (same) {
+        delete left[same[0]];
+        held[key] = same[1].decision;
+        heldBox[key] = obs.box;
+        continue;
+      }
+    }
     const until = cooldownUntil[key];
     if (until !== undefined && obs.capturedMono < until) continue;
     const open = sessions[key];
@@ -108,11 +164,17 @@ export function fuse(
     const s = sessions[key];
     if (s) close(key, s, { decision: 'retry', reason: 'face_lost' });
     delete cooldownUntil[key];
+    const h = held[key];
+    const box = heldBox[key];
+    if (h !== undefined && box) left[key] = { decision: h, box, until: nowMs + cfg.cooldown_ms };
+    delete held[key];
+    delete heldBox[key];
   }
 
   // Expired cooldowns are dropped so the state stays bounded by the tracks in view.
   for (const [key, until] of Object.entries(cooldownUntil)) if (until <= nowMs) delete cooldownUntil[key];
-  return { state: { sessions, cooldownUntil }, decisions };
+  for (const [key, l] of Object.entries(left)) if (l.until <= nowMs) delete left[key];
+  return { state: { sessions, cooldownUntil, held, heldBox, left }, decisions };
 }
 
 function selectObservations(obs: FrameObservation[], cfg: DecisionConfig): FrameObservation[] {
@@ -139,6 +201,7 @@ function newSession(cameraId: string, obs: FrameObservation): TrackSession {
     scoreSums: {},
     scoreCounts: {},
     lastQuality: obs.quality,
+    lastBox: obs.box,
   };
 }
 
@@ -151,6 +214,7 @@ function addFrame(s: TrackSession, obs: FrameObservation, cfg: DecisionConfig): 
     seen: s.seen + 1,
     gateFailures,
     lastQuality: obs.quality,
+    lastBox: obs.box,
   };
   if (obs.verdict === null) return next;
   const scoreSums = { ...s.scoreSums };
@@ -205,7 +269,7 @@ function toDecision(s: TrackSession, o: Outcome, nowMs: number): SessionDecision
     decision: o.decision,
     reason: o.reason,
     ...(o.qualityGate ? { qualityGate: o.qualityGate } : {}),
-    frames: { seen: s.seen, verified: s.live },
+    frames: { seen: s.seen, inferred: s.live + s.spoof + s.uncertain, live: s.live, verified: s.live },
     scores,
     quality: s.lastQuality,
     firstFrameMono: s.firstFrameMono,

@@ -29,6 +29,24 @@ export function sharpnessFromLaplacianVariance(variance: number): number {
 }
 
 /**
+ * Measure the face at `box` in a whole image (the box is clipped to the image); a box with
+ * less than 2x2 pixels inside the image gets sharpness and brightness 0.
+ */
+export function measureFaceInImage(image: Mat, box: Box): FaceQuality {
+  const x = Math.max(0, Math.floor(box[0]));
+  const y = Math.max(0, Math.floor(box[1]));
+  const w = Math.min(image.cols - x, Math.ceil(box[2]));
+  const h = Math.min(image.rows - y, Math.ceil(box[3]));
+  if (w < 2 || h < 2) return { face_px: Math.min(box[2], box[3]), sharpness: 0, brightness: 0 };
+  const region = image.getRegion(new cv.Rect(x, y, w, h));
+  try {
+    return measureQuality(region, box);
+  } finally {
+    region.release();
+  }
+}
+
+/**
  * Measure one face. `bgrFace` is the face crop (8-bit BGR or grey); `box` is the detected box,
  * whose shorter side is face_px.
  */

@@ -38,6 +38,14 @@ export type DecisionReason =
   | 'multiple_faces'
   | 'timeout';
 
+export interface DecisionFrames {
+  seen: number;
+  inferred: number;
+  live: number;
+  /** Same as `live`: the version-1 field, kept so existing consumers keep working. */
+  verified: number;
+}
+
 /** One tracked face in one frame, as the pipeline saw it. */
 export interface FrameObservation {
   trackId: number;
@@ -69,8 +77,11 @@ export interface SessionDecision {
   reason: DecisionReason;
   /** Present only when reason is 'low_quality'. */
   qualityGate?: QualityGate;
-  /** seen: frames of the session; verified: frames whose verdict was live. */
-  frames: { seen: number; verified: number };
+  /**
+   * seen: frames of the session; inferred: frames with a verdict (quality gates passed);
+   * live: frames whose verdict was live; verified: = live (the contract's version-1 name).
+   */
+  frames: DecisionFrames;
   /** Mean of each score over the inferred frames of the session ({} when none ran). */
   scores: Record<string, number>;
   /** Quality of the session's last frame. */
@@ -96,6 +107,8 @@ export interface TrackSession {
   readonly scoreSums: Readonly<Record<string, number>>;
   readonly scoreCounts: Readonly<Record<string, number>>;
   readonly lastQuality: FaceQuality;
+  /** Box of the session's last frame. */
+  readonly lastBox: Box;
 }
 
 export interface FusionState {
@@ -103,4 +116,17 @@ export interface FusionState {
   readonly sessions: Readonly<Record<string, TrackSession>>;
   /** Track key -> monotonic ms before which a decided track starts no new session. */
   readonly cooldownUntil: Readonly<Record<string, number>>;
+  /**
+   * redecide 'presence': track key -> the accept or reject that person got. The track starts no
+   * new session until it is lost or the presence is released (request/verify).
+   */
+  readonly held: Readonly<Record<string, Decision>>;
+  /** Where each held person was last seen (their track's last box). */
+  readonly heldBox: Readonly<Record<string, Box>>;
+  /**
+   * Held people whose track was just lost, by their old track key: a new track starting in the
+   * same place (IoU >= track_iou) before `until` is the same person (a detector or tracker
+   * hiccup, a frame gap under load) and stays held.
+   */
+  readonly left: Readonly<Record<string, { decision: Decision; box: Box; until: number }>>;
 }

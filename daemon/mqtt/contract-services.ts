@@ -96,7 +96,10 @@ export class ContractServices {
     }
     this.event('daemon_started', { public_key: this.signer.publicKey });
     if (config.mqtt.homeassistant.enabled) {
-      this.ha = new HaDiscovery(link, config.mqtt.homeassistant.prefix, info);
+      this.ha = new HaDiscovery(link, config.mqtt.homeassistant.prefix, info, {
+        decisionS: config.mqtt.decision_expiry_s,
+        healthIntervalS: config.mqtt.health_interval_s,
+      });
       this.ha.start();
     }
   }

@@ -3,6 +3,9 @@
  * `<ha_prefix>/sensor/<device_id>/<object>/config`, one sensor per camera's last decision plus
  * the health figures, all tied to the daemon's availability topic. Home Assistant forgets
  * them when it restarts, so they are resent when `<ha_prefix>/status` says `online`.
+ * Every sensor has `expire_after`: a decision sensor turns `unavailable` when the decision
+ * expires (decision_expiry_s), so it never shows the last accept forever; the health sensors
+ * when three health messages were missed.
  */
 import type { InfoPayload, Topics } from './topics.js';
 
@@ -11,7 +14,20 @@ export interface DiscoveryMessage {
   payload: string;
 }
 
-export function haDiscoveryMessages(haPrefix: string, topics: Topics, info: InfoPayload): DiscoveryMessage[] {
+export interface DiscoveryExpiry {
+  /** mqtt.decision_expiry_s */
+  decisionS: number;
+  /** mqtt.health_interval_s */
+  healthIntervalS: number;
+}
+
+export function haDiscoveryMessages(
+  haPrefix: string,
+  topics: Topics,
+  info: InfoPayload,
+  expiry: DiscoveryExpiry,
+): DiscoveryMessage[] {
+  const healthExpire = Math.max(1, Math.ceil(3 * expiry.healthIntervalS));
   const id = info.device_id;
   const device = {
     identifiers: [`fghv_${id}`],
@@ -27,6 +43,7 @@ export function haDiscoveryMessages(haPrefix: string, topics: Topics, info: Info
       state_topic: topics.decision(c.id),
       value_template: '{{ value_json.decision }}',
       json_attributes_topic: topics.decision(c.id),
+      expire_after: expiry.decisionS,
       icon: 'mdi:face-recognition',
     },
   }));
@@ -39,6 +56,7 @@ export function haDiscoveryMessages(haPrefix: string, topics: Topics, info: Info
         value_template: '{{ value_json.fps.processed }}',
         unit_of_measurement: 'fps',
         state_class: 'measurement',
+        expire_after: healthExpire,
       },
     },
     {
@@ -48,6 +66,7 @@ export function haDiscoveryMessages(haPrefix: string, topics: Topics, info: Info
         state_topic: topics.health,
         value_template: '{{ value_json.outbox.pending if value_json.outbox else 0 }}',
         state_class: 'measurement',
+        expire_after: healthExpire,
       },
     },
   );

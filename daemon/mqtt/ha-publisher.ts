@@ -1,5 +1,5 @@
 /** Publishes Home Assistant discovery on every connect and when Home Assistant comes online. */
-import { haDiscoveryMessages } from './ha-discovery.js';
+import { type DiscoveryExpiry, haDiscoveryMessages } from './ha-discovery.js';
 import type { MqttLink } from './mqtt-link.js';
 import type { InfoPayload } from './topics.js';
 
@@ -14,6 +14,7 @@ export class HaDiscovery {
     private readonly link: MqttLink,
     private readonly prefix: string,
     private readonly info: () => InfoPayload,
+    private readonly expiry: DiscoveryExpiry,
   ) {
     this.statusTopic = `${prefix}/status`;
   }
@@ -31,7 +32,7 @@ export class HaDiscovery {
   }
 
   private publish(): void {
-    for (const m of haDiscoveryMessages(this.prefix, this.link.topics, this.info())) {
+    for (const m of haDiscoveryMessages(this.prefix, this.link.topics, this.info(), this.expiry)) {
       void this.link.publish({ topic: m.topic, payload: m.payload, qos: 1, retain: true });
     }
   }

@@ -4,7 +4,13 @@
  * exactly these types. Changes within version 1 are additive only.
  */
 import { monotonicFactory } from 'ulid';
-import type { DecisionReason, Decision as DecisionVerdict, QualityGate } from '../decision/types.js';
+import type { GuidanceState } from '../decision/guidance.js';
+import type {
+  DecisionFrames,
+  DecisionReason,
+  Decision as DecisionVerdict,
+  QualityGate,
+} from '../decision/types.js';
 import { ErrorCodes, KioskError } from '../errors.js';
 
 export const CONTRACT_VERSION = 1 as const;
@@ -50,6 +56,10 @@ export class Topics {
     return `${this.base}/${checkLevel('camera_id', cameraId)}/decision`;
   }
 
+  guidance(cameraId: string): string {
+    return `${this.base}/${checkLevel('camera_id', cameraId)}/guidance`;
+  }
+
   request(command: string): string {
     return `${this.base}/request/${checkLevel('command', command)}`;
   }
@@ -70,6 +80,18 @@ export interface ModelRef {
   sha256: string;
 }
 
+/** The scores a decision carries, under the contract's names. */
+export interface DecisionScores {
+  p_real: number | null;
+  var: number | null;
+  delta_kl: number | null;
+}
+
+/** A model's score map under the contract's names (MiniFASNet calls p_real `p_live`). */
+export function decisionScores(s: Record<string, number>): DecisionScores {
+  return { p_real: s.p_real ?? s.p_live ?? null, var: s.var ?? null, delta_kl: s.delta_kl ?? null };
+}
+
 export interface DecisionPayload {
   v: typeof CONTRACT_VERSION;
   /** ULID: unique, sortable by time. */
@@ -85,8 +107,8 @@ export interface DecisionPayload {
   decision: DecisionVerdict;
   reason: DecisionReason;
   quality_gate?: QualityGate;
-  scores: { p_real: number | null; var: number | null; delta_kl: number | null };
-  frames: { seen: number; verified: number };
+  scores: DecisionScores;
+  frames: DecisionFrames;
   quality: { face_px: number | null; sharpness: number | null; brightness: number | null };
   model: ModelRef;
   execution_provider: string;
@@ -130,6 +152,15 @@ export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope
     delivery: 'live',
     ...(input.reason === 'low_quality' && quality_gate ? { quality_gate } : {}),
   };
+}
+
+export interface GuidancePayload {
+  v: typeof CONTRACT_VERSION;
+  ts: string;
+  device_id: string;
+  camera_id: string;
+  state: GuidanceState;
+  faces: number;
 }
 
 export interface InfoPayload {

@@ -56,7 +56,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <tr><th>stale</th><td id="stale">?</td></tr>
   </tbody></table>
   <h2>Cameras</h2>
-  <table><thead><tr><th>id</th><th>state</th><th>fps in</th><th>fps done</th><th>down for</th><th>next attempt</th><th>error</th></tr></thead><tbody id="cameras"></tbody></table>
+  <table><thead><tr><th>id</th><th>state</th><th>guidance</th><th>fps in</th><th>fps done</th><th>down for</th><th>next attempt</th><th>error</th></tr></thead><tbody id="cameras"></tbody></table>
   <h2>MQTT and audit</h2>
   <table><tbody>
     <tr><th>connected</th><td id="mqtt-connected">?</td></tr>
@@ -78,7 +78,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <button id="drill-end">End presentation</button></p>
   <p id="drill-status">no drill</p>
   <h2>Last decisions</h2>
-  <table><thead><tr><th>time</th><th>camera</th><th>track</th><th>decision</th><th>reason</th><th>scores</th><th>frames</th></tr></thead>
+  <table><thead><tr><th>time</th><th>camera</th><th>track</th><th>decision</th><th>reason</th><th>scores</th><th>frames live/inferred/seen</th></tr></thead>
   <tbody id="decisions"></tbody></table>
 </section>
 </main>
@@ -118,7 +118,7 @@ async function refresh() {
     $("overrides").className = s.threshold_overrides ? "warn" : "";
     $("confighash").textContent = show(s.config_hash);
     for (const k of ["captured", "processed", "dropped", "stale"]) $(k).textContent = String(s.totals[k]);
-    fill("cameras", s.cameras.map((c) => row([c.id, c.state, c.fps && c.fps.capture, c.fps && c.fps.processed, c.down_s == null ? "" : c.down_s + " s", nextAttempt(c), c.error], c.state === "running" ? "up" : "down")));
+    fill("cameras", s.cameras.map((c) => row([c.id, c.state, c.guidance, c.fps && c.fps.capture, c.fps && c.fps.processed, c.down_s == null ? "" : c.down_s + " s", nextAttempt(c), c.error], c.state === "running" ? "up" : "down")));
     $("mqtt-connected").textContent = s.mqtt ? (s.mqtt.connected ? "yes" : "no") : "n/a";
     $("mqtt-counts").textContent = s.mqtt ? s.mqtt.queued + " / " + s.mqtt.published + " / " + s.mqtt.dropped : "n/a";
     $("audit").textContent = show(s.audit_backlog);
@@ -131,7 +131,7 @@ async function refresh() {
     fill("latency", Object.entries(s.latency_ms).map(([k, f]) => row([k, f.p50, f.p95, f.n])));
     fill("decisions", s.decisions.map((d) => row([
       d.ts.slice(11, 23), d.camera_id, d.track_id, d.decision,
-      d.reason + (d.quality_gate ? ": " + d.quality_gate : ""), scores(d.scores), d.frames.verified + "/" + d.frames.seen,
+      d.reason + (d.quality_gate ? ": " + d.quality_gate : ""), scores(d.scores), d.frames.live + "/" + (d.frames.inferred ?? "?") + "/" + d.frames.seen,
     ], d.decision)));
     $("updated").textContent = new Date().toLocaleTimeString();
   } catch (e) {

@@ -34,6 +34,7 @@ export interface StatusDaemon {
     id: string;
     state: CameraState;
     error: string | null;
+    guidance?: string;
   } & Partial<CameraRecoveryFigures>)[];
   on(event: 'frame', fn: (r: FrameResult) => void): unknown;
   on(event: 'decision', fn: (d: DecisionPayload) => void): unknown;
@@ -296,6 +297,7 @@ export class StatusServer {
           down_s: c.down_s ?? null,
           next_attempt_in_s: c.next_attempt_in_s ?? null,
           waiting_for: c.waiting_for ?? null,
+          guidance: c.guidance ?? null,
           totals: t ?? null,
           fps: this.rates[c.id] ?? null,
         };

@@ -2,8 +2,8 @@
  * Low-rate fallback for machines where only Debian's `fswebcam` can talk to the camera: one
  * fswebcam process per snapshot, JPEG on stdout, decoded here. A process start and a JPEG
  * round trip per frame limit it to a few frames per second: use it only when V4L2, GStreamer
- * and ffmpeg all fail. (The npm package node-webcam wraps the same per-frame spawn; spawning
- * fswebcam directly avoids the extra dependency and its temp files.)
+ * and ffmpeg all fail. (The `node-webcam` kind, node-webcam.ts, wraps the same per-frame spawn
+ * and works on other platforms too; this one avoids its temporary file per frame.)
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,6 +28,18 @@ export interface FswebcamOptions {
 export function fswebcamArgs(o: Pick<FswebcamOptions, 'device' | 'width' | 'height'>): string[] {
   const size = o.width && o.height ? ['-r', `${o.width}x${o.height}`] : [];
   return ['-q', '--no-banner', '-d', o.device, ...size, '--jpeg', '90', '-'];
+}
+
+/** A snapshot tool's JPEG as a BGR Mat; what is not an image fails with `fail(message)`. */
+export async function decodeSnapshot(jpeg: Buffer, fail: (message: string) => KioskError): Promise<Mat> {
+  let mat: Mat | undefined;
+  try {
+    mat = await cv.imdecodeAsync(jpeg, cv.IMREAD_COLOR);
+  } catch (e) {
+    throw fail(`snapshot is not an image: ${asError(e).message}`);
+  }
+  if (!mat || mat.empty) throw fail(`snapshot is not an image (${jpeg.length} bytes)`);
+  return mat;
 }
 
 export class FswebcamSnapshot extends PumpedCamera {
@@ -59,15 +71,7 @@ export class FswebcamSnapshot extends PumpedCamera {
   }
 
   private async snapshot(): Promise<Mat> {
-    const jpeg = await this.runOnce();
-    let mat: Mat | undefined;
-    try {
-      mat = await cv.imdecodeAsync(jpeg, cv.IMREAD_COLOR);
-    } catch (e) {
-      throw this.failed(`snapshot is not an image: ${asError(e).message}`);
-    }
-    if (!mat || mat.empty) throw this.failed(`snapshot is not an image (${jpeg.length} bytes)`);
-    return mat;
+    return decodeSnapshot(await this.runOnce(), (m) => this.failed(m));
   }
 
   private runOnce(): Promise<Buffer> {

@@ -8,7 +8,9 @@ import { ErrorCodes, KioskError } from '../../daemon/errors.js';
 import { FakeCamera } from './fake.js';
 import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 import { FswebcamSnapshot } from './fswebcam.js';
+import { NodeWebcamSnapshot } from './node-webcam.js';
 import { OpenCvCapture } from './opencv-capture.js';
+import { isIdentity, OrientedCamera } from './orient.js';
 import { createSourceWatch, sourceTarget } from './source-watch.js';
 import { StillImageSource } from './still-image.js';
 import { type SourceEvent, SupervisedCamera } from './supervised.js';
@@ -23,15 +25,22 @@ export const CAMERA_KINDS: readonly CameraKind[] = [
   'ffmpeg',
   'rtsp',
   'fswebcam',
+  'node-webcam',
 ];
 
-type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms';
+type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms' | 'rotate' | 'flip';
 /** A camera config entry; `kind` is a plain string so callers may pass anything and get a clear error. */
 export type CameraSpec = Omit<CameraConfig, 'kind' | ResilienceKeys> & { kind: string } & Partial<
     Pick<CameraConfig, ResilienceKeys>
   >;
 
 export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver {
+  const orientation = { rotate: cfg.rotate ?? 0, flip: cfg.flip ?? 'none' };
+  const driver = createDriver(cfg, opts);
+  return isIdentity(orientation) ? driver : new OrientedCamera(driver, orientation);
+}
+
+function createDriver(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver {
   const kind = cfg.kind as CameraKind;
   switch (kind) {
     case 'file':
@@ -61,6 +70,18 @@ export function createCamera(cfg: CameraSpec, opts: { repoRoot: string }): Camer
       return new FswebcamSnapshot({
         id: cfg.id,
         device: /^\d+$/.test(cfg.source) ? `/dev/video${cfg.source}` : cfg.source,
+        width: cfg.width,
+        height: cfg.height,
+        fps: cfg.fps,
+      });
+    case 'node-webcam':
+      return new NodeWebcamSnapshot({
+        id: cfg.id,
+        device: /^\d+$/.test(cfg.source)
+          ? `/dev/video${cfg.source}`
+          : cfg.source === 'default'
+            ? null
+            : cfg.source,
         width: cfg.width,
         height: cfg.height,
         fps: cfg.fps,
@@ -108,7 +129,9 @@ export { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 export { FswebcamSnapshot } from './fswebcam.js';
 export { jetsonCsiPipeline, rtspPipeline, usbCameraPipeline } from './gst-pipelines.js';
 export { LatestFrameSlot } from './latest-frame.js';
+export { NodeWebcamSnapshot } from './node-webcam.js';
 export { OpenCvCapture, openCvHasGStreamer } from './opencv-capture.js';
+export { type Flip, type Orientation, OrientedCamera, orientMat, type Rotation } from './orient.js';
 export {
   createSourceWatch,
   type SourceTarget,

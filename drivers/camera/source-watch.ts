@@ -65,7 +65,8 @@ export function sourceTarget(
     case 'image':
       return { type: 'path', path: path.resolve(repoRoot, source) };
     case 'v4l2':
-    case 'fswebcam': {
+    case 'fswebcam':
+    case 'node-webcam': {
       const device = /^\d+$/.test(source) ? `/dev/video${source}` : source;
       // Only an absolute path is watched: anything else the driver resolves its own way.
       return path.isAbsolute(device) ? { type: 'path', path: device } : null;

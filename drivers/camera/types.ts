@@ -13,7 +13,16 @@ export interface Frame {
   readonly seq: number;
 }
 
-export type CameraKind = 'file' | 'v4l2' | 'gstreamer' | 'image' | 'fake' | 'ffmpeg' | 'rtsp' | 'fswebcam';
+export type CameraKind =
+  | 'file'
+  | 'v4l2'
+  | 'gstreamer'
+  | 'image'
+  | 'fake'
+  | 'ffmpeg'
+  | 'rtsp'
+  | 'fswebcam'
+  | 'node-webcam';
 
 export interface CameraInfo {
   readonly id: string;

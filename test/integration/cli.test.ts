@@ -49,10 +49,88 @@ describe('fghv-kiosk CLI', () => {
     ]) {
       assert.ok(bad.stderr.includes(p), `${p} missing from:\n${bad.stderr}`);
     }
-    assert.equal(cli(['config', 'check', 'config/examples/usb-camera.yaml']).code, 0);
+    assert.equal(cli(['config', 'check', 'config/examples/usb-camera.yaml', '--schema-only']).code, 0);
+    // Without --schema-only, files of the target machine that this one lacks are listed.
+    const here = cli(['config', 'check', 'config/examples/usb-camera.yaml']);
+    assert.equal(here.code, 1);
+    assert.match(here.stderr, /mqtt\.password_file: \/etc\/fghv-kiosk\/mqtt-password/);
     const garbage = cli(['config', 'check', tmp('g.yaml', 'mqtt: [\n')]);
     assert.equal(garbage.code, 1);
     assert.match(garbage.stderr, /KIOSK_E_CONFIG_PARSE/);
+  });
+
+  it('--help on every subcommand prints its usage and exits 0; usage errors exit 2', () => {
+    for (const args of [
+      ['run', '--help'],
+      ['doctor', '--help'],
+      ['classify', '--help'],
+      ['model', '--help'],
+      ['verify', '--help'],
+      ['config', 'check', '--help'],
+      ['cameras', '-h'],
+    ]) {
+      const r = cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`fghv-kiosk ${args[0]}`), args.join(' '));
+      assert.doesNotMatch(r.stdout, /fghv-kiosk version/, `${args.join(' ')} prints only its own usage`);
+    }
+    const bad = cli(['classify', '--model', 'models/fghv-demo/manifest.json', '--detector', 'nope', 'x.jpg']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /KIOSK_E_USAGE.*valid names: blazeface, yunet/);
+  });
+
+  it('config check reports a detector model, password or key file that does not exist', () => {
+    const file = tmp(
+      'missing.yaml',
+      [
+        'detector:',
+        '  name: yunet',
+        '  model: /nonexistent/yunet.onnx',
+        'mqtt:',
+        '  password_file: ./no-such-password',
+        'model_update:',
+        '  public_key_file: /nonexistent/model.pub',
+        '',
+      ].join('\n'),
+    );
+    const r = cli(['config', 'check', file]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /KIOSK_E_CONFIG_INVALID/);
+    assert.match(r.stderr, /detector\.model: \/nonexistent\/yunet\.onnx/);
+    assert.match(r.stderr, new RegExp(`mqtt\\.password_file: ${path.dirname(file)}/no-such-password`));
+    assert.match(r.stderr, /model_update\.public_key_file: \/nonexistent\/model\.pub/);
+  });
+
+  it('classify applies the quality gates by default, names scores as decisions do', {
+    skip: needsSharedData('models/MiniFASNetV2.onnx', 'models/yunet_s_640_640.onnx', 'images/T1.jpg'),
+  }, () => {
+    // T1's face is 172 px: with quality.min_face_px 200 the daemon would say retry/face_size.
+    const cfg = tmp('gates.yaml', 'quality:\n  min_face_px: 200\n');
+    const small = shared('images/T1.jpg');
+    const args = [
+      'classify',
+      '--model',
+      'models/minifasnet/MiniFASNetV2.manifest.json',
+      '--detector',
+      'yunet',
+      '--config',
+      cfg,
+    ];
+    const gated = cli([...args, '--json', small]);
+    assert.equal(gated.code, 0, gated.stderr);
+    const face = JSON.parse(gated.stdout.trim()).faces[0];
+    assert.ok(face, gated.stdout);
+    assert.ok(face.quality.face_px < 200, JSON.stringify(face.quality));
+    assert.equal(face.quality_gate, 'face_size');
+    assert.equal(face.verdict, null);
+    assert.deepEqual(face.scores, { p_real: null, var: null, delta_kl: null });
+    const text = cli([...args, small]);
+    assert.match(text.stdout, /retry\/face_size/);
+    const skipped = JSON.parse(cli([...args, '--skip-quality', '--json', small]).stdout.trim()).faces[0];
+    assert.equal(skipped.quality_gate, null);
+    assert.notEqual(skipped.verdict, null);
+    assert.equal(typeof skipped.scores.p_real, 'number');
+    assert.equal('p_live' in skipped.scores, false);
   });
 
   it('config defaults prints a configuration that validates', () => {

@@ -108,6 +108,9 @@ describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () =
     assert.equal(payload.device_id, deviceId);
     assert.ok(payload.uptime_s >= 0);
     assert.equal(payload.cameras[0].id, 'front');
+    // The first message already has real rates (over its first interval), not 0.
+    assert.ok(payload.fps.capture > 0, `first health message: fps ${JSON.stringify(payload.fps)}`);
+    assert.ok(payload.cameras[0].capture_fps > 0);
   });
 
   it('publishes one decision per person-session while the sample video plays', async () => {

@@ -97,7 +97,7 @@ const input = (): DecisionInput => ({
   decision: track % 3 === 0 ? 'reject' : 'accept',
   reason: track % 3 === 0 ? 'spoof_detected' : 'live_verified',
   scores: { p_real: 0.9, var: 0.001, delta_kl: -2 },
-  frames: { seen: 5, verified: 5 },
+  frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
   quality: { face_px: 150, sharpness: 0.6, brightness: 0.5 },
   model: { name: 'sim', version: '1', sha256: 'a'.repeat(64) },
   execution_provider: 'cpu',

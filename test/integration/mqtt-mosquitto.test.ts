@@ -35,7 +35,7 @@ const decisionInput: DecisionInput = {
   decision: 'accept',
   reason: 'live_verified',
   scores: { p_real: 0.9, var: 0.01, delta_kl: null },
-  frames: { seen: 5, verified: 5 },
+  frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
   quality: { face_px: 120, sharpness: 0.5, brightness: 0.5 },
   model: { name: 'm', version: '1', sha256: 'x' },
   execution_provider: 'cpu',

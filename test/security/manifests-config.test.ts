@@ -67,7 +67,7 @@ describe('security: decision verification is strict (finding 12)', () => {
           decision: 'reject',
           reason: 'spoof_detected',
           scores: { p_real: 0.1, var: 0.2, delta_kl: 1 },
-          frames: { seen: 5, verified: 0 },
+          frames: { seen: 5, inferred: 5, live: 0, verified: 0 },
           quality: { face_px: 120, sharpness: 0.5, brightness: 0.5 },
           model: { name: 'm', version: '1', sha256: 'a'.repeat(64) },
           execution_provider: 'cpu',

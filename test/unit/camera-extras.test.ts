@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { listCameras, parseFormats } from '../../daemon/cameras-cmd.js';
@@ -14,6 +14,8 @@ import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
 import { ffmpegArgs, parseOutputHeader, splitArgs } from '../../drivers/camera/ffmpeg-pipe.js';
 import { FswebcamSnapshot } from '../../drivers/camera/fswebcam.js';
 import { rtspPipeline, usbCameraPipeline } from '../../drivers/camera/gst-pipelines.js';
+import { NodeWebcamSnapshot } from '../../drivers/camera/node-webcam.js';
+import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import { drain, needsGStreamer, tempDir } from './camera-fixtures.js';
 
 const tmp = tempDir();
@@ -71,6 +73,89 @@ describe('fswebcam snapshot fallback', () => {
   }, async () => {
     const cam = new FswebcamSnapshot({ id: 'w', device: '/dev/null' });
     await assert.rejects(cam.open(), (e) => isKioskError(e));
+  });
+});
+
+describe('node-webcam snapshot driver', () => {
+  it('decodes one snapshot per interval through node-webcam, leaving no file behind', async () => {
+    const jpeg = path.join(tmp, 'nw.jpg');
+    cv.imwrite(jpeg, new cv.Mat(120, 160, cv.CV_8UC3).setTo(new cv.Vec3(200, 100, 20)));
+    const stand = path.join(tmp, 'fake-fswebcam');
+    // node-webcam runs `fswebcam ... <location>`: the stand-in records its arguments and
+    // copies the JPEG to the location (its last argument).
+    writeFileSync(
+      stand,
+      `#!/bin/sh\necho "$@" > ${tmp}/nw-args\nfor a; do last="$a"; done\ncp ${jpeg} "$last"\n`,
+    );
+    chmodSync(stand, 0o755);
+    const cam = new NodeWebcamSnapshot({
+      id: 'nw',
+      device: '/dev/video0',
+      fps: 20,
+      width: 160,
+      height: 120,
+      command: stand,
+    });
+    await cam.open();
+    const frames = await drain(cam, 3);
+    const args = readFileSync(path.join(tmp, 'nw-args'), 'utf8');
+    const shotDir = path.dirname(args.trim().split(' ').at(-1) as string);
+    await cam.close();
+    assert.equal(frames.length, 3);
+    for (const f of frames) {
+      assert.deepEqual([f.width, f.height], [160, 120]);
+      assert.deepEqual(
+        f.meanBgr.map((v) => Math.round(v / 10)),
+        [20, 10, 2],
+      );
+    }
+    assert.match(args, /-d \/dev\/video0/);
+    assert.match(args, /-r 160x120/);
+    assert.equal(existsSync(shotDir), false, 'the temporary directory is removed on close');
+  });
+
+  it('a failing tool is KIOSK_E_CAMERA_READ_FAILED; a device that would reach the shell is refused', async () => {
+    const failing = path.join(tmp, 'nw-fails');
+    writeFileSync(failing, '#!/bin/sh\necho "Unable to find a compatible palette format." >&2\nexit 1\n');
+    chmodSync(failing, 0o755);
+    await assert.rejects(
+      new NodeWebcamSnapshot({ id: 'nw', device: '/dev/video0', command: failing }).open(),
+      (e) => isKioskError(e, ErrorCodes.CAMERA_READ_FAILED),
+    );
+    await assert.rejects(
+      new NodeWebcamSnapshot({ id: 'nw', device: '/dev/video0; touch /tmp/pwned', command: failing }).open(),
+      (e) => isKioskError(e, ErrorCodes.CAMERA_UNSUPPORTED),
+    );
+  });
+
+  it('runs supervised like every kind: a tool that fails at start is retried until frames flow', async () => {
+    const jpeg = path.join(tmp, 'nw.jpg');
+    const flaky = path.join(tmp, 'nw-flaky');
+    // Fails twice (no camera yet), then delivers.
+    writeFileSync(
+      flaky,
+      `#!/bin/sh\nn=$(cat ${tmp}/nw-count 2>/dev/null || echo 0); echo $((n+1)) > ${tmp}/nw-count\n` +
+        `[ "$n" -lt 2 ] && { echo "No such device" >&2; exit 1; }\nfor a; do last="$a"; done\ncp ${jpeg} "$last"\n`,
+    );
+    chmodSync(flaky, 0o755);
+    const events: string[] = [];
+    const cam = new SupervisedCamera({
+      id: 'nw',
+      create: () => new NodeWebcamSnapshot({ id: 'nw', device: '/dev/video0', fps: 20, command: flaky }),
+      stallTimeoutMs: 2000,
+      minMs: 20,
+      maxMs: 40,
+      finite: false,
+      onEvent: (e) => {
+        events.push(e.type);
+      },
+    });
+    await cam.open();
+    const frames = await drain(cam, 2);
+    await cam.close();
+    assert.equal(frames.length, 2);
+    assert.deepEqual(events.slice(0, 1), ['lost']);
+    assert.ok(events.includes('restored'), events.join(','));
   });
 });
 

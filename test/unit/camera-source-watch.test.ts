@@ -54,6 +54,8 @@ describe('source targets', () => {
     assert.deepEqual(t('v4l2', '0'), { type: 'path', path: '/dev/video0' });
     assert.deepEqual(t('v4l2', '/dev/v4l/by-id/usb-cam'), { type: 'path', path: '/dev/v4l/by-id/usb-cam' });
     assert.deepEqual(t('fswebcam', '2'), { type: 'path', path: '/dev/video2' });
+    assert.deepEqual(t('node-webcam', '/dev/video1'), { type: 'path', path: '/dev/video1' });
+    assert.equal(t('node-webcam', 'default'), null, 'the platform tool picks the device: backoff');
     assert.equal(t('v4l2', 'video0'), null, 'not an absolute path: not watched, backoff');
     assert.deepEqual(t('rtsp', 'rtsp://user:pw@10.0.0.7/stream1'), {
       type: 'tcp',

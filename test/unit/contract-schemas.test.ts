@@ -28,7 +28,7 @@ const decision = (over: Record<string, unknown> = {}) =>
         reason: 'low_quality',
         quality_gate: 'sharpness',
         scores: { p_real: null, var: null, delta_kl: null },
-        frames: { seen: 3, verified: 0 },
+        frames: { seen: 3, inferred: 0, live: 0, verified: 0 },
         quality: { face_px: 90, sharpness: 0.01, brightness: 0.5 },
         model: { name: 'm', version: '1', sha256: 'ab' },
         execution_provider: 'cpu',
@@ -177,7 +177,10 @@ describe('contract JSON Schemas', () => {
   });
 
   test('Home Assistant discovery: one retained config per sensor, tied to availability', () => {
-    const msgs = haDiscoveryMessages('homeassistant', new Topics('fghv', 'k1'), info);
+    const msgs = haDiscoveryMessages('homeassistant', new Topics('fghv', 'k1'), info, {
+      decisionS: 10,
+      healthIntervalS: 30,
+    });
     assert.deepEqual(
       msgs.map((m) => m.topic),
       [
@@ -190,5 +193,8 @@ describe('contract JSON Schemas', () => {
     assert.equal(first.state_topic, 'fghv/k1/front/decision');
     assert.equal(first.availability_topic, 'fghv/k1/availability');
     assert.equal(first.unique_id, 'fghv_k1_front_decision');
+    // The decision sensor expires with the decision, the health sensors after 3 missed messages.
+    assert.equal(first.expire_after, 10);
+    for (const m of msgs.slice(1)) assert.equal(JSON.parse(m.payload).expire_after, 90);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import { emptyFusionState, fuse, requiredLive } from '../../daemon/decision/fusion.js';
+import { emptyFusionState, fuse, releasePresence, requiredLive } from '../../daemon/decision/fusion.js';
 import type {
   DecisionConfig,
   FrameObservation,
@@ -12,6 +12,8 @@ import type {
 } from '../../daemon/decision/types.js';
 
 const defaults: DecisionConfig = configSchema.parse({}).decision;
+/** The behaviour before one-decision-per-presence: a new session after every cooldown_ms. */
+const cooldownMode: DecisionConfig = { ...defaults, redecide: 'cooldown' };
 const GOOD = { face_px: 150, sharpness: 0.5, brightness: 0.5 };
 
 function obs(
@@ -65,7 +67,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     assert.equal(dec?.decision, 'accept');
     assert.equal(dec?.reason, 'live_verified');
     assert.equal(dec?.qualityGate, undefined);
-    assert.deepEqual(dec?.frames, { seen: 5, verified: 5 });
+    assert.deepEqual(dec?.frames, { seen: 5, inferred: 5, live: 5, verified: 5 });
     assert.ok(Math.abs((dec?.scores.p_real ?? 0) - 0.9) < 1e-12);
     assert.deepEqual([dec?.firstFrameMono, dec?.lastFrameMono, dec?.decidedAtMono], [0, 400, 400]);
   });
@@ -74,7 +76,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     const d = new Driver();
     d.run(V('LLULL'));
     assert.equal(d.decisions[0]?.decision, 'accept');
-    assert.deepEqual(d.decisions[0]?.frames, { seen: 5, verified: 4 });
+    assert.deepEqual(d.decisions[0]?.frames, { seen: 5, inferred: 5, live: 4, verified: 4 });
   });
 
   it('does not count quality-failed frames toward the window', () => {
@@ -83,7 +85,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     assert.equal(d.decisions.length, 0);
     d.step(600, [obs(1, 600, 'live')]);
     assert.equal(d.decisions[0]?.decision, 'accept');
-    assert.deepEqual(d.decisions[0]?.frames, { seen: 7, verified: 5 });
+    assert.deepEqual(d.decisions[0]?.frames, { seen: 7, inferred: 5, live: 5, verified: 5 });
   });
 
   it('rejects as soon as min_spoof spoof frames were seen', () => {
@@ -99,7 +101,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     const steps = d.run(V('LLLLSLLLLL'));
     assert.deepEqual(steps.slice(0, 9).flat(), [], 'every window of frames 5..9 holds the spoof');
     assert.equal(steps[9]?.[0]?.decision, 'accept');
-    assert.deepEqual(steps[9]?.[0]?.frames, { seen: 10, verified: 9 });
+    assert.deepEqual(steps[9]?.[0]?.frames, { seen: 10, inferred: 10, live: 9, verified: 9 });
   });
 
   it('turns an uncertain majority into uncertain_action, never accept', () => {
@@ -169,7 +171,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
   });
 
   it('sends multiple_faces once per session and cools both tracks down', () => {
-    const d = new Driver();
+    const d = new Driver(cooldownMode);
     const crowd = (t: number) => [
       obs(1, t, 'live', { facesInView: 2 }),
       obs(2, t, 'live', { facesInView: 2, box: [400, 100, 120, 120] }),
@@ -206,8 +208,8 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     assert.deepEqual(Object.keys(d.state.sessions), [], 'no session for the small face');
   });
 
-  it('starts no new session on a decided track until cooldown_ms has passed', () => {
-    const d = new Driver();
+  it("redecide 'cooldown': no new session on a decided track until cooldown_ms has passed", () => {
+    const d = new Driver(cooldownMode);
     d.run(V('LLLLL'));
     const during = d.run(V('LLLLLLLLLLLLLLLLLLLLLLLLLLLLLL'), 500).flat();
     assert.deepEqual(during, [], 'frames captured in [400, 3400) are ignored');
@@ -219,7 +221,7 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
   });
 
   it('drops the cooldown of a lost track and expired cooldowns from the state', () => {
-    const d = new Driver();
+    const d = new Driver(cooldownMode);
     d.run(V('LLLLL'));
     assert.deepEqual(Object.keys(d.state.cooldownUntil), ['front#1']);
     d.step(500, [], [1]);
@@ -227,6 +229,90 @@ describe('fuse: fixed scenarios (default config: 4 live of 5, 3 spoofs reject)',
     d.run(V('SSS'), 600);
     d.step(3900, []);
     assert.deepEqual(d.state, emptyFusionState(), 'cooldown until 800 + 3000 has expired');
+  });
+});
+
+describe('fuse: one decision per presence (the default)', () => {
+  it('a person standing still for 40 s gets one accept, and a new one only after leaving', () => {
+    const d = new Driver();
+    const still = Array.from({ length: 400 }, () => 'L').join('');
+    assert.deepEqual(
+      d
+        .run(V(still))
+        .flat()
+        .map((x) => [x.decision, x.firstFrameMono]),
+      [['accept', 0]],
+    );
+    assert.deepEqual(d.state.held, { 'front#1': 'accept' });
+    // With today's behaviour the same 40 s give one accept per cooldown.
+    const old = new Driver(cooldownMode);
+    assert.equal(old.run(V(still)).flat().length, 12);
+    d.step(40_000, [], [1]);
+    assert.deepEqual(d.state.held, {}, 'the hold ends with the track');
+    // A new track where the person stood, right after the loss: the same person (a missed
+    // detection split the track), still held: no second decision.
+    for (let t = 40_100; t <= 41_000; t += 100) assert.deepEqual(d.step(t, [obs(2, t, 'live')]), []);
+    assert.deepEqual(d.state.held, { 'front#2': 'accept' });
+    // Gone for longer than cooldown_ms: whoever stands there next is a new presence.
+    d.step(41_100, [], [2]);
+    d.step(44_200, []);
+    assert.deepEqual(d.state, emptyFusionState(), 'nothing is kept once the person has left');
+    for (let t = 44_300; t <= 44_700; t += 100) d.step(t, [obs(3, t, 'live')]);
+    // Someone else, elsewhere, during another person's grace: decided as usual.
+    d.step(44_800, [], [3]);
+    for (let t = 44_900; t <= 45_300; t += 100) d.step(t, [obs(4, t, 'live', { box: [400, 100, 150, 150] })]);
+    assert.deepEqual(
+      d.decisions.map((x) => [x.trackId, x.decision]),
+      [
+        [1, 'accept'],
+        [3, 'accept'],
+        [4, 'accept'],
+      ],
+    );
+  });
+
+  it('a reject is held too: an attacker in view gets no second chance by waiting', () => {
+    const d = new Driver();
+    d.run(V('SSS'));
+    assert.deepEqual(d.run(V('LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL'), 300).flat(), []);
+    assert.deepEqual(
+      d.decisions.map((x) => x.decision),
+      ['reject'],
+    );
+  });
+
+  it('three people in view for 20 s: one multiple_faces retry per person per retry_interval_ms', () => {
+    const crowd = (t: number) =>
+      [1, 2, 3].map((id) => obs(id, t, 'live', { facesInView: 3, box: [id * 200, 100, 120, 120] }));
+    const count = (cfg: DecisionConfig) => {
+      const d = new Driver(cfg);
+      for (let t = 0; t < 20_000; t += 100) d.step(t, crowd(t));
+      assert.ok(d.decisions.every((x) => x.reason === 'multiple_faces'));
+      return d.decisions.length;
+    };
+    assert.equal(count(defaults), 6, 'retry_interval_ms 10000: at 0 s and 10 s, per person');
+    assert.equal(count(cooldownMode), 21, 'the old behaviour: every 3 s per person');
+  });
+
+  it('releasePresence (request/verify) lets a held person be decided again by the same rules', () => {
+    const d = new Driver();
+    d.run(V('LLLLL'));
+    d.run(V('LLLLL'), 500);
+    assert.equal(d.decisions.length, 1);
+    d.state = releasePresence(d.state, 'other-camera');
+    assert.deepEqual(d.state.held, { 'front#1': 'accept' }, 'another camera is not touched');
+    d.state = releasePresence(d.state, 'front');
+    assert.deepEqual(d.state.held, {});
+    // Released, the person must still show a full window: four frames decide nothing.
+    assert.deepEqual(d.run(V('LLLL'), 1000).flat(), []);
+    // Spoof frames after a release reject; a release never turns into an accept by itself.
+    assert.deepEqual(
+      d
+        .run(V('SSS'), 1400)
+        .flat()
+        .map((x) => x.decision),
+      ['reject'],
+    );
   });
 });
 
@@ -264,6 +350,8 @@ function randomRun(seed: number, verdictPool: (FrameVerdict | null)[]): Run {
     cooldown_ms: pick([0, 300, 3000]),
     multiple_faces: pick(['retry', 'largest'] as const),
     uncertain_action: pick(['retry', 'reject'] as const),
+    redecide: pick(['presence', 'cooldown'] as const),
+    retry_interval_ms: pick([0, 1000, 10_000]),
   };
   let state = emptyFusionState();
   const decisions: SessionDecision[] = [];
@@ -286,6 +374,8 @@ function randomRun(seed: number, verdictPool: (FrameVerdict | null)[]): Run {
         facesInView: present.length,
       });
     });
+    // Now and then a client asks for a decision now (request/verify).
+    if (rnd() < 0.02) state = releasePresence(state, 'front');
     const out = fuse(
       state,
       { nowMs: t + Math.floor(rnd() * 40), cameraId: 'front', observations, lostTrackIds: lost },
@@ -377,10 +467,17 @@ describe('fuse: properties over 300 seeded random runs', () => {
           );
           if (covering.length === 1) continue;
           assert.equal(covering.length, 0, `seed ${seed}: frame at ${f.capturedMono} in two sessions`);
+          const presence = run.cfg.redecide === 'presence';
+          const wait = (d: SessionDecision) =>
+            presence && d.decision === 'retry'
+              ? Math.max(run.cfg.cooldown_ms, run.cfg.retry_interval_ms)
+              : run.cfg.cooldown_ms;
           const excused = ds.some(
             (d) =>
               f.capturedMono > d.lastFrameMono &&
-              (f.capturedMono <= d.decidedAtMono || f.capturedMono < d.decidedAtMono + run.cfg.cooldown_ms),
+              (f.capturedMono <= d.decidedAtMono ||
+                (presence && d.decision !== 'retry') ||
+                f.capturedMono < d.decidedAtMono + wait(d)),
           );
           assert.ok(
             excused,

@@ -103,7 +103,7 @@ describe('drill record', () => {
       trackId: 1,
       decision: 'accept',
       reason: 'live_verified',
-      frames: { seen: 5, verified: 5 },
+      frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
       scores: {},
       quality: { face_px: 100, sharpness: 1, brightness: 0.5 },
       firstFrameMono: 10,

@@ -9,7 +9,7 @@ const input: DecisionInput = {
   decision: 'accept',
   reason: 'live_verified',
   scores: { p_real: 0.97, var: 0.004, delta_kl: -3.1 },
-  frames: { seen: 9, verified: 7 },
+  frames: { seen: 9, inferred: 8, live: 7, verified: 7 },
   quality: { face_px: 182, sharpness: 0.71, brightness: 0.52 },
   model: { name: 'fghv-depthnet-256', version: '1.0.0', sha256: 'ab'.repeat(32) },
   execution_provider: 'cpu',

@@ -218,6 +218,51 @@ describe('camera pipeline loop', () => {
   });
 });
 
+describe('camera pipeline: weak faces', () => {
+  it('a face below the deciding score is counted and shown in guidance, never decided on', async () => {
+    const weakFace = { ...face(0), score: 0.4 };
+    const detector = {
+      name: 'blazeface',
+      inputWidth: 128,
+      inputHeight: 128,
+      provider: 'cpu',
+      model: 'fake',
+      detect: async () => [weakFace],
+      close: async () => {},
+    } satisfies FaceDetector;
+    let classified = 0;
+    const liveness = {
+      classify: async () => {
+        classified++;
+        return { verdict: 'live', scores: { p_live: 0.9 }, alignMs: 0, inferMs: 0 };
+      },
+    } as unknown as LivenessModel;
+    const decisions: unknown[] = [];
+    const guidance: string[] = [];
+    const p = new CameraPipeline({
+      cameraId: 'w',
+      camera: new FakeCamera({ count: 20, intervalMs: null }),
+      detector,
+      liveness,
+      config,
+      log: silentLogger(),
+      stages: { record: () => {} },
+      decideFrom: 0.6,
+      onDecision: (d) => {
+        decisions.push(d);
+      },
+      onGuidance: (g) => {
+        guidance.push(g);
+      },
+    });
+    await p.start();
+    await p.done();
+    await p.stop();
+    assert.deepEqual([decisions.length, classified, p.counters.faces, p.counters.weakFaces], [0, 0, 0, 20]);
+    assert.deepEqual(guidance, ['face_detected']);
+  });
+});
+
 describe('camera pipeline loop: detect-ahead', () => {
   /** A pipeline over `count` pulled fake frames, logging detector calls and finished frames. */
   function logged(count: number, failAtDetect: number | null = null, stopAfter: number | null = null) {

@@ -1,0 +1,42 @@
+/**
+ * The files a configuration names (detector model, liveness manifest, password, TLS and key
+ * files): which of them are missing on this machine. `config check` and `doctor` both report
+ * them, so a config that `run` would refuse at start (KIOSK_E_MODEL_NOT_FOUND, an unreadable
+ * password file) is caught before it is deployed. Paths are those of a loaded config
+ * (relative paths already resolved by config/load.ts). Reads nothing but `existsSync`.
+ */
+import { existsSync } from 'node:fs';
+import { packageRoot } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { defaultDetectorModel } from './detect/index.js';
+
+export interface NamedFile {
+  /** The config key, dotted (`detector.model`, `mqtt.tls.ca_file`). */
+  key: string;
+  path: string;
+}
+
+/** Every file the config refers to (null keys skipped; the detector's default model included). */
+export function referencedFiles(config: Config, repoRoot = packageRoot): NamedFile[] {
+  const files: NamedFile[] = [
+    {
+      key: 'detector.model',
+      path: config.detector.model ?? defaultDetectorModel(config.detector.name, repoRoot),
+    },
+    { key: 'liveness.manifest', path: config.liveness.manifest },
+  ];
+  const optional: [string, string | null][] = [
+    ['mqtt.password_file', config.mqtt.password_file],
+    ['mqtt.tls.ca_file', config.mqtt.tls.ca_file],
+    ['mqtt.tls.cert_file', config.mqtt.tls.cert_file],
+    ['mqtt.tls.key_file', config.mqtt.tls.key_file],
+    ['status.token_file', config.status.enabled ? config.status.token_file : null],
+    ['model_update.public_key_file', config.model_update.public_key_file],
+  ];
+  for (const [key, p] of optional) if (p !== null) files.push({ key, path: p });
+  return files;
+}
+
+export function missingFiles(config: Config, repoRoot = packageRoot): NamedFile[] {
+  return referencedFiles(config, repoRoot).filter((f) => !existsSync(f.path));
+}
