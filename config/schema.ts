@@ -4,7 +4,7 @@
  * errors, so a typo never silently falls back to a default.
  */
 import { z } from 'zod';
-import { statusBindProblem } from '../daemon/status/auth.js';
+import { statusBindProblem } from '../core/net.js';
 
 const positiveInt = z.number().int().positive();
 const fraction = z.number().min(0).max(1);

@@ -6,6 +6,8 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { ErrorCodes, KioskError } from '../core/errors.js';
+import { type Logger, redactSecrets } from '../core/log.js';
 import { createSupervisedCamera, type SupervisedCamera } from '../drivers/camera/index.js';
 import {
   applyStoredThresholds,
@@ -18,10 +20,8 @@ import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
 import { DaemonDrill } from './drill/daemon-drill.js';
-import { ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
-import { type Logger, redactSecrets } from './log.js';
 import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
 import { ContractServices, contractCapabilities } from './mqtt/contract-services.js';
@@ -37,7 +37,7 @@ import {
   type GuidancePayload,
   type InfoPayload,
 } from './mqtt/topics.js';
-import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
+import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline/pipeline.js';
 import { StatusServer } from './status/status-server.js';
 import { cameraRecoveryFigures, HealthReporter } from './telemetry/health.js';
 import { StageLatencies } from './telemetry/latency.js';

@@ -4,10 +4,10 @@
  * same shutdown path.
  */
 import type { Config } from '../config/schema.js';
+import { KioskError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { RESTART_EXIT_CODE } from './commands/daemon-target.js';
 import { Daemon } from './daemon.js';
-import { KioskError } from './errors.js';
-import type { Logger } from './log.js';
 import { Supervisor } from './supervision/supervisor.js';
 
 export interface RunOptions {

@@ -3,9 +3,9 @@
  * (models/fghv/fghv/preprocess.py) does the same operations with the same OpenCV build;
  * test/vectors/alignment.json holds vectors both implementations must reproduce.
  */
-import { cv, type Mat } from '../cv.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Point } from '../detect/types.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
 
 export interface NormalizeSpec {
   mean: number[];

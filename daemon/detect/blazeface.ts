@@ -9,8 +9,8 @@
  * then six keypoints. The same layout serves the 128 px front and the 256 px back model.
  */
 
-import type { Mat } from '../cv.js';
-import { ErrorCodes, KioskError } from '../errors.js';
+import type { Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { f32, type OrtSession, type WireTensor } from '../inference/inference-worker.js';
 import { letterboxTensor, type TensorLayout, unletterbox } from './letterbox.js';
 import { type DetectorTuning, postprocess } from './nms.js';

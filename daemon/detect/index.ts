@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { InferenceWorker } from '../inference/inference-worker.js';
 import { BlazeFaceDetector } from './blazeface.js';
 import type { DetectorTuning } from './nms.js';

@@ -5,8 +5,8 @@
  * resized pixels straight into the padded tensor (a ROI copy without a padded Mat in between).
  */
 
-import { cv, type Mat } from '../cv.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { FaceDetection, Landmarks5, Point } from './types.js';
 
 export interface Letterbox {

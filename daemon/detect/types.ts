@@ -1,4 +1,4 @@
-import type { Mat } from '../cv.js';
+import type { Mat } from '../../core/cv.js';
 
 export type Point = [number, number];
 

@@ -5,8 +5,8 @@
  * N = (W/s) x (H/s) anchors in row-major order. Landmarks come out in the daemon's order already.
  */
 
-import type { Mat } from '../cv.js';
-import { ErrorCodes, KioskError } from '../errors.js';
+import type { Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { f32, type OrtSession, type WireTensor } from '../inference/inference-worker.js';
 import { letterboxTensor, unletterbox } from './letterbox.js';
 import { type DetectorTuning, postprocess } from './nms.js';

@@ -17,17 +17,17 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { packageRoot } from '../../config/load.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
 import { applyStoredThresholds, configHash } from '../commands/daemon-target.js';
 import { createDetector } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
-import type { Logger } from '../log.js';
 import { activeManifest } from '../models/model-install.js';
-import { CameraPipeline, type CameraState } from '../pipeline.js';
+import { CameraPipeline, type CameraState } from '../pipeline/pipeline.js';
 import {
   applyDrillRetention,
   DEFAULT_DRILL_RETENTION,

@@ -4,6 +4,7 @@
  * decision path, the command server and Home Assistant discovery.
  */
 import type { Config } from '../../config/schema.js';
+import { redactSecrets } from '../../core/log.js';
 import { AuditStore } from '../audit/audit-store.js';
 import { CameraOutageAudit } from '../audit/camera-outages.js';
 import { DecisionChannel } from '../audit/decision-channel.js';
@@ -12,7 +13,6 @@ import { AuditOutbox } from '../audit/outbox.js';
 import { CommandServer, type CommandTarget } from '../commands/command-server.js';
 import { PersistentReplayGuard } from '../commands/replay-store.js';
 import { COMMAND_NAMES, MUTATING_COMMANDS } from '../commands/request.js';
-import { redactSecrets } from '../log.js';
 import { DecisionSigner } from '../signing/keys.js';
 import { HaDiscovery } from './ha-publisher.js';
 import type { MqttLink } from './mqtt-link.js';

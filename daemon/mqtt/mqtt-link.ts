@@ -23,8 +23,8 @@ import {
   type MqttClient,
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { redactSecrets } from '../log.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { redactSecrets } from '../../core/log.js';
 import {
   type DecisionPayload,
   type HealthPayload,

@@ -4,6 +4,7 @@
  * exactly these types. Changes within version 1 are additive only.
  */
 import { monotonicFactory } from 'ulid';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { GuidanceState } from '../decision/guidance.js';
 import type {
   DecisionFrames,
@@ -11,7 +12,6 @@ import type {
   Decision as DecisionVerdict,
   QualityGate,
 } from '../decision/types.js';
-import { ErrorCodes, KioskError } from '../errors.js';
 
 export const CONTRACT_VERSION = 1 as const;
 

@@ -8,8 +8,9 @@
  * Stamping, BGR conversion, sequence numbers and stats live here, identical for every driver.
  */
 import { performance } from 'node:perf_hooks';
-import type { Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
+import { abortableSleep } from '../../core/async.js';
+import type { Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
 import { toBgr8 } from './bgr.js';
 import { LatestFrameSlot } from './latest-frame.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
@@ -151,17 +152,11 @@ export class FramePump {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.cancelSleep = null;
-        resolve();
-      }
-      this.cancelSleep = done;
-    });
+  private async sleep(ms: number): Promise<void> {
+    const ac = new AbortController();
+    this.cancelSleep = () => ac.abort();
+    await abortableSleep(ms, ac.signal);
+    this.cancelSleep = null;
   }
 }
 

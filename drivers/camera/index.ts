@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { CameraConfig } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FakeCamera } from './fake.js';
 import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 import { FswebcamSnapshot } from './fswebcam.js';

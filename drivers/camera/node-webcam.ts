@@ -16,8 +16,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type { Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
+import type { Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
 import { decodeSnapshot } from './fswebcam.js';
 

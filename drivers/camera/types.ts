@@ -1,4 +1,4 @@
-import type { Mat } from '../../daemon/cv.js';
+import type { Mat } from '../../core/cv.js';
 
 /** One captured image. `mat` is 8-bit BGR (CV_8UC3) whatever the source delivered. */
 export interface Frame {

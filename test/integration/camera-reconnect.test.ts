@@ -11,9 +11,9 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateConfig } from '../../config/load.js';
+import { ErrorCodes, isKioskError } from '../../core/errors.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
-import { silentLogger } from '../../daemon/log.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { type SourceEvent, SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { Frame } from '../../drivers/camera/types.js';

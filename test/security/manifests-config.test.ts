@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isKioskError } from '../../daemon/errors.js';
+import { isKioskError } from '../../core/errors.js';
 import { modelSignedBytes, stageModel } from '../../daemon/models/model-install.js';
 import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
 import { DecisionSigner } from '../../daemon/signing/keys.js';

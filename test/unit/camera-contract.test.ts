@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { createCamera } from '../../drivers/camera/index.js';

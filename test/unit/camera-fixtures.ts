@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import { openCvHasGStreamer } from '../../drivers/camera/opencv-capture.js';
 import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
 

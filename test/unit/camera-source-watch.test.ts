@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { createCamera } from '../../drivers/camera/index.js';

@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import type { Mat } from '../../daemon/cv.js';
+import type { Mat } from '../../core/cv.js';
+import { silentLogger } from '../../core/log.js';
 import type { FaceDetection, FaceDetector } from '../../daemon/detect/types.js';
 import type { LivenessModel } from '../../daemon/liveness/liveness-model.js';
-import { silentLogger } from '../../daemon/log.js';
-import { CameraPipeline, type CameraState } from '../../daemon/pipeline.js';
+import { CameraPipeline, type CameraState } from '../../daemon/pipeline/pipeline.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
