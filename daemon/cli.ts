@@ -241,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write((await import('./cameras-cmd.js')).listCameras());
         return 0;
       case 'verify': {
-        const { runVerify } = await import('./signing/verify-cli.js');
+        const { runVerify } = await import('./contract/signing/verify-cli.js');
         return runVerify(
           rest,
           () => readFileSync(0, 'utf8'),

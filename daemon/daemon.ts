@@ -14,7 +14,9 @@ import {
   configHash,
   daemonCommandTarget,
   thresholdOverrides,
-} from './commands/daemon-target.js';
+} from './contract/commands/daemon-target.js';
+import { ContractServices, contractCapabilities } from './contract/contract-services.js';
+import { SeqCounter } from './contract/seq-counter.js';
 import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector } from './detect/index.js';
@@ -24,11 +26,9 @@ import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
 import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
-import { ContractServices, contractCapabilities } from './mqtt/contract-services.js';
 import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
 import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
-import { SeqCounter } from './mqtt/seq-counter.js';
 import {
   type CameraRecoveryFigures,
   CONTRACT_VERSION,

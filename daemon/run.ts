@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { KioskError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { RESTART_EXIT_CODE } from './commands/daemon-target.js';
+import { RESTART_EXIT_CODE } from './contract/commands/daemon-target.js';
 import { Daemon } from './daemon.js';
 import { Supervisor } from './supervision/supervisor.js';
 

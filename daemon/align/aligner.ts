@@ -68,7 +68,7 @@ export function warpCrop(bgr: Mat, matrix: readonly number[], width: number, hei
       new cv.Vec3(0, 0, 0),
     );
   } finally {
-    m.release(); // Mat memory is invisible to V8's GC (daemon/cv.ts)
+    m.release(); // Mat memory is invisible to V8's GC (core/cv.ts)
   }
 }
 

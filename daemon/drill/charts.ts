@@ -1,5 +1,5 @@
 /**
- * The report's two pictures, drawn with OpenCV (daemon/cv.ts) and encoded as PNG: the DET curve
+ * The report's two pictures, drawn with OpenCV (core/cv.ts) and encoded as PNG: the DET curve
  * (BPCER against the worst APCER on normal-deviate axes, as ISO/IEC 19795-1 draws them) and
  * score histograms by class.
  */

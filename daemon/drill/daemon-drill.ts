@@ -7,7 +7,7 @@
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { configHash } from '../commands/daemon-target.js';
+import { configHash } from '../contract/commands/daemon-target.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
 import type { CameraState, FrameResult } from '../pipeline/pipeline.js';
 import {

@@ -21,7 +21,7 @@ import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
-import { applyStoredThresholds, configHash } from '../commands/daemon-target.js';
+import { applyStoredThresholds, configHash } from '../contract/commands/daemon-target.js';
 import { createDetector } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
 import { InferenceWorker } from '../inference/inference-worker.js';

@@ -175,7 +175,7 @@ export class LivenessModel {
     try {
       return toTensor(crop, m.input);
     } finally {
-      crop.release(); // Mat memory is invisible to V8's GC (daemon/cv.ts)
+      crop.release(); // Mat memory is invisible to V8's GC (core/cv.ts)
     }
   }
 

@@ -164,7 +164,7 @@ export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, ra
   return Math.round(Math.max(Math.min(minMs, maxMs), ceiling / 2 + (random * ceiling) / 2));
 }
 
-/** Strips credentials from a broker URL for logs (daemon/log.ts's redactSecrets). */
+/** Strips credentials from a broker URL for logs (core/log.ts's redactSecrets). */
 export function redactUrl(url: string): string {
   return redactSecrets(url);
 }

@@ -115,7 +115,7 @@ export interface DecisionPayload {
   latency_ms: { first_frame_to_decision: number; last_frame_to_publish: number };
   /** Under the signature: `live` on `<camera>/decision`, `audit` on the audit copy. Only `live` may open a gate. */
   delivery: 'live' | 'audit';
-  /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/signing). */
+  /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/contract/signing). */
   sig?: string;
 }
 
@@ -241,7 +241,7 @@ export interface HealthPayload {
   execution_provider: string | null;
 }
 
-/** Commands: request and response envelopes (daemon/commands). */
+/** Commands: request and response envelopes (daemon/contract/commands). */
 export interface CommandRequest {
   transaction?: unknown;
   [key: string]: unknown;

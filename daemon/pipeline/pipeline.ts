@@ -204,7 +204,7 @@ export class CameraPipeline {
           await this.inFrame;
         } finally {
           this.inFrame = null;
-          // Mat memory is invisible to V8 (daemon/cv.ts), so a frame is freed as soon as it is
+          // Mat memory is invisible to V8 (core/cv.ts), so a frame is freed as soon as it is
           // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
           cur.frame.mat.release();
           cur = null;

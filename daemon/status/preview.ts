@@ -101,7 +101,7 @@ export class PreviewHub {
       .then((jpeg) => this.broadcast(jpeg))
       .catch((err) => this.opts.onError?.(err))
       .finally(() => {
-        // External memory tracking is off (daemon/cv.ts): free the copy now, not at some GC.
+        // External memory tracking is off (core/cv.ts): free the copy now, not at some GC.
         copy.release();
         this.inFlight = null;
       });

@@ -10,9 +10,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
-import { canonicalJson } from '../../daemon/signing/canonical-json.js';
-import { rawPublicKey } from '../../daemon/signing/keys.js';
+import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
+import { canonicalJson } from '../../daemon/contract/signing/canonical-json.js';
+import { rawPublicKey } from '../../daemon/contract/signing/keys.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import {

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
-import { DecisionSigner } from '../../daemon/signing/keys.js';
-import { checkDecision, verifyDecision } from '../../daemon/signing/verify.js';
+import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
+import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
+import { checkDecision, verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import {

@@ -5,8 +5,8 @@
  */
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { canonicalJson } from '../../daemon/signing/canonical-json.js';
-import { rawPublicKey } from '../../daemon/signing/keys.js';
+import { canonicalJson } from '../../daemon/contract/signing/canonical-json.js';
+import { rawPublicKey } from '../../daemon/contract/signing/keys.js';
 import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { collect, needsMosquitto } from '../helpers/mosquitto.js';
 import { needsSharedData } from '../helpers/paths.js';

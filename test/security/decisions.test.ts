@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
-import { DecisionSigner } from '../../daemon/signing/keys.js';
-import { verifyDecision } from '../../daemon/signing/verify.js';
+import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
+import { verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { simYaml, sleep, startSim, stopSim, tempDir, until } from '../integration/mqtt-contract-broker.js';
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { isKioskError } from '../../core/errors.js';
+import { SeqCounter } from '../../daemon/contract/seq-counter.js';
 import { deviceIdFromMachineId, resolveDeviceId } from '../../daemon/mqtt/device-id.js';
-import { SeqCounter } from '../../daemon/mqtt/seq-counter.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fghv-mqtt-state-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -6,9 +6,9 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../core/atomic-write.js';
-import { ed25519PublicKey, rawPublicKey } from '../../core/ed25519.js';
-import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../../core/atomic-write.js';
+import { ed25519PublicKey, rawPublicKey } from '../../../core/ed25519.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
 
 import { signedBytes } from './canonical-json.js';
 

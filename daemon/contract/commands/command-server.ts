@@ -8,9 +8,9 @@
  * store and evict its history.
  */
 import type { IPublishPacket } from 'mqtt';
-import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
-import type { MqttLink } from '../mqtt/mqtt-link.js';
-import type { CommandResponse } from '../mqtt/topics.js';
+import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../../../core/errors.js';
+import type { MqttLink } from '../../mqtt/mqtt-link.js';
+import type { CommandResponse } from '../../mqtt/topics.js';
 import { publicKeyFrom } from '../signing/keys.js';
 import {
   COMMAND_NAMES,

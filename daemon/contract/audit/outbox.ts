@@ -4,7 +4,7 @@
  * broker never acknowledged are sent again, oldest first, with `replayed: true`; rows recorded
  * during the replay wait for it, so the audit topic stays in id order on every connection.
  */
-import type { MqttLink, PublishOutcome } from '../mqtt/mqtt-link.js';
+import type { MqttLink, PublishOutcome } from '../../mqtt/mqtt-link.js';
 import type { AuditKind, AuditRecord, AuditStore } from './audit-store.js';
 
 export interface OutboxLogger {
