@@ -163,7 +163,7 @@ export async function letterboxTensor(
   try {
     return { tensor: tensorFrom(inner, lb, layout, pad), lb };
   } finally {
-    // Mat memory is invisible to V8's GC (daemon/cv.ts): free it now.
+    // Mat memory is invisible to V8's GC (core/cv.ts): free it now.
     inner.release();
   }
 }

@@ -22,7 +22,7 @@ import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
 import { applyStoredThresholds, configHash } from '../contract/commands/daemon-target.js';
-import { createDetector } from '../detect/index.js';
+import { createDetector, detectorOptions } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
@@ -191,17 +191,7 @@ export async function openDrill(opts: OpenDrillOptions): Promise<DrillContext> {
     );
     // The site thresholds in force, exactly as the daemon applies them at start.
     applyStoredThresholds(liveness, config);
-    const detector = await createDetector(worker, {
-      name: config.detector.name,
-      model: config.detector.model,
-      scoreThreshold: config.detector.score_threshold,
-      nmsIou: config.detector.nms_iou,
-      maxFaces: config.detector.max_faces,
-      providers: config.liveness.providers,
-      intraOpThreads: config.liveness.intra_op_threads,
-      allowSpinning: config.liveness.intra_op_spinning,
-      repoRoot: packageRoot,
-    });
+    const detector = await createDetector(worker, detectorOptions(config));
     await liveness.warmUp();
     const m = liveness.info;
     if (m.purpose !== 'production')
@@ -381,7 +371,7 @@ export class LiveDrill {
   }
 
   begin(spec: PresentationSpec): void {
-    if (this.closing)
+    if (this.closing !== null)
       throw new KioskError(ErrorCodes.DRILL_INVALID, 'the previous presentation is still closing');
     if (this.state !== 'running')
       throw new KioskError(
@@ -402,7 +392,7 @@ export class LiveDrill {
 
   /** Ends the drill: an open presentation is kept as interrupted. */
   async close(): Promise<void> {
-    if (this.closing) await this.closing;
+    if (this.closing !== null) await this.closing;
     if (this.ctx.recorder.active)
       this.ctx.recorder.end({ code: 'drill_stopped', message: 'drill stopped during the presentation' });
     await this.pipeline?.stop();

@@ -72,7 +72,7 @@ export class FramePump {
       }
     } finally {
       // Stopped or abandoned with a prefetched frame: free it once its read completes.
-      if (next) void next.then((f) => f?.mat.release(), noop);
+      if (next !== null) void next.then((f) => f?.mat.release(), noop);
     }
   }
 
@@ -193,4 +193,20 @@ export abstract class PumpedCamera implements CameraDriver {
 
   abstract open(): Promise<void>;
   abstract close(): Promise<void>;
+
+  /**
+   * For snapshot sources (fswebcam, node-webcam): one snapshot learns the size, then the
+   * pump takes a snapshot every 1/fps seconds (2 fps unless configured).
+   */
+  protected async startSnapshots(
+    snapshot: () => Promise<Mat>,
+    fps: number | null | undefined,
+  ): Promise<void> {
+    const first = await snapshot();
+    const rate = fps ?? 2;
+    this.currentInfo = { ...this.currentInfo, width: first.cols, height: first.rows, fps: rate };
+    first.release();
+    this.pump = new FramePump(snapshot, { push: true, intervalMs: 1000 / rate }, this.currentInfo.source);
+    this.pump.start();
+  }
 }

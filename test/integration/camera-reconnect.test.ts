@@ -17,6 +17,7 @@ import { Daemon } from '../../daemon/daemon.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { type SourceEvent, SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { Frame } from '../../drivers/camera/types.js';
+import { assertDropsAccounted, DEMO_VIDEO, drain, needsFfmpeg } from '../helpers/camera-fixtures.js';
 import {
   type Collector,
   collect,
@@ -26,14 +27,8 @@ import {
 } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
-import {
-  assertDropsAccounted,
-  DEMO_VIDEO,
-  drain,
-  needsFfmpeg,
-  sleep,
-  tempDir,
-} from '../unit/camera-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep } from '../helpers/wait.js';
 
 const skip = needsFfmpeg();
 const tmp = tempDir();

@@ -15,17 +15,10 @@ import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
+import { simYaml, startBroker, startSim, stopSim, type TestBroker } from '../helpers/mqtt-contract-broker.js';
 import { repoRoot } from '../helpers/paths.js';
-import {
-  simYaml,
-  sleep,
-  startBroker,
-  startSim,
-  stopSim,
-  type TestBroker,
-  tempDir,
-  until,
-} from './mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const schemas = new ContractSchemas(path.join(repoRoot, 'contract/schemas'));
 

@@ -12,7 +12,9 @@ import { connectAsync } from 'mqtt';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
-import { simYaml, sleep, startSim, stopSim, tempDir, until } from '../integration/mqtt-contract-broker.js';
+import { simYaml, startSim, stopSim } from '../helpers/mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /** A gate in front of camera `cameraId` of device `deviceId`, acting on its own decision topic. */
 async function gate(url: string, deviceId: string, cameraId: string, pinnedKey: string) {

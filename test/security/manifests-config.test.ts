@@ -18,8 +18,9 @@ import { modelSignedBytes, stageModel } from '../../daemon/models/model-install.
 import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
 import { spawnKiosk } from '../helpers/kiosk-child.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { simYaml, startSim, stopSim } from '../helpers/mqtt-contract-broker.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
-import { simYaml, startSim, stopSim, tempDir } from '../integration/mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
 
 const MODEL = 'models/MiniFASNetV1SE.onnx';
 const MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json');

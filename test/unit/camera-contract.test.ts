@@ -14,8 +14,6 @@ import { createCamera } from '../../drivers/camera/index.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
-import { repoRoot } from '../helpers/paths.js';
-import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
 import {
   assertDropsAccounted,
   DEMO_FRAMES,
@@ -23,9 +21,11 @@ import {
   drain,
   needsFfmpeg,
   needsGStreamer,
-  tempDir,
   writeClip,
-} from './camera-fixtures.js';
+} from '../helpers/camera-fixtures.js';
+import { repoRoot } from '../helpers/paths.js';
+import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
+import { tempDir } from '../helpers/temp.js';
 
 interface ContractCase {
   name: string;

@@ -16,7 +16,8 @@ import { FswebcamSnapshot } from '../../drivers/camera/fswebcam.js';
 import { rtspPipeline, usbCameraPipeline } from '../../drivers/camera/gst-pipelines.js';
 import { NodeWebcamSnapshot } from '../../drivers/camera/node-webcam.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
-import { drain, needsGStreamer, tempDir } from './camera-fixtures.js';
+import { drain, needsGStreamer } from '../helpers/camera-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
 
 const tmp = tempDir();
 after(() => rmSync(tmp, { recursive: true, force: true }));

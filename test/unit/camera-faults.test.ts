@@ -13,7 +13,6 @@ import { FakeCamera } from '../../drivers/camera/fake.js';
 import { type CameraSpec, createCamera } from '../../drivers/camera/index.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import { StillImageSource } from '../../drivers/camera/still-image.js';
-import { repoRoot } from '../helpers/paths.js';
 import {
   assertDropsAccounted,
   DEMO_FRAMES,
@@ -22,8 +21,9 @@ import {
   needsFfmpeg,
   needsGStreamer,
   runFfmpeg,
-  tempDir,
-} from './camera-fixtures.js';
+} from '../helpers/camera-fixtures.js';
+import { repoRoot } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const tmp = tempDir();
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -18,9 +18,11 @@ import { createCamera } from '../../drivers/camera/index.js';
 import { createSourceWatch, type SourceWatch, sourceTarget } from '../../drivers/camera/source-watch.js';
 import { type SourceEvent, SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
+import { DEMO_VIDEO, needsFfmpeg } from '../helpers/camera-fixtures.js';
 import { repoRoot } from '../helpers/paths.js';
 import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
-import { DEMO_VIDEO, needsFfmpeg, sleep, tempDir } from './camera-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep } from '../helpers/wait.js';
 
 const tmp = tempDir();
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -12,6 +12,7 @@ import { haDiscoveryMessages } from '../../daemon/contract/ha-discovery.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/mqtt/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { mqttCounters } from '../helpers/mqtt-counters.js';
 import { repoRoot } from '../helpers/paths.js';
 
 const dir = path.join(repoRoot, 'contract');
@@ -66,15 +67,7 @@ describe('contract JSON Schemas', () => {
       intervalS: 30,
       sink: {
         publishHealth: () => undefined,
-        counters: () => ({
-          connected: true,
-          protocol_version: 5,
-          connects: 1,
-          disconnects: 0,
-          published: 3,
-          dropped: 0,
-          queued: 0,
-        }),
+        counters: () => mqttCounters(),
       },
       outbox: () => ({ pending: 2, oldest_age_s: 4 }),
       system: async () => ({
