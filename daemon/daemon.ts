@@ -16,10 +16,11 @@ import {
   thresholdOverrides,
 } from './contract/commands/daemon-target.js';
 import { ContractServices, contractCapabilities } from './contract/contract-services.js';
+import { decisionInput } from './contract/decision-input.js';
 import { SeqCounter } from './contract/seq-counter.js';
 import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
-import { createDetector } from './detect/index.js';
+import { createDetector, detectorOptions } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
 import { DaemonDrill } from './drill/daemon-drill.js';
 import { InferenceWorker } from './inference/inference-worker.js';
@@ -33,7 +34,6 @@ import {
   type CameraRecoveryFigures,
   CONTRACT_VERSION,
   type DecisionPayload,
-  decisionScores,
   type GuidancePayload,
   type InfoPayload,
 } from './mqtt/topics.js';
@@ -86,6 +86,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   deviceId = '';
   private stopped = false;
   private contract: ContractServices | null = null;
+  /** Set by stop(); start checks it between steps and gives up at the first one it reaches. */
+  private readonly abort = new AbortController();
+  /** The start in progress (or done); stop() waits for it to reach a step boundary. */
+  private starting: Promise<void> | null = null;
+  /** What start built, in order, with how to undo it: stop() runs these in reverse. */
+  private readonly undo: { part: string; run: () => Promise<unknown> | unknown; quiet?: boolean }[] = [];
 
   constructor(private readonly opts: DaemonOptions) {
     super();
@@ -112,25 +118,53 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     };
   }
 
+  /**
+   * Start is a list of steps, each registering how to undo what it built (zigbee2mqtt's
+   * controller does the same). A stop that arrives during start (a SIGTERM during model
+   * warm-up) lets the current step finish, start gives up before the next one, and stop()
+   * undoes what was built, in reverse order: stop order follows from start order.
+   */
   async start(): Promise<void> {
+    this.starting = this.startSteps();
     try {
-      await this.startInner();
+      await this.starting;
     } catch (e) {
       await this.stop().catch(() => undefined);
       throw e;
     }
   }
 
-  private async startInner(): Promise<void> {
+  /** Throws KIOSK_E_START_CANCELLED when a stop arrived; called between start steps. */
+  private checkAbort(next: string): void {
+    if (this.abort.signal.aborted)
+      throw new KioskError(ErrorCodes.START_CANCELLED, `start cancelled by a stop request before: ${next}`, {
+        details: { next },
+      });
+  }
+
+  private built(part: string, run: () => Promise<unknown> | unknown, quiet = false): void {
+    this.undo.push({ part, run, quiet });
+  }
+
+  private async startSteps(): Promise<void> {
     const { config, log } = this.opts;
+    this.checkAbort('state');
     mkdirSync(config.device.state_dir, { recursive: true });
     this.deviceId = resolveDeviceId({ configured: config.device.id, stateDir: config.device.state_dir }).id;
     this.seq = new SeqCounter(config.device.state_dir);
     this.contract = new ContractServices(config, this.deviceId, log);
+    // Closed last: the link closes first, so publishes in flight settle (an ack marks the
+    // record delivered) while the audit store is still open; what stays unacknowledged
+    // remains pending in the store and is replayed on the next start.
+    this.built('audit store', () => this.contract?.close());
 
     // Inference first: a model that cannot load must refuse to start before anything is announced.
+    this.checkAbort('inference worker');
     this.worker = InferenceWorker.start();
+    this.built('inference worker', () => this.worker?.close());
+    this.checkAbort('liveness model');
     this.liveness = await this.loadStartModel();
+    this.built('liveness model', () => this.liveness?.close());
     const m = this.liveness.info;
     log.info(
       {
@@ -148,29 +182,29 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
       );
     }
-    this.detector = await createDetector(this.worker, {
-      name: config.detector.name,
-      model: config.detector.model,
-      // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
-      scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
-      nmsIou: config.detector.nms_iou,
-      maxFaces: config.detector.max_faces,
-      providers: config.liveness.providers,
-      intraOpThreads: config.liveness.intra_op_threads,
-      allowSpinning: config.liveness.intra_op_spinning,
-      repoRoot: packageRoot,
-    });
+    this.checkAbort('detector');
+    this.detector = await createDetector(
+      this.worker,
+      detectorOptions(config, {
+        // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
+        scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
+      }),
+    );
+    this.built('detector', () => this.detector?.close());
+    this.checkAbort('warm-up');
     await this.liveness.warmUp();
     log.info({ detector: this.detector.name }, 'models loaded and warmed up');
 
     let url = config.mqtt.url;
     if (url === null) {
+      this.checkAbort('embedded broker');
       const b = await startEmbeddedBroker(
         config.mqtt.embedded_host,
         config.mqtt.embedded_port,
         config.mqtt.embedded_broker,
       );
       this.broker = b;
+      this.built('embedded broker', () => this.broker?.close());
       url = b.url;
       log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
       if (b.protocolVersion < 5)
@@ -179,7 +213,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
         );
     }
+    this.checkAbort('MQTT link');
     this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
+    // Closing publishes `offline` and ends the session.
+    this.built('MQTT link', () => this.link?.close());
     const stored = applyStoredThresholds(this.liveness, config);
     if (stored.refused)
       log.error({ refused: stored.refused }, `stored threshold overrides not applied: ${stored.refused}`);
@@ -213,6 +250,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     );
 
     for (const cam of config.cameras) {
+      this.checkAbort(`camera ${cam.id}`);
       const slot: CameraSlot = {
         id: cam.id,
         state: 'starting',
@@ -267,6 +305,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         },
       });
       this.cameras.push(slot);
+      // Stopping finishes the frame in flight and answers open sessions; its errors are not fatal.
+      this.built(`camera ${cam.id}`, () => slot.pipeline.stop(), true);
       try {
         await slot.pipeline.start();
         if (slot.state === 'running')
@@ -280,6 +320,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       }
     }
 
+    this.checkAbort('health');
     this.health = new HealthReporter({
       intervalS: config.mqtt.health_interval_s,
       sink: this.link,
@@ -288,10 +329,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       pipeline: () => this.pipelineFigures(),
       onError: (err) => log.warn({ err }, 'health report failed'),
     });
+    this.built('health', () => this.health?.stop());
     this.rates(); // the baseline, so the first health message has real rates (over its first interval)
     await this.health.start();
 
     if (config.status.enabled) {
+      this.checkAbort('status page');
       this.status = await StatusServer.start({
         config: config.status,
         daemon: this,
@@ -314,6 +357,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           events: this,
         }),
       });
+      this.built('status page', () => this.status?.close());
     }
   }
 
@@ -434,25 +478,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async publishDecision(d: SessionDecision): Promise<void> {
     const { log } = this.opts;
     if (!this.link || !this.seq || !this.liveness || !this.contract) return;
-    const m = this.liveness.info;
-    const now = performance.now();
     // build -> sign -> durable audit row -> publish (decision topic and audit), in decide().
-    const payload = this.contract.decide({
-      camera_id: d.cameraId,
-      track_id: d.trackId,
-      decision: d.decision,
-      reason: d.reason,
-      ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
-      scores: decisionScores(d.scores),
-      frames: d.frames,
-      quality: d.quality,
-      model: { name: m.name, version: m.version, sha256: m.sha256 },
-      execution_provider: this.liveness.provider,
-      latency_ms: {
-        first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
-        last_frame_to_publish: Math.round(now - d.lastFrameMono),
-      },
-    });
+    const payload = this.contract.decide(
+      decisionInput(d, this.liveness.info, this.liveness.provider, performance.now()),
+    );
     log.info(
       {
         decision: payload.decision,
@@ -536,27 +565,21 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // Every step runs even when an earlier one fails (a failed step must not leave the broker,
+    this.abort.abort();
+    // A start in progress finishes its current step, then gives up (see start()).
+    await this.starting?.catch(() => undefined);
+    // Every undo runs even when an earlier one fails (a failed step must not leave the broker,
     // the worker or the store open and the process alive); the first failure is rethrown.
+    // Reverse start order: status page, health, cameras (frame in flight finished, open
+    // sessions answered), MQTT link (`offline`), broker, detector, model, worker, audit store.
     const failures: unknown[] = [];
-    const step = async (f: (() => Promise<unknown> | unknown) | undefined) => {
+    for (const { run, quiet } of this.undo.splice(0).reverse()) {
       try {
-        await f?.();
+        await run();
       } catch (err) {
-        failures.push(err);
+        if (!quiet) failures.push(err);
       }
-    };
-    await step(() => this.status?.close());
-    await step(() => this.health?.stop());
-    // Order matters: pipelines stop (frame in flight finished, open sessions answered), then
-    // the audit store is flushed, then `offline` is published and the broker link closed.
-    for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
-    await step(() => this.link?.close());
-    await step(() => this.contract?.close());
-    await step(() => this.broker?.close());
-    await step(() => this.detector?.close());
-    await step(() => this.liveness?.close());
-    await step(() => this.worker?.close());
+    }
     if (failures.length) throw failures[0];
   }
 }
