@@ -82,7 +82,7 @@ export class AuditOutbox {
 
   /** Resolves when the current replay (if any) has finished. */
   async idle(): Promise<void> {
-    while (this.pumping) await this.pumping;
+    while (this.pumping !== null) await this.pumping;
   }
 
   stop(): void {
@@ -95,7 +95,7 @@ export class AuditOutbox {
   }
 
   private pump(): Promise<void> {
-    if (this.pumping) return this.pumping;
+    if (this.pumping !== null) return this.pumping;
     const run = async () => {
       await null; // `pumping` is set before the loop runs, even when there is nothing to send
       try {

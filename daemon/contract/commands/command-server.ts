@@ -209,7 +209,7 @@ export class CommandServer {
       now: (this.opts.now ?? Date.now)(),
     });
     if (!parsed.ok) {
-      this.respond(
+      void this.respond(
         replyTo,
         correlation,
         parsed.command,
@@ -221,7 +221,7 @@ export class CommandServer {
       return;
     }
     if (this.queued >= (this.opts.maxQueued ?? 16)) {
-      this.respond(
+      void this.respond(
         replyTo,
         correlation,
         command,
