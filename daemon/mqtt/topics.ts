@@ -1,5 +1,5 @@
 /**
- * Every MQTT topic and payload type of contract version 1 (docs: mqtt-contract.md), in one
+ * Every MQTT topic and payload type of contract version 1 (docs/mqtt-contract.md), in one
  * file, so the AsyncAPI document and its JSON Schemas can be derived from and tested against
  * exactly these types. Changes within version 1 are additive only.
  */
