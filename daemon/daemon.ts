@@ -312,6 +312,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           liveness: () => this.liveness,
           detectorName: () => this.detector?.name ?? null,
           events: this,
+          pipeline: (id) => this.cameras.find((c) => c.id === id)?.pipeline ?? null,
         }),
       });
     }
