@@ -179,6 +179,9 @@ export class CameraPipeline {
       );
       this.setState('down', ev.error);
       await this.flush();
+      // Nobody can be followed through an outage: whoever is in view when the camera is back
+      // is a new presence and is decided anew (held people and retry waits are released).
+      this.fusion = releasePresence(this.fusion, cameraId);
     } else if (ev.type === 'restored') {
       log.info(
         { camera: cameraId, downMs: ev.downMs, attempts: ev.attempts, openToFrameMs: ev.openToFrameMs },
