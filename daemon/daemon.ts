@@ -355,6 +355,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           liveness: () => this.liveness,
           detectorName: () => this.detector?.name ?? null,
           events: this,
+          pipeline: (id) => this.cameras.find((c) => c.id === id)?.pipeline ?? null,
         }),
       });
       this.built('status page', () => this.status?.close());

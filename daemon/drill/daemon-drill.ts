@@ -39,6 +39,8 @@ export interface DrillHost {
   liveness: () => LivenessModel | null;
   detectorName: () => string | null;
   events: DrillEvents;
+  /** The camera's pipeline, to score held people and release them per presentation. */
+  pipeline?: (cameraId: string) => { scoreHeldFaces: boolean; releaseHeld(): void } | null;
 }
 
 export interface DrillStatus {
@@ -166,6 +168,7 @@ export class DaemonDrill implements DrillControl {
     this.last = null;
     this.host.events.on('frame', this.onFrame);
     this.host.events.on('camera', this.onCamera);
+    this.scoreHeld(true);
     this.host.log.info(
       { drill: id, camera: cam, dir: this.store.dir },
       `drill ${id} started on camera ${cam}`,
@@ -187,7 +190,10 @@ export class DaemonDrill implements DrillControl {
         throw new KioskError(ErrorCodes.DRILL_INVALID, 'no drill is running: start one first');
       const done = await rec.finish(this.host.config.decision);
       if (done) this.last = summary(done);
-      if (req.label !== 'none')
+      if (req.label !== 'none') {
+        // One decision per presence: the person already decided before this presentation
+        // must be decided again within it.
+        this.host.pipeline?.(this.camera)?.releaseHeld();
         rec.begin(
           {
             label: req.label,
@@ -196,8 +202,15 @@ export class DaemonDrill implements DrillControl {
           },
           this.camera,
         );
+      }
       return this.status();
     });
+  }
+
+  /** Scores of people already decided are wanted while a drill runs on this camera. */
+  private scoreHeld(on: boolean): void {
+    const p = this.camera ? this.host.pipeline?.(this.camera) : null;
+    if (p) p.scoreHeldFaces = on;
   }
 
   abort(): void {
@@ -207,6 +220,7 @@ export class DaemonDrill implements DrillControl {
       message: 'the daemon stopped during the presentation',
     });
     if (p) this.last = summary(p);
+    this.scoreHeld(false);
     this.host.events.off('frame', this.onFrame);
     this.host.events.off('camera', this.onCamera);
     this.lastDir = this.store?.dir ?? this.lastDir;
@@ -222,6 +236,7 @@ export class DaemonDrill implements DrillControl {
       if (!rec || !store) throw new KioskError(ErrorCodes.DRILL_INVALID, 'no drill is running');
       const done = await rec.finish(this.host.config.decision);
       if (done) this.last = summary(done);
+      this.scoreHeld(false);
       this.host.events.off('frame', this.onFrame);
       this.host.events.off('camera', this.onCamera);
       this.store = null;

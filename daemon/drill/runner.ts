@@ -286,6 +286,8 @@ export async function runScripted(
       },
       now: () => camera.clock,
     });
+    // Every frame of the presentation is scored, also after the presence was decided.
+    pipeline.scoreHeldFaces = true;
     ctx.recorder.begin(specOf(p), cameraId, p.video);
     try {
       await pipeline.start();
@@ -358,6 +360,8 @@ export class LiveDrill {
         this.onCamera?.(state, err);
       },
     });
+    // Every frame of a presentation is scored, also after the person was decided.
+    pipeline.scoreHeldFaces = true;
     this.pipeline = pipeline;
     await pipeline.start();
   }
@@ -378,6 +382,8 @@ export class LiveDrill {
         ErrorCodes.CAMERA_READ_FAILED,
         `camera ${this.cameraId} is ${this.state}: wait for it`,
       );
+    // One decision per presence: whoever was decided before this presentation is decided again.
+    this.pipeline?.releaseHeld();
     this.ctx.recorder.begin(spec, this.cameraId);
   }
 

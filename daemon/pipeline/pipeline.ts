@@ -123,6 +123,11 @@ export class CameraPipeline {
   };
   private readonly now: () => number;
   private releaseRequested = false;
+  /**
+   * Site drill: classify people already decided too, so every frame of a presentation has its
+   * scores. Decisions are unchanged: fusion skips the observations of a held track.
+   */
+  scoreHeldFaces = false;
   private lastReleaseMono = Number.NEGATIVE_INFINITY;
   private readonly verifyWaiters: ((d: SessionDecision | null) => void)[] = [];
   private readonly guidanceLimiter = new GuidanceLimiter(GUIDANCE_MIN_INTERVAL_MS);
@@ -174,6 +179,9 @@ export class CameraPipeline {
       );
       this.setState('down', ev.error);
       await this.flush();
+      // Nobody can be followed through an outage: whoever is in view when the camera is back
+      // is a new presence and is decided anew (held people and retry waits are released).
+      this.fusion = releasePresence(this.fusion, cameraId);
     } else if (ev.type === 'restored') {
       log.info(
         { camera: cameraId, downMs: ev.downMs, attempts: ev.attempts, openToFrameMs: ev.openToFrameMs },
@@ -321,7 +329,7 @@ export class CameraPipeline {
       let scores: Record<string, number> | null = null;
       // A person already decided (one decision per presence) is not classified again.
       const held = this.fusion.held[trackKey(cameraId, trackId)] !== undefined;
-      if (gate === null && !held) {
+      if (gate === null && (!held || this.scoreHeldFaces)) {
         const r = await liveness.classify(frame.mat, face);
         this.counters.inferences++;
         alignMs += r.alignMs;
@@ -405,6 +413,14 @@ export class CameraPipeline {
       { camera: cameraId, rotate_needed: need, of: n, window: TILT_WINDOW },
       `camera ${cameraId}: faces in ${n} of the last ${TILT_WINDOW} face frames stand upright only after turning the image ${need} degrees clockwise; the camera looks mounted ${need === 180 ? 'upside down' : 'sideways'}: add ${need} to cameras[].rotate (see \`fghv-kiosk doctor\`)`,
     );
+  }
+
+  /**
+   * Site drill: a new presentation starts in front of this camera, so the people it holds may
+   * be decided again from the next frame on (as request/verify does, without waiting).
+   */
+  releaseHeld(): void {
+    this.releaseRequested = true;
   }
 
   /**

@@ -343,3 +343,36 @@ describe('camera pipeline loop: detect-ahead', () => {
     );
   });
 });
+
+describe('camera pipeline: one decision per presence across a camera outage', () => {
+  it('a person held before the camera was lost is decided anew when it is back', async () => {
+    const detectCalls = { n: 0 };
+    const m = models(new SerialWorker(), 'p', 1, detectCalls);
+    const decisions: string[] = [];
+    const p = new CameraPipeline({
+      cameraId: 'o',
+      camera: new FakeCamera({ intervalMs: 20 }),
+      ...m,
+      config,
+      log: silentLogger(),
+      stages: { record: () => {} },
+      onDecision: (d) => {
+        decisions.push(d.decision);
+      },
+    });
+    await p.start();
+    try {
+      await until(() => decisions.length === 1, 20_000, 'the first decision');
+      const framesAfterFirst = detectCalls.n;
+      await until(() => detectCalls.n >= framesAfterFirst + 30, 20_000, '30 more frames');
+      assert.deepEqual(decisions, ['accept'], 'held: one decision per presence');
+      const error = new Error('unplugged');
+      await p.sourceChanged({ type: 'lost', cameraId: 'o', reason: 'failed', error, attempt: 1 });
+      await p.sourceChanged({ type: 'restored', cameraId: 'o', downMs: 10, attempts: 1, openToFrameMs: 1 });
+      await until(() => decisions.length === 2, 20_000, 'a decision after the outage');
+      assert.deepEqual(decisions, ['accept', 'accept']);
+    } finally {
+      await p.stop();
+    }
+  });
+});
