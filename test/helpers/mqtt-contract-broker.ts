@@ -187,7 +187,7 @@ export function startSim(dir: string, yaml: string, decisionMs = 50): Sim {
   const cfg = path.join(dir, 'config.yaml');
   writeFileSync(cfg, yaml);
   const child = track(
-    spawn(process.execPath, [path.join(repoRoot, 'dist/test/integration/mqtt-contract-sim.js'), cfg], {
+    spawn(process.execPath, [path.join(repoRoot, 'dist/test/helpers/mqtt-contract-sim.js'), cfg], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SIM_DECISION_MS: String(decisionMs) },
     }),
