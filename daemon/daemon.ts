@@ -60,6 +60,14 @@ export interface DaemonOptions {
   onDecision?: (payload: DecisionPayload) => void;
 }
 
+type Undo = () => Promise<unknown> | unknown;
+
+interface StartStep {
+  name: string;
+  run: () => Promise<void>;
+  undo?: Undo | Undo[];
+}
+
 interface CameraSlot {
   id: string;
   pipeline: CameraPipeline;
@@ -90,8 +98,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private readonly abort = new AbortController();
   /** The start in progress (or done); stop() waits for it to reach a step boundary. */
   private starting: Promise<void> | null = null;
-  /** What start built, in order, with how to undo it: stop() runs these in reverse. */
-  private readonly undo: { part: string; run: () => Promise<unknown> | unknown; quiet?: boolean }[] = [];
 
   constructor(private readonly opts: DaemonOptions) {
     super();
@@ -119,10 +125,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   }
 
   /**
-   * Start is a list of steps, each registering how to undo what it built (zigbee2mqtt's
+   * Start is a list of steps (startPlan), each with the undo of what it built (zigbee2mqtt's
    * controller does the same). A stop that arrives during start (a SIGTERM during model
    * warm-up) lets the current step finish, start gives up before the next one, and stop()
-   * undoes what was built, in reverse order: stop order follows from start order.
+   * undoes everything in reverse order: stop order follows from start order.
    */
   async start(): Promise<void> {
     this.starting = this.startSteps();
@@ -142,223 +148,284 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       });
   }
 
-  private built(part: string, run: () => Promise<unknown> | unknown, quiet = false): void {
-    this.undo.push({ part, run, quiet });
+  /** A part an earlier step built (start runs in order, so a missing one is a bug). */
+  private need<T>(part: T | null, name: string): T {
+    if (part === null) throw new KioskError(ErrorCodes.INTERNAL, `start: ${name} missing`);
+    return part;
+  }
+
+  /**
+   * The start, step by step, in order, each with the undo of what it built. start() runs the
+   * steps forward and checks for a stop before each; stop() runs every undo backward. Undos
+   * are null-safe (a step that never ran built nothing), so stop order follows from this list.
+   */
+  private startPlan(): StartStep[] {
+    const { config, log } = this.opts;
+    let url = config.mqtt.url;
+    return [
+      {
+        name: 'state',
+        run: async () => {
+          mkdirSync(config.device.state_dir, { recursive: true });
+          this.deviceId = resolveDeviceId({
+            configured: config.device.id,
+            stateDir: config.device.state_dir,
+          }).id;
+          this.seq = new SeqCounter(config.device.state_dir);
+          this.contract = new ContractServices(config, this.deviceId, log);
+        },
+      },
+      // Inference first: a model that cannot load must refuse to start before anything is announced.
+      {
+        name: 'inference worker',
+        run: async () => {
+          this.worker = InferenceWorker.start();
+        },
+        undo: () => this.worker?.close(),
+      },
+      {
+        name: 'liveness model',
+        run: async () => {
+          this.liveness = await this.loadStartModel();
+          const live = this.liveness;
+          const m = live.info;
+          log.info(
+            {
+              model: m.name,
+              version: m.version,
+              family: m.family,
+              sha256: m.sha256,
+              provider: live.provider,
+            },
+            `liveness model ${m.name} ${m.version} on execution provider ${live.provider}`,
+          );
+          if (m.purpose !== 'production') {
+            log.warn(
+              { model: m.name, purpose: m.purpose },
+              `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
+            );
+          }
+        },
+        undo: () => this.liveness?.close(),
+      },
+      {
+        name: 'detector',
+        run: async () => {
+          this.detector = await createDetector(
+            this.need(this.worker, 'inference worker'),
+            detectorOptions(config, {
+              // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
+              scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
+            }),
+          );
+        },
+        undo: () => this.detector?.close(),
+      },
+      {
+        name: 'warm-up',
+        run: async () => {
+          await this.need(this.liveness, 'liveness model').warmUp();
+          log.info({ detector: this.need(this.detector, 'detector').name }, 'models loaded and warmed up');
+        },
+      },
+      {
+        name: 'embedded broker',
+        run: async () => {
+          if (url !== null) return;
+          const b = await startEmbeddedBroker(
+            config.mqtt.embedded_host,
+            config.mqtt.embedded_port,
+            config.mqtt.embedded_broker,
+          );
+          this.broker = b;
+          url = b.url;
+          log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
+          if (b.protocolVersion < 5)
+            log.warn(
+              { broker: b.kind },
+              'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
+            );
+        },
+        undo: () => this.broker?.close(),
+      },
+      {
+        name: 'MQTT link',
+        run: async () => {
+          if (url === null) throw new KioskError(ErrorCodes.INTERNAL, 'no broker URL');
+          const link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
+          this.link = link;
+          const stored = applyStoredThresholds(this.need(this.liveness, 'liveness model'), config);
+          if (stored.refused)
+            log.error(
+              { refused: stored.refused },
+              `stored threshold overrides not applied: ${stored.refused}`,
+            );
+          else if (Object.keys(stored.applied).length)
+            log.warn(
+              { overrides: stored.applied },
+              'liveness thresholds overridden (set_thresholds, kept across restarts)',
+            );
+          this.need(this.contract, 'contract').attach(
+            link,
+            this.need(this.seq, 'seq'),
+            daemonCommandTarget({
+              config,
+              configFile: this.opts.configFile ?? null,
+              liveness: () => this.liveness,
+              health: () => this.health,
+              updateModel: (model, manifest, sig) => this.updateModel(model, manifest, sig),
+              infoChanged: () => this.link?.setInfo(this.info),
+              log,
+              audit: (event, details) => this.contract?.event(event, details),
+              restart: () => this.emit('restart'),
+              verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
+            }),
+            () => this.info,
+          );
+          link.setInfo(this.info);
+          link.start();
+          log.info(
+            { url: redactUrl(url), device: this.deviceId },
+            `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
+          );
+        },
+        // The link closes first (publishing `offline`), then the contract services and the
+        // audit store: publishes in flight settle (an ack marks the record delivered) while
+        // the store is still open; what stays unacknowledged remains pending in the store and
+        // is replayed on the next start.
+        undo: [() => this.link?.close(), () => this.contract?.close()],
+      },
+      {
+        name: 'cameras',
+        run: async () => {
+          for (const cam of config.cameras) {
+            this.checkAbort(`camera ${cam.id}`);
+            const slot: CameraSlot = {
+              id: cam.id,
+              state: 'starting',
+              lastError: null,
+              pipeline: null as unknown as CameraPipeline,
+              // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
+              camera: createSupervisedCamera(cam, {
+                repoRoot: packageRoot,
+                onEvent: (ev) => slot.pipeline.sourceChanged(ev),
+              }),
+            };
+            slot.pipeline = new CameraPipeline({
+              cameraId: cam.id,
+              camera: slot.camera,
+              detector: this.need(this.detector, 'detector'),
+              liveness: this.need(this.liveness, 'liveness model'),
+              config,
+              log: log.child({ camera: cam.id }),
+              stages: {
+                record: (stage: Stage, ms: number) => {
+                  this.stages.record(stage, ms);
+                  this.status?.metrics.observeStage(stage, ms);
+                },
+              },
+              decideFrom: config.detector.score_threshold,
+              onDecision: (d) => this.publishDecision(d),
+              onState: (state, err) => {
+                slot.state = state;
+                slot.lastError = err ? err.message : null;
+                this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
+                this.contract?.cameraState(cam.id, state, slot.lastError);
+              },
+              onFrame: (r) => {
+                if (this.listenerCount('frame') > 0) this.emit('frame', r);
+              },
+              onGuidance: (state, faces) => {
+                const payload: GuidancePayload = {
+                  v: CONTRACT_VERSION,
+                  ts: new Date().toISOString(),
+                  device_id: this.deviceId,
+                  camera_id: cam.id,
+                  state,
+                  faces,
+                };
+                if (this.link)
+                  void this.link.publish({
+                    topic: this.link.topics.guidance(cam.id),
+                    payload: JSON.stringify(payload),
+                    qos: 0,
+                    retain: true,
+                  });
+              },
+            });
+            this.cameras.push(slot);
+            try {
+              await slot.pipeline.start();
+              if (slot.state === 'running')
+                log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
+            } catch (e) {
+              // A dead camera is reported, not fatal: the daemon stays up, says so in health, and a
+              // supervisor or the reconnection logic can bring it back.
+              slot.state = 'failed';
+              slot.lastError = e instanceof Error ? e.message : String(e);
+              log.error({ camera: cam.id, err: e }, `camera ${cam.id} cannot be opened: ${slot.lastError}`);
+            }
+          }
+        },
+        // Each pipeline finishes the frame in flight and answers open sessions; a camera that
+        // fails to stop is not a shutdown failure.
+        undo: async () => {
+          for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
+        },
+      },
+      {
+        name: 'health',
+        run: async () => {
+          this.health = new HealthReporter({
+            intervalS: config.mqtt.health_interval_s,
+            sink: this.need(this.link, 'MQTT link'),
+            outbox: () => this.contract?.outboxFigures() ?? null,
+            deviceId: this.deviceId,
+            pipeline: () => this.pipelineFigures(),
+            onError: (err) => log.warn({ err }, 'health report failed'),
+          });
+          this.rates(); // the baseline, so the first health message has real rates (over its first interval)
+          await this.health.start();
+        },
+        undo: () => this.health?.stop(),
+      },
+      {
+        name: 'status page',
+        run: async () => {
+          if (!config.status.enabled) return;
+          this.status = await StatusServer.start({
+            config: config.status,
+            daemon: this,
+            log: log.child({ component: 'status' }),
+            cameraTotals: () =>
+              this.cameras.map((c) => ({
+                camera: c.id,
+                ...c.pipeline.cameraStats(),
+                processed: c.pipeline.counters.processed,
+                stale: c.pipeline.counters.stale,
+              })),
+            mqttCounters: () => this.link?.counters() ?? null,
+            auditBacklog: () => this.contract?.outboxFigures().pending ?? null,
+            drill: new DaemonDrill({
+              config,
+              log: log.child({ component: 'drill' }),
+              software: `fghv-kiosk ${this.opts.version}`,
+              liveness: () => this.liveness,
+              detectorName: () => this.detector?.name ?? null,
+              events: this,
+              pipeline: (id) => this.cameras.find((c) => c.id === id)?.pipeline ?? null,
+            }),
+          });
+        },
+        undo: () => this.status?.close(),
+      },
+    ];
   }
 
   private async startSteps(): Promise<void> {
-    const { config, log } = this.opts;
-    this.checkAbort('state');
-    mkdirSync(config.device.state_dir, { recursive: true });
-    this.deviceId = resolveDeviceId({ configured: config.device.id, stateDir: config.device.state_dir }).id;
-    this.seq = new SeqCounter(config.device.state_dir);
-    this.contract = new ContractServices(config, this.deviceId, log);
-    // Closed last: the link closes first, so publishes in flight settle (an ack marks the
-    // record delivered) while the audit store is still open; what stays unacknowledged
-    // remains pending in the store and is replayed on the next start.
-    this.built('audit store', () => this.contract?.close());
-
-    // Inference first: a model that cannot load must refuse to start before anything is announced.
-    this.checkAbort('inference worker');
-    this.worker = InferenceWorker.start();
-    this.built('inference worker', () => this.worker?.close());
-    this.checkAbort('liveness model');
-    this.liveness = await this.loadStartModel();
-    this.built('liveness model', () => this.liveness?.close());
-    const m = this.liveness.info;
-    log.info(
-      {
-        model: m.name,
-        version: m.version,
-        family: m.family,
-        sha256: m.sha256,
-        provider: this.liveness.provider,
-      },
-      `liveness model ${m.name} ${m.version} on execution provider ${this.liveness.provider}`,
-    );
-    if (m.purpose !== 'production') {
-      log.warn(
-        { model: m.name, purpose: m.purpose },
-        `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
-      );
-    }
-    this.checkAbort('detector');
-    this.detector = await createDetector(
-      this.worker,
-      detectorOptions(config, {
-        // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
-        scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
-      }),
-    );
-    this.built('detector', () => this.detector?.close());
-    this.checkAbort('warm-up');
-    await this.liveness.warmUp();
-    log.info({ detector: this.detector.name }, 'models loaded and warmed up');
-
-    let url = config.mqtt.url;
-    if (url === null) {
-      this.checkAbort('embedded broker');
-      const b = await startEmbeddedBroker(
-        config.mqtt.embedded_host,
-        config.mqtt.embedded_port,
-        config.mqtt.embedded_broker,
-      );
-      this.broker = b;
-      this.built('embedded broker', () => this.broker?.close());
-      url = b.url;
-      log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
-      if (b.protocolVersion < 5)
-        log.warn(
-          { broker: b.kind },
-          'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
-        );
-    }
-    this.checkAbort('MQTT link');
-    this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
-    // Closing publishes `offline` and ends the session.
-    this.built('MQTT link', () => this.link?.close());
-    const stored = applyStoredThresholds(this.liveness, config);
-    if (stored.refused)
-      log.error({ refused: stored.refused }, `stored threshold overrides not applied: ${stored.refused}`);
-    else if (Object.keys(stored.applied).length)
-      log.warn(
-        { overrides: stored.applied },
-        'liveness thresholds overridden (set_thresholds, kept across restarts)',
-      );
-    this.contract.attach(
-      this.link,
-      this.seq,
-      daemonCommandTarget({
-        config,
-        configFile: this.opts.configFile ?? null,
-        liveness: () => this.liveness,
-        health: () => this.health,
-        updateModel: (model, manifest, sig) => this.updateModel(model, manifest, sig),
-        infoChanged: () => this.link?.setInfo(this.info),
-        log,
-        audit: (event, details) => this.contract?.event(event, details),
-        restart: () => this.emit('restart'),
-        verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
-      }),
-      () => this.info,
-    );
-    this.link.setInfo(this.info);
-    this.link.start();
-    log.info(
-      { url: redactUrl(url), device: this.deviceId },
-      `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
-    );
-
-    for (const cam of config.cameras) {
-      this.checkAbort(`camera ${cam.id}`);
-      const slot: CameraSlot = {
-        id: cam.id,
-        state: 'starting',
-        lastError: null,
-        pipeline: null as unknown as CameraPipeline,
-        // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
-        camera: createSupervisedCamera(cam, {
-          repoRoot: packageRoot,
-          onEvent: (ev) => slot.pipeline.sourceChanged(ev),
-        }),
-      };
-      slot.pipeline = new CameraPipeline({
-        cameraId: cam.id,
-        camera: slot.camera,
-        detector: this.detector,
-        liveness: this.liveness,
-        config,
-        log: log.child({ camera: cam.id }),
-        stages: {
-          record: (stage: Stage, ms: number) => {
-            this.stages.record(stage, ms);
-            this.status?.metrics.observeStage(stage, ms);
-          },
-        },
-        decideFrom: config.detector.score_threshold,
-        onDecision: (d) => this.publishDecision(d),
-        onState: (state, err) => {
-          slot.state = state;
-          slot.lastError = err ? err.message : null;
-          this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
-          this.contract?.cameraState(cam.id, state, slot.lastError);
-        },
-        onFrame: (r) => {
-          if (this.listenerCount('frame') > 0) this.emit('frame', r);
-        },
-        onGuidance: (state, faces) => {
-          const payload: GuidancePayload = {
-            v: CONTRACT_VERSION,
-            ts: new Date().toISOString(),
-            device_id: this.deviceId,
-            camera_id: cam.id,
-            state,
-            faces,
-          };
-          if (this.link)
-            void this.link.publish({
-              topic: this.link.topics.guidance(cam.id),
-              payload: JSON.stringify(payload),
-              qos: 0,
-              retain: true,
-            });
-        },
-      });
-      this.cameras.push(slot);
-      // Stopping finishes the frame in flight and answers open sessions; its errors are not fatal.
-      this.built(`camera ${cam.id}`, () => slot.pipeline.stop(), true);
-      try {
-        await slot.pipeline.start();
-        if (slot.state === 'running')
-          log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
-      } catch (e) {
-        // A dead camera is reported, not fatal: the daemon stays up, says so in health, and a
-        // supervisor or the reconnection logic can bring it back.
-        slot.state = 'failed';
-        slot.lastError = e instanceof Error ? e.message : String(e);
-        log.error({ camera: cam.id, err: e }, `camera ${cam.id} cannot be opened: ${slot.lastError}`);
-      }
-    }
-
-    this.checkAbort('health');
-    this.health = new HealthReporter({
-      intervalS: config.mqtt.health_interval_s,
-      sink: this.link,
-      outbox: () => this.contract?.outboxFigures() ?? null,
-      deviceId: this.deviceId,
-      pipeline: () => this.pipelineFigures(),
-      onError: (err) => log.warn({ err }, 'health report failed'),
-    });
-    this.built('health', () => this.health?.stop());
-    this.rates(); // the baseline, so the first health message has real rates (over its first interval)
-    await this.health.start();
-
-    if (config.status.enabled) {
-      this.checkAbort('status page');
-      this.status = await StatusServer.start({
-        config: config.status,
-        daemon: this,
-        log: log.child({ component: 'status' }),
-        cameraTotals: () =>
-          this.cameras.map((c) => ({
-            camera: c.id,
-            ...c.pipeline.cameraStats(),
-            processed: c.pipeline.counters.processed,
-            stale: c.pipeline.counters.stale,
-          })),
-        mqttCounters: () => this.link?.counters() ?? null,
-        auditBacklog: () => this.contract?.outboxFigures().pending ?? null,
-        drill: new DaemonDrill({
-          config,
-          log: log.child({ component: 'drill' }),
-          software: `fghv-kiosk ${this.opts.version}`,
-          liveness: () => this.liveness,
-          detectorName: () => this.detector?.name ?? null,
-          events: this,
-          pipeline: (id) => this.cameras.find((c) => c.id === id)?.pipeline ?? null,
-        }),
-      });
-      this.built('status page', () => this.status?.close());
+    for (const step of this.startPlan()) {
+      this.checkAbort(step.name);
+      await step.run();
     }
   }
 
@@ -571,14 +638,17 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await this.starting?.catch(() => undefined);
     // Every undo runs even when an earlier one fails (a failed step must not leave the broker,
     // the worker or the store open and the process alive); the first failure is rethrown.
-    // Reverse start order: status page, health, cameras (frame in flight finished, open
-    // sessions answered), MQTT link (`offline`), broker, detector, model, worker, audit store.
+    // Reverse start order (startPlan): status page, health, cameras (frame in flight finished,
+    // open sessions answered), MQTT link (`offline`) then contract services and audit store,
+    // broker, detector, model, worker.
     const failures: unknown[] = [];
-    for (const { run, quiet } of this.undo.splice(0).reverse()) {
-      try {
-        await run();
-      } catch (err) {
-        if (!quiet) failures.push(err);
+    for (const step of this.startPlan().reverse()) {
+      for (const undo of step.undo === undefined ? [] : [step.undo].flat()) {
+        try {
+          await undo();
+        } catch (err) {
+          failures.push(err);
+        }
       }
     }
     if (failures.length) throw failures[0];
