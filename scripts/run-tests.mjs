@@ -11,12 +11,18 @@
 // (reported, not enforced). tsconfig.json emits no source maps: with them, Node 20's coverage
 // report fails ("Cannot read properties of undefined (reading 'line')").
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-/** Line coverage (%) of the whole suite must stay at or above this; see the header. */
-const COVERAGE_FLOOR_LINES = 0;
+/**
+ * Line coverage (%) the whole suite must keep; see the header. Measured 2026-11-30 (2-core VM,
+ * Node 20.20): 97.00 % with ../shared/data present (450 tests passed), 83.05 % on a clone
+ * without it (375 passed, 10 skipped for want of the shared data). Each floor sits about one
+ * point below its measurement.
+ */
+const hasSharedData = existsSync(path.resolve(root, '../shared/data'));
+const COVERAGE_FLOOR_LINES = hasSharedData ? 96 : 82;
 const args = process.argv.slice(2);
 const coverageAsked = args.includes('--coverage');
 const filter = args.filter((a) => a !== '--coverage');
@@ -64,7 +70,7 @@ child.on('close', (code) => {
   }
   const lines = Number(m[1]);
   console.log(
-    `coverage: lines ${m[1]} %, branches ${m[2]} %, functions ${m[3]} % (floor for lines: ${COVERAGE_FLOOR_LINES} %)`,
+    `coverage: lines ${m[1]} %, branches ${m[2]} %, functions ${m[3]} % (floor for lines: ${COVERAGE_FLOOR_LINES} %${hasSharedData ? '' : ', without ../shared/data'})`,
   );
   if (enforce && lines < COVERAGE_FLOOR_LINES) {
     console.error(`coverage: line coverage ${lines} % is below the floor ${COVERAGE_FLOOR_LINES} %`);
