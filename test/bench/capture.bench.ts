@@ -210,7 +210,10 @@ function writeReport(report: Report): void {
       'person-session (decision.frames). Goal: first decision <= 2000 ms after the source is back.\n\n' +
       'Commands: `node dist/test/bench/capture.bench.js --outages=1,8,30,120 --kinds=<kind> --label=<before|after>` ' +
       '(one process per kind, run concurrently), then `node dist/test/bench/capture.bench.js --report`. ' +
-      '"before" is the code before the source watch (backoff only), run with this same harness; the machine has ' +
+      '"before" is the code before the source watch (backoff only), run with this same harness; "after" the ' +
+      'source watch on its own branch; "merged" is main once issues 12, 13, 15, 17 and 18 were merged (one ' +
+      'decision per presence, where a camera outage ends every presence, and the BlazeFace back-256 default ' +
+      'included). The machine has ' +
       "2 CPUs and was shared with other work (builds and tests of other branches, the other kinds' runs), so " +
       'single figures carry a few hundred ms of noise. One trial per cell. Before, the wait after the source ' +
       'is back is whatever remains of the backoff timer at that moment (up to 30 s + 25 % jitter once the ' +
