@@ -14,6 +14,7 @@ run: setup-run
 
 test: setup-test
 	npx biome ci .
+	node scripts/check-imports.mjs
 	node scripts/run-tests.mjs
 	cd models/fghv && $(PY) -m pytest -q -p no:cacheprovider tests
 

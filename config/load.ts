@@ -10,9 +10,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { ErrorCodes, KioskError } from '../daemon/errors.js';
-import { isLoopbackHost } from '../daemon/status/auth.js';
-import { formatIssues } from '../daemon/zod-issues.js';
+import { ErrorCodes, KioskError } from '../core/errors.js';
+import { isLoopbackHost } from '../core/net.js';
+import { formatIssues } from '../core/zod-issues.js';
 import { type Config, configSchema } from './schema.js';
 
 /** The package root (the directory holding package.json), from config/ or dist/config/. */

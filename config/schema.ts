@@ -4,10 +4,28 @@
  * errors, so a typo never silently falls back to a default.
  */
 import { z } from 'zod';
-import { statusBindProblem } from '../daemon/status/auth.js';
+import { statusBindProblem } from '../core/net.js';
 
 const positiveInt = z.number().int().positive();
 const fraction = z.number().min(0).max(1);
+
+/** Camera kinds: the one list (drivers/camera/index.ts has one case per kind). */
+export const CAMERA_KINDS = [
+  'file',
+  'v4l2',
+  'gstreamer',
+  'image',
+  'fake',
+  'ffmpeg',
+  'rtsp',
+  'fswebcam',
+  'node-webcam',
+] as const;
+export type CameraKind = (typeof CAMERA_KINDS)[number];
+
+/** Face detectors: the one list (daemon/detect/index.ts has one case per name). */
+export const DETECTOR_NAMES = ['blazeface', 'yunet'] as const;
+export type DetectorName = (typeof DETECTOR_NAMES)[number];
 
 export const cameraSchema = z
   .strictObject({
@@ -15,9 +33,7 @@ export const cameraSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -, at most 32 characters')
       .default('front'),
-    kind: z
-      .enum(['file', 'v4l2', 'gstreamer', 'fake', 'ffmpeg', 'rtsp', 'fswebcam', 'node-webcam'])
-      .default('file'),
+    kind: z.enum(CAMERA_KINDS).default('file'),
     /** file: a video path (relative paths are resolved against the repository root); v4l2: /dev/videoN or an index; gstreamer: a pipeline ending in appsink; ffmpeg: an input URL/path or ffmpeg input options (`-f lavfi -i testsrc`); rtsp: an rtsp:// URL; fswebcam: /dev/videoN (low-rate snapshot fallback); node-webcam: /dev/videoN on Linux, the platform tool's device name elsewhere, or `default` (snapshots through the node-webcam package). */
     source: z.string().min(1).default('media/demo-kiosk.mp4'),
     /** file sources: play again from the start when the end is reached. */
@@ -143,7 +159,7 @@ export const configSchema = z.strictObject({
     .default([cameraSchema.parse(undefined)]),
   detector: z
     .strictObject({
-      name: z.enum(['blazeface', 'yunet']).default('blazeface'),
+      name: z.enum(DETECTOR_NAMES).default('blazeface'),
       /** null: the built-in default for the detector (BlazeFace from its npm package, YuNet from ../shared/data/models). */
       model: z.string().nullable().default(null),
       score_threshold: fraction.default(0.6),

@@ -6,17 +6,17 @@
  */
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { asError, ErrorCodes, KioskError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { readImageBgr } from '../drivers/camera/still-image.js';
 import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import type { FaceQuality, QualityGate } from './decision/types.js';
 import type { DetectorTuning } from './detect/index.js';
 import { createDetector } from './detect/index.js';
 import type { DetectorName, Point } from './detect/types.js';
-import { asError, ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel } from './liveness/liveness-model.js';
 import type { Verdict } from './liveness/verdict.js';
-import type { Logger } from './log.js';
 import { type DecisionScores, decisionScores } from './mqtt/topics.js';
 
 export interface ClassifiedFace {

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, packageRoot } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
-import { asError, ErrorCodes, KioskError } from './errors.js';
-import { createLogger } from './log.js';
+import { asError, ErrorCodes, KioskError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
 import { resolveStatusToken } from './status/auth.js';
 
 const VERSION = (
@@ -241,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write((await import('./cameras-cmd.js')).listCameras());
         return 0;
       case 'verify': {
-        const { runVerify } = await import('./signing/verify-cli.js');
+        const { runVerify } = await import('./contract/signing/verify-cli.js');
         return runVerify(
           rest,
           () => readFileSync(0, 'utf8'),

@@ -6,38 +6,38 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { ErrorCodes, KioskError } from '../core/errors.js';
+import { type Logger, redactSecrets } from '../core/log.js';
 import { createSupervisedCamera, type SupervisedCamera } from '../drivers/camera/index.js';
 import {
   applyStoredThresholds,
   configHash,
   daemonCommandTarget,
   thresholdOverrides,
-} from './commands/daemon-target.js';
+} from './contract/commands/daemon-target.js';
+import { ContractServices, contractCapabilities } from './contract/contract-services.js';
+import { decisionInput } from './contract/decision-input.js';
+import { SeqCounter } from './contract/seq-counter.js';
 import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
-import { createDetector } from './detect/index.js';
+import { createDetector, detectorOptions } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
 import { DaemonDrill } from './drill/daemon-drill.js';
-import { ErrorCodes, KioskError } from './errors.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
-import { type Logger, redactSecrets } from './log.js';
 import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
-import { ContractServices, contractCapabilities } from './mqtt/contract-services.js';
 import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
 import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
-import { SeqCounter } from './mqtt/seq-counter.js';
 import {
   type CameraRecoveryFigures,
   CONTRACT_VERSION,
   type DecisionPayload,
-  decisionScores,
   type GuidancePayload,
   type InfoPayload,
 } from './mqtt/topics.js';
-import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline.js';
+import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline/pipeline.js';
 import { StatusServer } from './status/status-server.js';
 import { cameraRecoveryFigures, HealthReporter } from './telemetry/health.js';
 import { StageLatencies } from './telemetry/latency.js';
@@ -58,6 +58,14 @@ export interface DaemonOptions {
   configFile?: string | null;
   /** Called for every decision after it was handed to MQTT (tests, embedding). */
   onDecision?: (payload: DecisionPayload) => void;
+}
+
+type Undo = () => Promise<unknown> | unknown;
+
+interface StartStep {
+  name: string;
+  run: () => Promise<void>;
+  undo?: Undo | Undo[];
 }
 
 interface CameraSlot {
@@ -86,6 +94,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   deviceId = '';
   private stopped = false;
   private contract: ContractServices | null = null;
+  /** Set by stop(); start checks it between steps and gives up at the first one it reaches. */
+  private readonly abort = new AbortController();
+  /** The start in progress (or done); stop() waits for it to reach a step boundary. */
+  private starting: Promise<void> | null = null;
 
   constructor(private readonly opts: DaemonOptions) {
     super();
@@ -112,209 +124,308 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     };
   }
 
+  /**
+   * Start is a list of steps (startPlan), each with the undo of what it built (zigbee2mqtt's
+   * controller does the same). A stop that arrives during start (a SIGTERM during model
+   * warm-up) lets the current step finish, start gives up before the next one, and stop()
+   * undoes everything in reverse order: stop order follows from start order.
+   */
   async start(): Promise<void> {
+    this.starting = this.startSteps();
     try {
-      await this.startInner();
+      await this.starting;
     } catch (e) {
       await this.stop().catch(() => undefined);
       throw e;
     }
   }
 
-  private async startInner(): Promise<void> {
+  /** Throws KIOSK_E_START_CANCELLED when a stop arrived; called between start steps. */
+  private checkAbort(next: string): void {
+    if (this.abort.signal.aborted)
+      throw new KioskError(ErrorCodes.START_CANCELLED, `start cancelled by a stop request before: ${next}`, {
+        details: { next },
+      });
+  }
+
+  /** A part an earlier step built (start runs in order, so a missing one is a bug). */
+  private need<T>(part: T | null, name: string): T {
+    if (part === null) throw new KioskError(ErrorCodes.INTERNAL, `start: ${name} missing`);
+    return part;
+  }
+
+  /**
+   * The start, step by step, in order, each with the undo of what it built. start() runs the
+   * steps forward and checks for a stop before each; stop() runs every undo backward. Undos
+   * are null-safe (a step that never ran built nothing), so stop order follows from this list.
+   */
+  private startPlan(): StartStep[] {
     const { config, log } = this.opts;
-    mkdirSync(config.device.state_dir, { recursive: true });
-    this.deviceId = resolveDeviceId({ configured: config.device.id, stateDir: config.device.state_dir }).id;
-    this.seq = new SeqCounter(config.device.state_dir);
-    this.contract = new ContractServices(config, this.deviceId, log);
-
-    // Inference first: a model that cannot load must refuse to start before anything is announced.
-    this.worker = InferenceWorker.start();
-    this.liveness = await this.loadStartModel();
-    const m = this.liveness.info;
-    log.info(
-      {
-        model: m.name,
-        version: m.version,
-        family: m.family,
-        sha256: m.sha256,
-        provider: this.liveness.provider,
-      },
-      `liveness model ${m.name} ${m.version} on execution provider ${this.liveness.provider}`,
-    );
-    if (m.purpose !== 'production') {
-      log.warn(
-        { model: m.name, purpose: m.purpose },
-        `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
-      );
-    }
-    this.detector = await createDetector(this.worker, {
-      name: config.detector.name,
-      model: config.detector.model,
-      // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
-      scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
-      nmsIou: config.detector.nms_iou,
-      maxFaces: config.detector.max_faces,
-      providers: config.liveness.providers,
-      intraOpThreads: config.liveness.intra_op_threads,
-      allowSpinning: config.liveness.intra_op_spinning,
-      repoRoot: packageRoot,
-    });
-    await this.liveness.warmUp();
-    log.info({ detector: this.detector.name }, 'models loaded and warmed up');
-
     let url = config.mqtt.url;
-    if (url === null) {
-      const b = await startEmbeddedBroker(
-        config.mqtt.embedded_host,
-        config.mqtt.embedded_port,
-        config.mqtt.embedded_broker,
-      );
-      this.broker = b;
-      url = b.url;
-      log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
-      if (b.protocolVersion < 5)
-        log.warn(
-          { broker: b.kind },
-          'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
-        );
-    }
-    this.link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
-    const stored = applyStoredThresholds(this.liveness, config);
-    if (stored.refused)
-      log.error({ refused: stored.refused }, `stored threshold overrides not applied: ${stored.refused}`);
-    else if (Object.keys(stored.applied).length)
-      log.warn(
-        { overrides: stored.applied },
-        'liveness thresholds overridden (set_thresholds, kept across restarts)',
-      );
-    this.contract.attach(
-      this.link,
-      this.seq,
-      daemonCommandTarget({
-        config,
-        configFile: this.opts.configFile ?? null,
-        liveness: () => this.liveness,
-        health: () => this.health,
-        updateModel: (model, manifest, sig) => this.updateModel(model, manifest, sig),
-        infoChanged: () => this.link?.setInfo(this.info),
-        log,
-        audit: (event, details) => this.contract?.event(event, details),
-        restart: () => this.emit('restart'),
-        verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
-      }),
-      () => this.info,
-    );
-    this.link.setInfo(this.info);
-    this.link.start();
-    log.info(
-      { url: redactUrl(url), device: this.deviceId },
-      `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
-    );
-
-    for (const cam of config.cameras) {
-      const slot: CameraSlot = {
-        id: cam.id,
-        state: 'starting',
-        lastError: null,
-        pipeline: null as unknown as CameraPipeline,
-        // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
-        camera: createSupervisedCamera(cam, {
-          repoRoot: packageRoot,
-          onEvent: (ev) => slot.pipeline.sourceChanged(ev),
-        }),
-      };
-      slot.pipeline = new CameraPipeline({
-        cameraId: cam.id,
-        camera: slot.camera,
-        detector: this.detector,
-        liveness: this.liveness,
-        config,
-        log: log.child({ camera: cam.id }),
-        stages: {
-          record: (stage: Stage, ms: number) => {
-            this.stages.record(stage, ms);
-            this.status?.metrics.observeStage(stage, ms);
-          },
+    return [
+      {
+        name: 'state',
+        run: async () => {
+          mkdirSync(config.device.state_dir, { recursive: true });
+          this.deviceId = resolveDeviceId({
+            configured: config.device.id,
+            stateDir: config.device.state_dir,
+          }).id;
+          this.seq = new SeqCounter(config.device.state_dir);
+          this.contract = new ContractServices(config, this.deviceId, log);
         },
-        decideFrom: config.detector.score_threshold,
-        onDecision: (d) => this.publishDecision(d),
-        onState: (state, err) => {
-          slot.state = state;
-          slot.lastError = err ? err.message : null;
-          this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
-          this.contract?.cameraState(cam.id, state, slot.lastError);
+      },
+      // Inference first: a model that cannot load must refuse to start before anything is announced.
+      {
+        name: 'inference worker',
+        run: async () => {
+          this.worker = InferenceWorker.start();
         },
-        onFrame: (r) => {
-          if (this.listenerCount('frame') > 0) this.emit('frame', r);
+        undo: () => this.worker?.close(),
+      },
+      {
+        name: 'liveness model',
+        run: async () => {
+          this.liveness = await this.loadStartModel();
+          const live = this.liveness;
+          const m = live.info;
+          log.info(
+            {
+              model: m.name,
+              version: m.version,
+              family: m.family,
+              sha256: m.sha256,
+              provider: live.provider,
+            },
+            `liveness model ${m.name} ${m.version} on execution provider ${live.provider}`,
+          );
+          if (m.purpose !== 'production') {
+            log.warn(
+              { model: m.name, purpose: m.purpose },
+              `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
+            );
+          }
         },
-        onGuidance: (state, faces) => {
-          const payload: GuidancePayload = {
-            v: CONTRACT_VERSION,
-            ts: new Date().toISOString(),
-            device_id: this.deviceId,
-            camera_id: cam.id,
-            state,
-            faces,
-          };
-          if (this.link)
-            void this.link.publish({
-              topic: this.link.topics.guidance(cam.id),
-              payload: JSON.stringify(payload),
-              qos: 0,
-              retain: true,
+        undo: () => this.liveness?.close(),
+      },
+      {
+        name: 'detector',
+        run: async () => {
+          this.detector = await createDetector(
+            this.need(this.worker, 'inference worker'),
+            detectorOptions(config, {
+              // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
+              scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
+            }),
+          );
+        },
+        undo: () => this.detector?.close(),
+      },
+      {
+        name: 'warm-up',
+        run: async () => {
+          await this.need(this.liveness, 'liveness model').warmUp();
+          log.info({ detector: this.need(this.detector, 'detector').name }, 'models loaded and warmed up');
+        },
+      },
+      {
+        name: 'embedded broker',
+        run: async () => {
+          if (url !== null) return;
+          const b = await startEmbeddedBroker(
+            config.mqtt.embedded_host,
+            config.mqtt.embedded_port,
+            config.mqtt.embedded_broker,
+          );
+          this.broker = b;
+          url = b.url;
+          log.info({ url, broker: b.kind }, `embedded MQTT broker (${b.kind}) listening on ${url}`);
+          if (b.protocolVersion < 5)
+            log.warn(
+              { broker: b.kind },
+              'the embedded broker speaks MQTT 3.1.1 only: decisions carry no message expiry there (only expires_at); install mosquitto for MQTT 5',
+            );
+        },
+        undo: () => this.broker?.close(),
+      },
+      {
+        name: 'MQTT link',
+        run: async () => {
+          if (url === null) throw new KioskError(ErrorCodes.INTERNAL, 'no broker URL');
+          const link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
+          this.link = link;
+          const stored = applyStoredThresholds(this.need(this.liveness, 'liveness model'), config);
+          if (stored.refused)
+            log.error(
+              { refused: stored.refused },
+              `stored threshold overrides not applied: ${stored.refused}`,
+            );
+          else if (Object.keys(stored.applied).length)
+            log.warn(
+              { overrides: stored.applied },
+              'liveness thresholds overridden (set_thresholds, kept across restarts)',
+            );
+          this.need(this.contract, 'contract').attach(
+            link,
+            this.need(this.seq, 'seq'),
+            daemonCommandTarget({
+              config,
+              configFile: this.opts.configFile ?? null,
+              liveness: () => this.liveness,
+              health: () => this.health,
+              updateModel: (model, manifest, sig) => this.updateModel(model, manifest, sig),
+              infoChanged: () => this.link?.setInfo(this.info),
+              log,
+              audit: (event, details) => this.contract?.event(event, details),
+              restart: () => this.emit('restart'),
+              verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
+            }),
+            () => this.info,
+          );
+          link.setInfo(this.info);
+          link.start();
+          log.info(
+            { url: redactUrl(url), device: this.deviceId },
+            `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
+          );
+        },
+        // The link closes first (publishing `offline`), then the contract services and the
+        // audit store: publishes in flight settle (an ack marks the record delivered) while
+        // the store is still open; what stays unacknowledged remains pending in the store and
+        // is replayed on the next start.
+        undo: [() => this.link?.close(), () => this.contract?.close()],
+      },
+      {
+        name: 'cameras',
+        run: async () => {
+          for (const cam of config.cameras) {
+            this.checkAbort(`camera ${cam.id}`);
+            const slot: CameraSlot = {
+              id: cam.id,
+              state: 'starting',
+              lastError: null,
+              pipeline: null as unknown as CameraPipeline,
+              // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
+              camera: createSupervisedCamera(cam, {
+                repoRoot: packageRoot,
+                onEvent: (ev) => slot.pipeline.sourceChanged(ev),
+              }),
+            };
+            slot.pipeline = new CameraPipeline({
+              cameraId: cam.id,
+              camera: slot.camera,
+              detector: this.need(this.detector, 'detector'),
+              liveness: this.need(this.liveness, 'liveness model'),
+              config,
+              log: log.child({ camera: cam.id }),
+              stages: {
+                record: (stage: Stage, ms: number) => {
+                  this.stages.record(stage, ms);
+                  this.status?.metrics.observeStage(stage, ms);
+                },
+              },
+              decideFrom: config.detector.score_threshold,
+              onDecision: (d) => this.publishDecision(d),
+              onState: (state, err) => {
+                slot.state = state;
+                slot.lastError = err ? err.message : null;
+                this.emit('camera', { cameraId: cam.id, state, error: slot.lastError });
+                this.contract?.cameraState(cam.id, state, slot.lastError);
+              },
+              onFrame: (r) => {
+                if (this.listenerCount('frame') > 0) this.emit('frame', r);
+              },
+              onGuidance: (state, faces) => {
+                const payload: GuidancePayload = {
+                  v: CONTRACT_VERSION,
+                  ts: new Date().toISOString(),
+                  device_id: this.deviceId,
+                  camera_id: cam.id,
+                  state,
+                  faces,
+                };
+                if (this.link)
+                  void this.link.publish({
+                    topic: this.link.topics.guidance(cam.id),
+                    payload: JSON.stringify(payload),
+                    qos: 0,
+                    retain: true,
+                  });
+              },
             });
+            this.cameras.push(slot);
+            try {
+              await slot.pipeline.start();
+              if (slot.state === 'running')
+                log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
+            } catch (e) {
+              // A dead camera is reported, not fatal: the daemon stays up, says so in health, and a
+              // supervisor or the reconnection logic can bring it back.
+              slot.state = 'failed';
+              slot.lastError = e instanceof Error ? e.message : String(e);
+              log.error({ camera: cam.id, err: e }, `camera ${cam.id} cannot be opened: ${slot.lastError}`);
+            }
+          }
         },
-      });
-      this.cameras.push(slot);
-      try {
-        await slot.pipeline.start();
-        if (slot.state === 'running')
-          log.info({ camera: cam.id, kind: cam.kind, source: cam.source }, `camera ${cam.id} open`);
-      } catch (e) {
-        // A dead camera is reported, not fatal: the daemon stays up, says so in health, and a
-        // supervisor or the reconnection logic can bring it back.
-        slot.state = 'failed';
-        slot.lastError = e instanceof Error ? e.message : String(e);
-        log.error({ camera: cam.id, err: e }, `camera ${cam.id} cannot be opened: ${slot.lastError}`);
-      }
-    }
+        // Each pipeline finishes the frame in flight and answers open sessions; a camera that
+        // fails to stop is not a shutdown failure.
+        undo: async () => {
+          for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
+        },
+      },
+      {
+        name: 'health',
+        run: async () => {
+          this.health = new HealthReporter({
+            intervalS: config.mqtt.health_interval_s,
+            sink: this.need(this.link, 'MQTT link'),
+            outbox: () => this.contract?.outboxFigures() ?? null,
+            deviceId: this.deviceId,
+            pipeline: () => this.pipelineFigures(),
+            onError: (err) => log.warn({ err }, 'health report failed'),
+          });
+          this.rates(); // the baseline, so the first health message has real rates (over its first interval)
+          await this.health.start();
+        },
+        undo: () => this.health?.stop(),
+      },
+      {
+        name: 'status page',
+        run: async () => {
+          if (!config.status.enabled) return;
+          this.status = await StatusServer.start({
+            config: config.status,
+            daemon: this,
+            log: log.child({ component: 'status' }),
+            cameraTotals: () =>
+              this.cameras.map((c) => ({
+                camera: c.id,
+                ...c.pipeline.cameraStats(),
+                processed: c.pipeline.counters.processed,
+                stale: c.pipeline.counters.stale,
+              })),
+            mqttCounters: () => this.link?.counters() ?? null,
+            auditBacklog: () => this.contract?.outboxFigures().pending ?? null,
+            drill: new DaemonDrill({
+              config,
+              log: log.child({ component: 'drill' }),
+              software: `fghv-kiosk ${this.opts.version}`,
+              liveness: () => this.liveness,
+              detectorName: () => this.detector?.name ?? null,
+              events: this,
+              pipeline: (id) => this.cameras.find((c) => c.id === id)?.pipeline ?? null,
+            }),
+          });
+        },
+        undo: () => this.status?.close(),
+      },
+    ];
+  }
 
-    this.health = new HealthReporter({
-      intervalS: config.mqtt.health_interval_s,
-      sink: this.link,
-      outbox: () => this.contract?.outboxFigures() ?? null,
-      deviceId: this.deviceId,
-      pipeline: () => this.pipelineFigures(),
-      onError: (err) => log.warn({ err }, 'health report failed'),
-    });
-    this.rates(); // the baseline, so the first health message has real rates (over its first interval)
-    await this.health.start();
-
-    if (config.status.enabled) {
-      this.status = await StatusServer.start({
-        config: config.status,
-        daemon: this,
-        log: log.child({ component: 'status' }),
-        cameraTotals: () =>
-          this.cameras.map((c) => ({
-            camera: c.id,
-            ...c.pipeline.cameraStats(),
-            processed: c.pipeline.counters.processed,
-            stale: c.pipeline.counters.stale,
-          })),
-        mqttCounters: () => this.link?.counters() ?? null,
-        auditBacklog: () => this.contract?.outboxFigures().pending ?? null,
-        drill: new DaemonDrill({
-          config,
-          log: log.child({ component: 'drill' }),
-          software: `fghv-kiosk ${this.opts.version}`,
-          liveness: () => this.liveness,
-          detectorName: () => this.detector?.name ?? null,
-          events: this,
-          pipeline: (id) => this.cameras.find((c) => c.id === id)?.pipeline ?? null,
-        }),
-      });
+  private async startSteps(): Promise<void> {
+    for (const step of this.startPlan()) {
+      this.checkAbort(step.name);
+      await step.run();
     }
   }
 
@@ -435,25 +546,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private async publishDecision(d: SessionDecision): Promise<void> {
     const { log } = this.opts;
     if (!this.link || !this.seq || !this.liveness || !this.contract) return;
-    const m = this.liveness.info;
-    const now = performance.now();
     // build -> sign -> durable audit row -> publish (decision topic and audit), in decide().
-    const payload = this.contract.decide({
-      camera_id: d.cameraId,
-      track_id: d.trackId,
-      decision: d.decision,
-      reason: d.reason,
-      ...(d.qualityGate ? { quality_gate: d.qualityGate } : {}),
-      scores: decisionScores(d.scores),
-      frames: d.frames,
-      quality: d.quality,
-      model: { name: m.name, version: m.version, sha256: m.sha256 },
-      execution_provider: this.liveness.provider,
-      latency_ms: {
-        first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
-        last_frame_to_publish: Math.round(now - d.lastFrameMono),
-      },
-    });
+    const payload = this.contract.decide(
+      decisionInput(d, this.liveness.info, this.liveness.provider, performance.now()),
+    );
     log.info(
       {
         decision: payload.decision,
@@ -537,27 +633,24 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // Every step runs even when an earlier one fails (a failed step must not leave the broker,
+    this.abort.abort();
+    // A start in progress finishes its current step, then gives up (see start()).
+    await this.starting?.catch(() => undefined);
+    // Every undo runs even when an earlier one fails (a failed step must not leave the broker,
     // the worker or the store open and the process alive); the first failure is rethrown.
+    // Reverse start order (startPlan): status page, health, cameras (frame in flight finished,
+    // open sessions answered), MQTT link (`offline`) then contract services and audit store,
+    // broker, detector, model, worker.
     const failures: unknown[] = [];
-    const step = async (f: (() => Promise<unknown> | unknown) | undefined) => {
-      try {
-        await f?.();
-      } catch (err) {
-        failures.push(err);
+    for (const step of this.startPlan().reverse()) {
+      for (const undo of step.undo === undefined ? [] : [step.undo].flat()) {
+        try {
+          await undo();
+        } catch (err) {
+          failures.push(err);
+        }
       }
-    };
-    await step(() => this.status?.close());
-    await step(() => this.health?.stop());
-    // Order matters: pipelines stop (frame in flight finished, open sessions answered), then
-    // the audit store is flushed, then `offline` is published and the broker link closed.
-    for (const c of [...this.cameras].reverse()) await c.pipeline.stop().catch(() => undefined);
-    await step(() => this.link?.close());
-    await step(() => this.contract?.close());
-    await step(() => this.broker?.close());
-    await step(() => this.detector?.close());
-    await step(() => this.liveness?.close());
-    await step(() => this.worker?.close());
+    }
     if (failures.length) throw failures[0];
   }
 }

@@ -8,14 +8,13 @@
 import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { cv } from '../core/cv.js';
+import { asError, isKioskError } from '../core/errors.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
 import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
 import { referencedFiles } from './config-files.js';
-import { cv } from './cv.js';
-import { createDetector } from './detect/index.js';
-import { asError, isKioskError } from './errors.js';
+import { createDetector, detectorOptions } from './detect/index.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { type LoadedModel, loadManifest } from './liveness/manifest.js';
 import { activeManifest } from './models/model-install.js';
@@ -299,16 +298,10 @@ async function checkOrientation(config: Config): Promise<CheckResult[]> {
   const worker = InferenceWorker.start();
   const results: CheckResult[] = [];
   try {
-    const detector = await createDetector(worker, {
-      name: config.detector.name,
-      model: config.detector.model,
-      scoreThreshold: config.detector.score_threshold,
-      nmsIou: config.detector.nms_iou,
-      maxFaces: config.detector.max_faces,
-      providers: ['cpu'],
-      intraOpThreads: 1,
-      repoRoot: packageRoot,
-    });
+    const detector = await createDetector(
+      worker,
+      detectorOptions(config, { providers: ['cpu'], intraOpThreads: 1, allowSpinning: false }),
+    );
     try {
       for (const cam of cams) results.push(await orientationOf(cam, detector));
     } finally {

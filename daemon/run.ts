@@ -4,10 +4,10 @@
  * same shutdown path.
  */
 import type { Config } from '../config/schema.js';
-import { RESTART_EXIT_CODE } from './commands/daemon-target.js';
+import { KioskError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { RESTART_EXIT_CODE } from './contract/commands/daemon-target.js';
 import { Daemon } from './daemon.js';
-import { KioskError } from './errors.js';
-import type { Logger } from './log.js';
 import { Supervisor } from './supervision/supervisor.js';
 
 export interface RunOptions {
@@ -34,7 +34,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   });
 
   const shutdown = (why: string, code: number): Promise<number> => {
-    if (stopping) {
+    if (stopping !== null) {
       log.warn({ why }, 'second stop request: exiting now');
       process.exit(code || 1);
     }
@@ -83,6 +83,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   try {
     await daemon.start();
   } catch (e) {
+    // A stop that arrived during start (SIGTERM during model warm-up): start gave up at its
+    // next step and stop undid what was built; exit as that stop decides, not as a failure.
+    if (stopping !== null) {
+      log.info({ reason: (e as Error).message }, 'start cancelled by the stop request');
+      return exited;
+    }
     const err = e as Error;
     const code = e instanceof KioskError ? e.code : 'KIOSK_E_INTERNAL';
     log.fatal({ err, code }, `cannot start: ${code}: ${err.message}`);

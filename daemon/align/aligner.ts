@@ -3,9 +3,9 @@
  * (models/fghv/fghv/preprocess.py) does the same operations with the same OpenCV build;
  * test/vectors/alignment.json holds vectors both implementations must reproduce.
  */
-import { cv, type Mat } from '../cv.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Point } from '../detect/types.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
 
 export interface NormalizeSpec {
   mean: number[];
@@ -68,7 +68,7 @@ export function warpCrop(bgr: Mat, matrix: readonly number[], width: number, hei
       new cv.Vec3(0, 0, 0),
     );
   } finally {
-    m.release(); // Mat memory is invisible to V8's GC (daemon/cv.ts)
+    m.release(); // Mat memory is invisible to V8's GC (core/cv.ts)
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Per-person fusion: many per-frame verdicts of one tracked face become exactly one decision
- * per person-session (fghv-method.md section 5: k of n verified, quality gates passed; a
+ * per person-session (README, "How a decision is made": k of n verified, quality gates passed; a
  * single bad frame must not open a gate; uncertainty never accepts).
  *
  * `fuse` is a pure reducer: the caller passes the time in and keeps the returned state; no

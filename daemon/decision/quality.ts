@@ -3,8 +3,8 @@
  * model: blur, darkness or a tiny face make its scores meaningless, and the person is better
  * served by "move closer / hold still" than by a reject.
  */
-import { cv, type Mat } from '../cv.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Box, FaceQuality, QualityConfig, QualityGate } from './types.js';
 
 /**

@@ -9,12 +9,12 @@
  * then six keypoints. The same layout serves the 128 px front and the 256 px back model.
  */
 
-import type { Mat } from '../cv.js';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { f32, type OrtSession, type WireTensor } from '../inference/inference-worker.js';
-import { letterboxTensor, type TensorLayout, unletterbox } from './letterbox.js';
-import { type DetectorTuning, postprocess } from './nms.js';
-import type { FaceDetection, FaceDetector, Landmarks5, Point } from './types.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import type { OrtSession, WireTensor } from '../inference/inference-worker.js';
+import type { TensorLayout } from './letterbox.js';
+import type { DetectorTuning } from './nms.js';
+import { type InputSize, OnnxDetector } from './onnx-detector.js';
+import type { FaceDetection, Landmarks5, Point } from './types.js';
 
 const LAYERS = [
   { cells: 16, perCell: 2 },
@@ -135,19 +135,15 @@ export function gatherBlazeOutputs(outputs: Record<string, WireTensor>): {
   return { logits, regressors };
 }
 
-export class BlazeFaceDetector implements FaceDetector {
+export class BlazeFaceDetector extends OnnxDetector {
   readonly name = 'blazeface' as const;
-  readonly inputWidth: number;
-  readonly inputHeight: number;
-  readonly provider: string;
 
-  constructor(
-    private readonly session: OrtSession,
-    readonly model: string,
-    private readonly tuning: DetectorTuning,
-  ) {
-    const input = session.inputs[0];
-    const dims = input?.dims;
+  constructor(session: OrtSession, model: string, tuning: DetectorTuning) {
+    super(session, model, tuning, BlazeFaceDetector.inputSize(session, model), BLAZEFACE_INPUT);
+  }
+
+  private static inputSize(session: OrtSession, model: string): InputSize {
+    const dims = session.inputs[0]?.dims;
     // NHWC [1, H, W, 3]
     if (dims?.length !== 4 || typeof dims[1] !== 'number' || typeof dims[2] !== 'number' || dims[3] !== 3) {
       throw new KioskError(
@@ -155,38 +151,11 @@ export class BlazeFaceDetector implements FaceDetector {
         `${model}: BlazeFace input must be [1,H,W,3], got [${dims?.join(',') ?? '?'}]`,
       );
     }
-    this.inputHeight = dims[1];
-    this.inputWidth = dims[2];
-    this.provider = session.provider;
+    return { height: dims[1], width: dims[2] };
   }
 
-  async detect(image: Mat): Promise<FaceDetection[]> {
-    const { tensor, lb } = await letterboxTensor(
-      image,
-      this.inputWidth,
-      this.inputHeight,
-      BLAZEFACE_INPUT,
-      0,
-    );
-    const name = this.session.inputs[0]?.name ?? 'input';
-    const { outputs } = await this.session.run({
-      [name]: f32(tensor, [1, this.inputHeight, this.inputWidth, 3]),
-    });
+  protected decode(outputs: Record<string, WireTensor>): FaceDetection[] {
     const { logits, regressors } = gatherBlazeOutputs(outputs);
-    const raw = decodeBlazeFace(
-      logits,
-      regressors,
-      this.inputWidth,
-      this.inputHeight,
-      this.tuning.scoreThreshold,
-    );
-    return postprocess(
-      raw.map((d) => unletterbox(lb, d)),
-      { ...this.tuning, width: lb.srcW, height: lb.srcH },
-    );
-  }
-
-  async close(): Promise<void> {
-    await this.session.release();
+    return decodeBlazeFace(logits, regressors, this.inputWidth, this.inputHeight, this.tuning.scoreThreshold);
   }
 }

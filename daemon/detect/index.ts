@@ -6,7 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { packageRoot } from '../../config/load.js';
+import { type Config, DETECTOR_NAMES } from '../../config/schema.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { InferenceWorker } from '../inference/inference-worker.js';
 import { BlazeFaceDetector } from './blazeface.js';
 import type { DetectorTuning } from './nms.js';
@@ -16,7 +18,7 @@ import { YuNetDetector } from './yunet.js';
 export type { DetectorTuning } from './nms.js';
 export type { DetectorName, FaceDetection, FaceDetector, Landmarks5, Point } from './types.js';
 
-export const DETECTOR_NAMES: readonly DetectorName[] = ['blazeface', 'yunet'];
+export { DETECTOR_NAMES };
 
 export interface CreateDetectorOptions extends DetectorTuning {
   name: DetectorName;
@@ -27,6 +29,25 @@ export interface CreateDetectorOptions extends DetectorTuning {
   /** ONNX Runtime intra-op spinning (default false). */
   allowSpinning?: boolean;
   repoRoot: string;
+}
+
+/** The detector a config names (score_threshold as the gate; callers override what differs). */
+export function detectorOptions(
+  config: Config,
+  overrides: Partial<CreateDetectorOptions> = {},
+): CreateDetectorOptions {
+  return {
+    name: config.detector.name,
+    model: config.detector.model,
+    scoreThreshold: config.detector.score_threshold,
+    nmsIou: config.detector.nms_iou,
+    maxFaces: config.detector.max_faces,
+    providers: config.liveness.providers,
+    intraOpThreads: config.liveness.intra_op_threads,
+    allowSpinning: config.liveness.intra_op_spinning,
+    repoRoot: packageRoot,
+    ...overrides,
+  };
 }
 
 /**

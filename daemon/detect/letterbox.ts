@@ -5,8 +5,8 @@
  * resized pixels straight into the padded tensor (a ROI copy without a padded Mat in between).
  */
 
-import { cv, type Mat } from '../cv.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { FaceDetection, Landmarks5, Point } from './types.js';
 
 export interface Letterbox {
@@ -163,7 +163,7 @@ export async function letterboxTensor(
   try {
     return { tensor: tensorFrom(inner, lb, layout, pad), lb };
   } finally {
-    // Mat memory is invisible to V8's GC (daemon/cv.ts): free it now.
+    // Mat memory is invisible to V8's GC (core/cv.ts): free it now.
     inner.release();
   }
 }

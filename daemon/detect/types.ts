@@ -1,4 +1,5 @@
-import type { Mat } from '../cv.js';
+import type { DetectorName } from '../../config/schema.js';
+import type { Mat } from '../../core/cv.js';
 
 export type Point = [number, number];
 
@@ -17,7 +18,7 @@ export interface FaceDetection {
   score: number;
 }
 
-export type DetectorName = 'blazeface' | 'yunet';
+export type { DetectorName };
 
 export interface FaceDetector {
   readonly name: DetectorName;

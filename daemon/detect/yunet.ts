@@ -5,12 +5,11 @@
  * N = (W/s) x (H/s) anchors in row-major order. Landmarks come out in the daemon's order already.
  */
 
-import type { Mat } from '../cv.js';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { f32, type OrtSession, type WireTensor } from '../inference/inference-worker.js';
-import { letterboxTensor, unletterbox } from './letterbox.js';
-import { type DetectorTuning, postprocess } from './nms.js';
-import type { FaceDetection, FaceDetector, Landmarks5, Point } from './types.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import type { OrtSession, WireTensor } from '../inference/inference-worker.js';
+import type { DetectorTuning } from './nms.js';
+import { type InputSize, OnnxDetector } from './onnx-detector.js';
+import type { FaceDetection, Landmarks5, Point } from './types.js';
 
 export const YUNET_STRIDES = [8, 16, 32] as const;
 
@@ -86,17 +85,14 @@ export function gatherYuNetOutputs(outputs: Record<string, WireTensor>): YuNetLe
   }));
 }
 
-export class YuNetDetector implements FaceDetector {
+export class YuNetDetector extends OnnxDetector {
   readonly name = 'yunet' as const;
-  readonly inputWidth: number;
-  readonly inputHeight: number;
-  readonly provider: string;
 
-  constructor(
-    private readonly session: OrtSession,
-    readonly model: string,
-    private readonly tuning: DetectorTuning,
-  ) {
+  constructor(session: OrtSession, model: string, tuning: DetectorTuning) {
+    super(session, model, tuning, YuNetDetector.inputSize(session, model), { kind: 'nchw-bgr' });
+  }
+
+  private static inputSize(session: OrtSession, model: string): InputSize {
     const dims = session.inputs[0]?.dims;
     // NCHW [1, 3, H, W]; a dynamic-size export must be re-exported with a fixed size.
     if (dims?.length !== 4 || dims[1] !== 3 || typeof dims[2] !== 'number' || typeof dims[3] !== 'number') {
@@ -105,36 +101,15 @@ export class YuNetDetector implements FaceDetector {
         `${model}: YuNet input must be a fixed [1,3,H,W], got [${dims?.join(',') ?? '?'}]`,
       );
     }
-    this.inputHeight = dims[2];
-    this.inputWidth = dims[3];
-    this.provider = session.provider;
+    return { height: dims[2], width: dims[3] };
   }
 
-  async detect(image: Mat): Promise<FaceDetection[]> {
-    const { tensor, lb } = await letterboxTensor(
-      image,
-      this.inputWidth,
-      this.inputHeight,
-      { kind: 'nchw-bgr' },
-      0,
-    );
-    const name = this.session.inputs[0]?.name ?? 'input';
-    const { outputs } = await this.session.run({
-      [name]: f32(tensor, [1, 3, this.inputHeight, this.inputWidth]),
-    });
-    const raw = decodeYuNet(
+  protected decode(outputs: Record<string, WireTensor>): FaceDetection[] {
+    return decodeYuNet(
       gatherYuNetOutputs(outputs),
       this.inputWidth,
       this.inputHeight,
       this.tuning.scoreThreshold,
     );
-    return postprocess(
-      raw.map((d) => unletterbox(lb, d)),
-      { ...this.tuning, width: lb.srcW, height: lb.srcH },
-    );
-  }
-
-  async close(): Promise<void> {
-    await this.session.release();
   }
 }

@@ -11,15 +11,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
-import { AuditStore } from '../audit/audit-store.js';
-import { buildAuditEvent } from '../audit/events.js';
-import { applyStoredThresholds, applyThresholdOverrides } from '../commands/daemon-target.js';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { AuditStore } from '../contract/audit/audit-store.js';
+import { buildAuditEvent } from '../contract/audit/events.js';
+import { applyStoredThresholds, applyThresholdOverrides } from '../contract/commands/daemon-target.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
 import { activeManifest } from '../models/model-install.js';
 import { resolveDeviceId } from '../mqtt/device-id.js';
-import { writeFileAtomic } from '../mqtt/seq-counter.js';
 import type { DrillReport } from './report.js';
 
 export interface ApplyResult {

@@ -1,9 +1,9 @@
 /**
- * The report's two pictures, drawn with OpenCV (daemon/cv.ts) and encoded as PNG: the DET curve
+ * The report's two pictures, drawn with OpenCV (core/cv.ts) and encoded as PNG: the DET curve
  * (BPCER against the worst APCER on normal-deviate axes, as ISO/IEC 19795-1 draws them) and
  * score histograms by class.
  */
-import { cv, type Mat } from '../cv.js';
+import { cv, type Mat } from '../../core/cv.js';
 
 type Bgr = [number, number, number];
 const WHITE: Bgr = [255, 255, 255];

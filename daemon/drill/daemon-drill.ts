@@ -5,11 +5,11 @@
  * what the gate decides, and it only listens while a drill is running.
  */
 import type { Config } from '../../config/schema.js';
-import { configHash } from '../commands/daemon-target.js';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { configHash } from '../contract/commands/daemon-target.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
-import type { Logger } from '../log.js';
-import type { CameraState, FrameResult } from '../pipeline.js';
+import type { CameraState, FrameResult } from '../pipeline/pipeline.js';
 import {
   applyDrillRetention,
   DEFAULT_DRILL_RETENTION,

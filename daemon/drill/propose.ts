@@ -4,8 +4,9 @@
  * the data are too few to support the target. Proposing never changes anything: applying is a
  * separate, explicit step (apply.ts).
  */
+
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { DecisionConfig } from '../decision/types.js';
-import { ErrorCodes, KioskError } from '../errors.js';
 import type { PresentationRecord } from './record.js';
 import {
   candidateThresholds,

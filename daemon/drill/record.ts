@@ -21,7 +21,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { cv } from '../cv.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { cv } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type {
   Box,
   DecisionConfig,
@@ -30,11 +32,9 @@ import type {
   QualityGate,
   SessionDecision,
 } from '../decision/types.js';
-import { ErrorCodes, KioskError } from '../errors.js';
 import type { ModelInfo } from '../liveness/liveness-model.js';
 import type { Verdict } from '../liveness/verdict.js';
-import { writeFileAtomic } from '../mqtt/seq-counter.js';
-import type { FrameResult } from '../pipeline.js';
+import type { FrameResult } from '../pipeline/pipeline.js';
 
 export const DRILL_RECORD_VERSION = 1;
 

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { detPng, histogramPng } from './charts.js';
 import {
   type Basis,

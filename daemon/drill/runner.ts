@@ -17,17 +17,17 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { packageRoot } from '../../config/load.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
-import { applyStoredThresholds, configHash } from '../commands/daemon-target.js';
-import { createDetector } from '../detect/index.js';
+import { applyStoredThresholds, configHash } from '../contract/commands/daemon-target.js';
+import { createDetector, detectorOptions } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
-import type { Logger } from '../log.js';
 import { activeManifest } from '../models/model-install.js';
-import { CameraPipeline, type CameraState } from '../pipeline.js';
+import { CameraPipeline, type CameraState } from '../pipeline/pipeline.js';
 import {
   applyDrillRetention,
   DEFAULT_DRILL_RETENTION,
@@ -191,17 +191,7 @@ export async function openDrill(opts: OpenDrillOptions): Promise<DrillContext> {
     );
     // The site thresholds in force, exactly as the daemon applies them at start.
     applyStoredThresholds(liveness, config);
-    const detector = await createDetector(worker, {
-      name: config.detector.name,
-      model: config.detector.model,
-      scoreThreshold: config.detector.score_threshold,
-      nmsIou: config.detector.nms_iou,
-      maxFaces: config.detector.max_faces,
-      providers: config.liveness.providers,
-      intraOpThreads: config.liveness.intra_op_threads,
-      allowSpinning: config.liveness.intra_op_spinning,
-      repoRoot: packageRoot,
-    });
+    const detector = await createDetector(worker, detectorOptions(config));
     await liveness.warmUp();
     const m = liveness.info;
     if (m.purpose !== 'production')
@@ -385,7 +375,7 @@ export class LiveDrill {
   }
 
   begin(spec: PresentationSpec): void {
-    if (this.closing)
+    if (this.closing !== null)
       throw new KioskError(ErrorCodes.DRILL_INVALID, 'the previous presentation is still closing');
     if (this.state !== 'running')
       throw new KioskError(
@@ -408,7 +398,7 @@ export class LiveDrill {
 
   /** Ends the drill: an open presentation is kept as interrupted. */
   async close(): Promise<void> {
-    if (this.closing) await this.closing;
+    if (this.closing !== null) await this.closing;
     if (this.ctx.recorder.active)
       this.ctx.recorder.end({ code: 'drill_stopped', message: 'drill stopped during the presentation' });
     await this.pipeline?.stop();

@@ -5,7 +5,7 @@
  * per-session intra-op thread count sets the parallelism inside each run.
  */
 import { Worker } from 'node:worker_threads';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type {
   IoMeta,
   ProviderAttempt,

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../../config/schema.js';
+import type { Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { scaledBoxCrop, similarityMatrix, toTensor, warpCrop } from '../align/aligner.js';
-import type { Mat } from '../cv.js';
 import type { FaceDetection, Point } from '../detect/types.js';
-import { ErrorCodes, KioskError } from '../errors.js';
 import { f32, type InferenceWorker, type OrtSession } from '../inference/inference-worker.js';
 import { tensorrtEnv } from '../inference/tensorrt.js';
 import { type LoadedModel, loadManifest, type SingleModelManifest } from './manifest.js';
@@ -175,7 +175,7 @@ export class LivenessModel {
     try {
       return toTensor(crop, m.input);
     } finally {
-      crop.release(); // Mat memory is invisible to V8's GC (daemon/cv.ts)
+      crop.release(); // Mat memory is invisible to V8's GC (core/cv.ts)
     }
   }
 

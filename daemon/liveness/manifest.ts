@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { formatIssues } from '../zod-issues.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { formatIssues } from '../../core/zod-issues.js';
 
 const point = z.tuple([z.number(), z.number()]);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256');

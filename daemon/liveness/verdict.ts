@@ -22,7 +22,7 @@ export interface SoftmaxThresholds {
 }
 
 /**
- * FGHV's decision box (fghv-method.md section 5): a face is live only when it is verified
+ * FGHV's decision box (docs/fghv.md, "What FGHV is"): a face is live only when it is verified
  * twice. High variance of the correlations means the input is unlike anything seen in
  * training: that is "uncertain", never live (fail closed). NaN anywhere is uncertain too.
  */

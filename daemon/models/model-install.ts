@@ -5,23 +5,14 @@
  * The daemon starts with `current` when there is one. Loading, warm-up and the self-test
  * (`selfTestModel`) happen before `commitInstalled`, so a model that fails never becomes current.
  */
-import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { createHash, type KeyObject, verify } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { cv } from '../cv.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { cv } from '../../core/cv.js';
+import { ed25519PublicKey } from '../../core/ed25519.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { FaceDetection } from '../detect/types.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
 import { loadManifest, parseManifest } from '../liveness/manifest.js';
 
@@ -51,24 +42,6 @@ export interface StagedModel {
 export const modelsDir = (stateDir: string) => path.join(stateDir, 'models');
 const installedFile = (stateDir: string) => path.join(modelsDir(stateDir), 'installed.json');
 
-function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o640);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dirFd = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
-
 export function readInstalled(stateDir: string): InstalledModels {
   const file = installedFile(stateDir);
   if (!existsSync(file)) return { current: null, previous: null };
@@ -88,22 +61,11 @@ export function activeManifest(stateDir: string, configured: string): string {
 
 /** An Ed25519 public key from PEM or base64 of the raw 32 bytes. */
 export function modelPublicKey(text: string): KeyObject {
-  const t = text.trim();
-  try {
-    if (t.startsWith('-----BEGIN')) return createPublicKey(t);
-    const raw = Buffer.from(t, 'base64');
-    if (raw.length !== 32) throw new Error(`an Ed25519 public key is 32 bytes, got ${raw.length}`);
-    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]);
-    return createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  } catch (cause) {
-    throw new KioskError(
-      ErrorCodes.MODEL_SIGNATURE_INVALID,
-      'model_update.public_key_file: not an Ed25519 public key',
-      {
-        cause,
-      },
-    );
-  }
+  return ed25519PublicKey(
+    text,
+    ErrorCodes.MODEL_SIGNATURE_INVALID,
+    'model_update.public_key_file: not an Ed25519 public key',
+  );
 }
 
 export interface StageOptions {
@@ -187,8 +149,8 @@ export async function stageModel(opts: StageOptions): Promise<StagedModel> {
   const created = !existsSync(manifestPath);
   if (created) {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
-    writeAtomic(path.join(dir, file), bytes);
-    writeAtomic(manifestPath, `${JSON.stringify({ ...rawManifest, file }, null, 2)}\n`);
+    writeFileAtomic(path.join(dir, file), bytes, 0o640);
+    writeFileAtomic(manifestPath, `${JSON.stringify({ ...rawManifest, file }, null, 2)}\n`, 0o640);
   }
   await loadManifest(manifestPath); // re-verifies the copy
   return { dir, manifestPath, sha256, name: manifest.name, version: manifest.version, created };
@@ -214,7 +176,7 @@ export function commitInstalled(stateDir: string, staged: StagedModel, now = new
   const previous =
     before.current && before.current.sha256 !== staged.sha256 ? before.current : before.previous;
   const next: InstalledModels = { current: entry, previous };
-  writeAtomic(installedFile(stateDir), `${JSON.stringify(next, null, 2)}\n`);
+  writeFileAtomic(installedFile(stateDir), `${JSON.stringify(next, null, 2)}\n`, 0o640);
   const keep = new Set([entry, previous].filter((m) => m !== null).map((m) => path.dirname(m.manifest)));
   for (const name of readdirSync(modelsDir(stateDir), { withFileTypes: true })) {
     const p = path.join(modelsDir(stateDir), name.name);

@@ -6,7 +6,7 @@
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
-import { asError, ErrorCodes, KioskError } from '../errors.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
 import {

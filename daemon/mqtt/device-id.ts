@@ -5,8 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { writeFileAtomic } from './seq-counter.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 
 export type DeviceIdSource = 'config' | 'machine-id' | 'state';
 

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 const SETPRIV_BIN = '/usr/bin/setpriv';

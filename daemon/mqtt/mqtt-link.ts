@@ -23,8 +23,8 @@ import {
   type MqttClient,
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { redactSecrets } from '../log.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { redactSecrets } from '../../core/log.js';
 import {
   type DecisionPayload,
   type HealthPayload,
@@ -164,7 +164,7 @@ export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, ra
   return Math.round(Math.max(Math.min(minMs, maxMs), ceiling / 2 + (random * ceiling) / 2));
 }
 
-/** Strips credentials from a broker URL for logs (daemon/log.ts's redactSecrets). */
+/** Strips credentials from a broker URL for logs (core/log.ts's redactSecrets). */
 export function redactUrl(url: string): string {
   return redactSecrets(url);
 }
@@ -311,7 +311,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   publish(msg: OutgoingMessage): Promise<PublishOutcome> {
     return new Promise((resolve) => {
       const pending: Pending = { msg, resolve, sentOn: null };
-      if (this.closing) return this.drop(pending, 'closed');
+      if (this.closing !== null) return this.drop(pending, 'closed');
       if (this.connected) return this.send(pending);
       if (msg.qos === 0 || msg.durable) return this.drop(pending, 'offline');
       this.queue.push(pending);
@@ -343,7 +343,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   private attempt(): void {
     this.reconnectTimer = null;
-    if (this.closing) return;
+    if (this.closing !== null) return;
     const version = this.version;
     const tls: Partial<IClientOptions> = this.opts.tls ? { ...this.opts.tls } : {};
     const client = connect(this.opts.url, {
@@ -388,7 +388,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   }
 
   private onConnect(client: MqttClient, version: 4 | 5): void {
-    if (client !== this.client || this.closing) return;
+    if (client !== this.client || this.closing !== null) return;
     this.connected = true;
     this.failedAttempts = 0;
     this.stats.connects++;
@@ -426,7 +426,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.queue.unshift(...unacked.filter((u) => !u.msg.durable));
     while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     client.end(true);
-    if (this.closing) return;
+    if (this.closing !== null) return;
     const delay = this.retryNow
       ? 0
       : backoffDelayMs(

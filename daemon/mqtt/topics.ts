@@ -1,9 +1,10 @@
 /**
- * Every MQTT topic and payload type of contract version 1 (docs: mqtt-contract.md), in one
+ * Every MQTT topic and payload type of contract version 1 (docs/mqtt-contract.md), in one
  * file, so the AsyncAPI document and its JSON Schemas can be derived from and tested against
  * exactly these types. Changes within version 1 are additive only.
  */
 import { monotonicFactory } from 'ulid';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { GuidanceState } from '../decision/guidance.js';
 import type {
   DecisionFrames,
@@ -11,7 +12,6 @@ import type {
   Decision as DecisionVerdict,
   QualityGate,
 } from '../decision/types.js';
-import { ErrorCodes, KioskError } from '../errors.js';
 
 export const CONTRACT_VERSION = 1 as const;
 
@@ -115,7 +115,7 @@ export interface DecisionPayload {
   latency_ms: { first_frame_to_decision: number; last_frame_to_publish: number };
   /** Under the signature: `live` on `<camera>/decision`, `audit` on the audit copy. Only `live` may open a gate. */
   delivery: 'live' | 'audit';
-  /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/signing). */
+  /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/contract/signing). */
   sig?: string;
 }
 
@@ -241,7 +241,7 @@ export interface HealthPayload {
   execution_provider: string | null;
 }
 
-/** Commands: request and response envelopes (daemon/commands). */
+/** Commands: request and response envelopes (daemon/contract/commands). */
 export interface CommandRequest {
   transaction?: unknown;
   [key: string]: unknown;

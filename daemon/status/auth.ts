@@ -7,24 +7,12 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { isLoopbackHost, statusBindProblem } from '../../core/net.js';
 
 /** Shorter tokens are refused: the page shows camera images. */
 export const MIN_TOKEN_LENGTH = 16;
-
-/** True for addresses only this machine can reach: localhost, 127.0.0.0/8, ::1 (and v4-mapped 127/8). */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost') return true;
-  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
 
 /**
  * The Host header check against DNS rebinding, applied when no token protects the page:
@@ -66,12 +54,6 @@ export function checkAccess(
 ): AccessVerdict {
   if (token !== null) return authorizationMatches(headers.authorization, token) ? 'ok' : 'unauthorized';
   return hostHeaderIsLoopback(headers.host) ? 'ok' : 'bad_host';
-}
-
-/** The rule as a message, or null when the section is acceptable (also used by the schema). */
-export function statusBindProblem(status: Pick<Config['status'], 'host' | 'token_file'>): string | null {
-  if (isLoopbackHost(status.host) || status.token_file !== null) return null;
-  return `status.host ${status.host} is not a loopback address: set status.token_file (bearer token or basic-auth password), or bind to 127.0.0.1`;
 }
 
 /**

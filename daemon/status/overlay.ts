@@ -5,8 +5,8 @@
  * vectors); `drawOverlay` paints the shapes on a Mat with OpenCV and must get a copy of the
  * frame, never the pipeline's own.
  */
-import { cv, type Mat } from '../cv.js';
-import type { FrameResult } from '../pipeline.js';
+import { cv, type Mat } from '../../core/cv.js';
+import type { FrameResult } from '../pipeline/pipeline.js';
 
 /** BGR colours; saturated so a pixel test can tell them from the scene. */
 export const OverlayColors = {

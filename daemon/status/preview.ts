@@ -7,9 +7,9 @@
  * previous frame skips this one: a slow viewer never buffers more than one frame, and never
  * slows the pipeline.
  */
-import type { Mat } from '../cv.js';
-import { cv } from '../cv.js';
-import type { FrameResult } from '../pipeline.js';
+import type { Mat } from '../../core/cv.js';
+import { cv } from '../../core/cv.js';
+import type { FrameResult } from '../pipeline/pipeline.js';
 import { drawOverlay, overlayShapes } from './overlay.js';
 
 export const MJPEG_BOUNDARY = 'fghvframe';
@@ -101,7 +101,7 @@ export class PreviewHub {
       .then((jpeg) => this.broadcast(jpeg))
       .catch((err) => this.opts.onError?.(err))
       .finally(() => {
-        // External memory tracking is off (daemon/cv.ts): free the copy now, not at some GC.
+        // External memory tracking is off (core/cv.ts): free the copy now, not at some GC.
         copy.release();
         this.inFlight = null;
       });

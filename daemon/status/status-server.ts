@@ -7,10 +7,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../../config/schema.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { redactSecrets } from '../../core/log.js';
 import type { DrillControl } from '../drill/daemon-drill.js';
-import { ErrorCodes, KioskError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { redactSecrets } from '../log.js';
 import type {
   CameraRecoveryFigures,
   DecisionPayload,
@@ -18,7 +18,7 @@ import type {
   LatencyFigures,
   SystemFigures,
 } from '../mqtt/topics.js';
-import type { CameraState, FrameResult } from '../pipeline.js';
+import type { CameraState, FrameResult } from '../pipeline/pipeline.js';
 import { readSystemFigures } from '../telemetry/health.js';
 import { checkAccess, resolveStatusToken } from './auth.js';
 import { type CameraTotals, type MetricsSource, StatusMetrics } from './metrics.js';

@@ -5,7 +5,7 @@
  * stalled pipeline stops the pings and systemd restarts the service), STOPPING=1 on shutdown.
  */
 import type { Config } from '../../config/schema.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../core/log.js';
 import { SdNotifier, watchdogIntervalMs } from './sd-notify.js';
 
 export interface Supervised {

@@ -101,7 +101,7 @@ export class HealthReporter {
     if (this.timer) return;
     if (!this.opts.system) await si.currentLoad().catch(() => null);
     this.timer = setInterval(() => {
-      if (this.tick) return; // a slow tick is skipped, never stacked
+      if (this.tick !== null) return; // a slow tick is skipped, never stacked
       this.tick = this.publishOnce()
         .then(
           () => undefined,

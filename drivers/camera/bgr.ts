@@ -3,8 +3,8 @@
  * GRAY16 caps, BGRA pipelines, 16-bit PNGs. Downstream code can then assume one layout.
  */
 
-import { cv, type Mat } from '../../daemon/cv.js';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 
 const EIGHT_BIT_TYPE: Record<number, number> = { 1: cv.CV_8UC1, 3: cv.CV_8UC3, 4: cv.CV_8UC4 };
 

@@ -3,8 +3,8 @@
  * makes them), a pace and failures to simulate. It goes through the same FramePump as the
  * real drivers, so newest-frame-wins, stamps, BGR conversion and stats behave identically.
  */
-import { cv, type Mat } from '../../daemon/cv.js';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
 
 export interface FakeCameraOptions {

@@ -5,8 +5,8 @@
  * read, which a blocked OpenCV read in the libuv thread pool is not.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
 import type { CaptureStats } from './types.js';
 

@@ -8,8 +8,9 @@
  * Stamping, BGR conversion, sequence numbers and stats live here, identical for every driver.
  */
 import { performance } from 'node:perf_hooks';
-import type { Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
+import { abortableSleep } from '../../core/async.js';
+import type { Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
 import { toBgr8 } from './bgr.js';
 import { LatestFrameSlot } from './latest-frame.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
@@ -71,7 +72,7 @@ export class FramePump {
       }
     } finally {
       // Stopped or abandoned with a prefetched frame: free it once its read completes.
-      if (next) void next.then((f) => f?.mat.release(), noop);
+      if (next !== null) void next.then((f) => f?.mat.release(), noop);
     }
   }
 
@@ -151,17 +152,11 @@ export class FramePump {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.cancelSleep = null;
-        resolve();
-      }
-      this.cancelSleep = done;
-    });
+  private async sleep(ms: number): Promise<void> {
+    const ac = new AbortController();
+    this.cancelSleep = () => ac.abort();
+    await abortableSleep(ms, ac.signal);
+    this.cancelSleep = null;
   }
 }
 
@@ -198,4 +193,20 @@ export abstract class PumpedCamera implements CameraDriver {
 
   abstract open(): Promise<void>;
   abstract close(): Promise<void>;
+
+  /**
+   * For snapshot sources (fswebcam, node-webcam): one snapshot learns the size, then the
+   * pump takes a snapshot every 1/fps seconds (2 fps unless configured).
+   */
+  protected async startSnapshots(
+    snapshot: () => Promise<Mat>,
+    fps: number | null | undefined,
+  ): Promise<void> {
+    const first = await snapshot();
+    const rate = fps ?? 2;
+    this.currentInfo = { ...this.currentInfo, width: first.cols, height: first.rows, fps: rate };
+    first.release();
+    this.pump = new FramePump(snapshot, { push: true, intervalMs: 1000 / rate }, this.currentInfo.source);
+    this.pump.start();
+  }
 }

@@ -7,9 +7,9 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
-import { FramePump, PumpedCamera } from './frame-pump.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { PumpedCamera } from './frame-pump.js';
 
 export interface FswebcamOptions {
   id: string;
@@ -53,16 +53,7 @@ export class FswebcamSnapshot extends PumpedCamera {
       throw new KioskError(ErrorCodes.CAMERA_NOT_FOUND, `V4L2 device not found: ${this.opts.device}`, {
         details: { source: this.opts.device },
       });
-    const first = await this.snapshot();
-    const fps = this.opts.fps ?? 2;
-    this.currentInfo = { ...this.currentInfo, width: first.cols, height: first.rows, fps };
-    first.release();
-    this.pump = new FramePump(
-      () => this.snapshot(),
-      { push: true, intervalMs: 1000 / fps },
-      this.opts.device,
-    );
-    this.pump.start();
+    await this.startSnapshots(() => this.snapshot(), this.opts.fps);
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,8 @@
  * list of valid ones, so a typo in a hand-written config explains itself.
  */
 import path from 'node:path';
-import type { CameraConfig } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { CAMERA_KINDS, type CameraConfig } from '../../config/schema.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FakeCamera } from './fake.js';
 import { FfmpegPipeCapture } from './ffmpeg-pipe.js';
 import { FswebcamSnapshot } from './fswebcam.js';
@@ -16,17 +16,7 @@ import { StillImageSource } from './still-image.js';
 import { type SourceEvent, SupervisedCamera } from './supervised.js';
 import type { CameraDriver, CameraKind } from './types.js';
 
-export const CAMERA_KINDS: readonly CameraKind[] = [
-  'file',
-  'v4l2',
-  'gstreamer',
-  'image',
-  'fake',
-  'ffmpeg',
-  'rtsp',
-  'fswebcam',
-  'node-webcam',
-];
+export { CAMERA_KINDS };
 
 type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms' | 'rotate' | 'flip';
 /** A camera config entry; `kind` is a plain string so callers may pass anything and get a clear error. */

@@ -16,9 +16,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type { Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
-import { FramePump, PumpedCamera } from './frame-pump.js';
+import type { Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { PumpedCamera } from './frame-pump.js';
 import { decodeSnapshot } from './fswebcam.js';
 
 interface NodeWebcamInstance {
@@ -88,16 +88,7 @@ export class NodeWebcamSnapshot extends PumpedCamera {
     });
     if (command) this.cam.bin = command;
     try {
-      const first = await this.snapshot();
-      const fps = this.opts.fps ?? 2;
-      this.currentInfo = { ...this.currentInfo, width: first.cols, height: first.rows, fps };
-      first.release();
-      this.pump = new FramePump(
-        () => this.snapshot(),
-        { push: true, intervalMs: 1000 / fps },
-        this.info.source,
-      );
-      this.pump.start();
+      await this.startSnapshots(() => this.snapshot(), this.opts.fps);
     } catch (e) {
       this.cleanup();
       throw e;

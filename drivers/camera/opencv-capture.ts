@@ -4,8 +4,8 @@
  * blocks the event loop; opening is synchronous in the binding, so it happens once, in open().
  */
 import { existsSync } from 'node:fs';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
 
 type VideoCapture = InstanceType<typeof cv.VideoCapture>;

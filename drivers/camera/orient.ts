@@ -9,7 +9,7 @@
  * the rotation (`horizontal` mirrors left-right, `vertical` top-bottom). One cv.rotate and at
  * most one cv.flip per frame; the captured Mat is released as soon as its corrected copy exists.
  */
-import { cv, type Mat } from '../../daemon/cv.js';
+import { cv, type Mat } from '../../core/cv.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
 export const ROTATIONS = [0, 90, 180, 270] as const;

@@ -11,6 +11,7 @@
 import { existsSync, type FSWatcher, watch } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { abortableSleep } from '../../core/async.js';
 import type { CameraKind } from './types.js';
 
 export type SourceTarget = { type: 'path'; path: string } | { type: 'tcp'; host: string; port: number };
@@ -218,19 +219,4 @@ class TcpWatch implements SourceWatch {
     }
     return false;
   }
-}
-
-/** Sleeps `ms`; false when `signal` aborted first. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const done = (v: boolean) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(v);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

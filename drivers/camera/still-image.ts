@@ -4,8 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { asError, ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import { toBgr8 } from './bgr.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 

@@ -10,8 +10,9 @@
  * sessions before frames flow again), once per outage however many attempts it took.
  */
 import { performance } from 'node:perf_hooks';
-import { asError, ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
-import { abortableSleep, type SourceWatch } from './source-watch.js';
+import { abortableSleep } from '../../core/async.js';
+import { asError, ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
+import type { SourceWatch } from './source-watch.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
 export type LossReason = 'open_failed' | 'failed' | 'stalled' | 'ended';

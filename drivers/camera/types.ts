@@ -1,4 +1,5 @@
-import type { Mat } from '../../daemon/cv.js';
+import type { CameraKind } from '../../config/schema.js';
+import type { Mat } from '../../core/cv.js';
 
 /** One captured image. `mat` is 8-bit BGR (CV_8UC3) whatever the source delivered. */
 export interface Frame {
@@ -13,16 +14,7 @@ export interface Frame {
   readonly seq: number;
 }
 
-export type CameraKind =
-  | 'file'
-  | 'v4l2'
-  | 'gstreamer'
-  | 'image'
-  | 'fake'
-  | 'ffmpeg'
-  | 'rtsp'
-  | 'fswebcam'
-  | 'node-webcam';
+export type { CameraKind };
 
 export interface CameraInfo {
   readonly id: string;

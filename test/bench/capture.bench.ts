@@ -19,8 +19,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot, validateConfig } from '../../config/load.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { silentLogger } from '../../daemon/log.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';

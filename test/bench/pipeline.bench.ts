@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot, validateConfig } from '../../config/load.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { silentLogger } from '../../daemon/log.js';
 import { commit, machine } from './machine.js';
 
 interface Row {

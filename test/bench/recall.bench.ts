@@ -15,7 +15,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../config/load.js';
-import { cv, type Mat } from '../../daemon/cv.js';
+import { cv, type Mat } from '../../core/cv.js';
 import { createDetector, type FaceDetection, type FaceDetector } from '../../daemon/detect/index.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { readImageBgr } from '../../drivers/camera/still-image.js';

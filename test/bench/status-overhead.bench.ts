@@ -13,9 +13,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot, validateConfig } from '../../config/load.js';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { silentLogger } from '../../daemon/log.js';
 import { drawOverlay, type OverlayFace, overlayShapes } from '../../daemon/status/overlay.js';
 import { JPEG_QUALITY } from '../../daemon/status/preview.js';
 import { commit, machine } from './machine.js';

@@ -1,5 +1,5 @@
 /** Finds a box drawn by the preview overlay in a screenshot (status page tests). */
-import type { Mat } from '../../daemon/cv.js';
+import type { Mat } from '../../core/cv.js';
 import type { Bgr } from '../../daemon/status/overlay.js';
 
 /**

@@ -15,12 +15,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { cameraSchema, configSchema } from '../../config/schema.js';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import type { SessionDecision } from '../../daemon/decision/types.js';
 import { createDetector, type FaceDetector } from '../../daemon/detect/index.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
-import { CameraPipeline } from '../../daemon/pipeline.js';
+import { CameraPipeline } from '../../daemon/pipeline/pipeline.js';
 import { createCamera, orientMat } from '../../drivers/camera/index.js';
 import { repoRoot } from '../helpers/paths.js';
 

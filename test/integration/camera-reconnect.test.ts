@@ -11,12 +11,13 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateConfig } from '../../config/load.js';
+import { ErrorCodes, isKioskError } from '../../core/errors.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
-import { silentLogger } from '../../daemon/log.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { type SourceEvent, SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { Frame } from '../../drivers/camera/types.js';
+import { assertDropsAccounted, DEMO_VIDEO, drain, needsFfmpeg } from '../helpers/camera-fixtures.js';
 import {
   type Collector,
   collect,
@@ -26,14 +27,8 @@ import {
 } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
-import {
-  assertDropsAccounted,
-  DEMO_VIDEO,
-  drain,
-  needsFfmpeg,
-  sleep,
-  tempDir,
-} from '../unit/camera-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep } from '../helpers/wait.js';
 
 const skip = needsFfmpeg();
 const tmp = tempDir();

@@ -10,21 +10,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
-import { canonicalJson } from '../../daemon/signing/canonical-json.js';
-import { rawPublicKey } from '../../daemon/signing/keys.js';
+import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
+import { canonicalJson } from '../../daemon/contract/signing/canonical-json.js';
+import { rawPublicKey } from '../../daemon/contract/signing/keys.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
+import { simYaml, startBroker, startSim, stopSim, type TestBroker } from '../helpers/mqtt-contract-broker.js';
 import { repoRoot } from '../helpers/paths.js';
-import {
-  simYaml,
-  sleep,
-  startBroker,
-  startSim,
-  stopSim,
-  type TestBroker,
-  tempDir,
-  until,
-} from './mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const schemas = new ContractSchemas(path.join(repoRoot, 'contract/schemas'));
 

@@ -5,28 +5,24 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
+import { isKioskError } from '../../core/errors.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { isKioskError } from '../../daemon/errors.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
-import { silentLogger } from '../../daemon/log.js';
 import { modelSignedBytes, readInstalled } from '../../daemon/models/model-install.js';
 import { prepareModel } from '../../daemon/models/model-update.js';
 import { MINIFASNET_MANIFEST, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const V1SE = shared('models/MiniFASNetV1SE.onnx');
 const V1SE_MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json');
 const V2 = shared('models/MiniFASNetV2.onnx');
 const skip = needsSharedData('models/MiniFASNetV1SE.onnx', 'models/MiniFASNetV2.onnx');
-
-function tempDir() {
-  return mkdtempSync(path.join(tmpdir(), 'fghv-model-'));
-}
 
 /** A manifest whose sha256 matches a file of garbage: passes verification, fails to load. */
 function corruptModel(dir: string): { file: string; manifest: string } {
@@ -65,7 +61,7 @@ describe('fghv-kiosk model install', { skip }, () => {
   });
 
   it('checks the signature when a public key is configured', async () => {
-    const dir = tempDir();
+    const dir = tempDir('model');
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const keyFile = path.join(dir, 'fleet.pub');
     writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
@@ -110,7 +106,7 @@ describe('fghv-kiosk model install', { skip }, () => {
 
 describe('Daemon.updateModel while running', { skip }, () => {
   it('switches without stopping the pipeline, rolls back a broken model, keeps the previous one', async () => {
-    const dir = tempDir();
+    const dir = tempDir('model');
     const config = configSchema.parse({
       device: { id: 'update-kiosk', state_dir: path.join(dir, 'state') },
       mqtt: { embedded_port: 0, health_interval_s: 60 },

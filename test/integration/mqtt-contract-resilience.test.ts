@@ -11,21 +11,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
-import { DecisionSigner } from '../../daemon/signing/keys.js';
-import { checkDecision, verifyDecision } from '../../daemon/signing/verify.js';
+import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
+import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
+import { checkDecision, verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { needsMosquitto } from '../helpers/mosquitto.js';
+import { simYaml, startBroker, startSim, stopSim, type TestBroker } from '../helpers/mqtt-contract-broker.js';
 import { repoRoot } from '../helpers/paths.js';
-import {
-  simYaml,
-  sleep,
-  startBroker,
-  startSim,
-  stopSim,
-  type TestBroker,
-  tempDir,
-  until,
-} from './mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const schemas = new ContractSchemas(path.join(repoRoot, 'contract/schemas'));
 

@@ -16,12 +16,11 @@ import {
   type Certs,
   makeCerts,
   needsOpenssl,
-  sleep,
   startBroker,
   type TestBroker,
-  tempDir,
-  until,
-} from './mqtt-contract-broker.js';
+} from '../helpers/mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const skip = needsMosquitto() || needsOpenssl();
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
-import { isKioskError } from '../../daemon/errors.js';
+import { isKioskError } from '../../core/errors.js';
 import { MOSQUITTO_BIN, startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
 import { type LinkLogger, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
 import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';

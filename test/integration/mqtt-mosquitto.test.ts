@@ -11,6 +11,7 @@ import {
   testLinkOptions as options,
   startMosquitto,
 } from '../helpers/mosquitto.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const skip = needsMosquitto();
 
@@ -217,16 +218,3 @@ describe('MqttLink with the broker down at start', { skip, timeout: 30_000 }, ()
     assert.equal(link.counters().dropped, 3);
   });
 });
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

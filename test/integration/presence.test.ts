@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
+import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
 import { type KioskChild, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import {
   type Collector,

@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown of the real CLI: SIGTERM -> STOPPING, pipelines stopped, `offline`
  * retained on a real mosquitto, exit 0 within supervision.stop_deadline_ms. A second signal
- * forces the exit; a deadline that passes forces it too.
+ * forces the exit; a deadline that passes forces it too. A SIGTERM during model warm-up
+ * cancels the start: nothing built after it, nothing left running.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -47,6 +48,42 @@ describe('graceful shutdown', { skip }, () => {
       const retained = await late.waitFor((m) => m.retain, 5000);
       assert.equal(retained.payload, 'offline');
       await late.close();
+    } finally {
+      kiosk.kill();
+      await sub.close();
+    }
+  });
+
+  it('SIGTERM during model warm-up: start gives up, nothing it built stays running, exit 0 within the deadline', async () => {
+    const deviceId = 'shutdown-warmup';
+    const { file } = writeKioskConfig({
+      deviceId,
+      brokerUrl: broker.url,
+      extra: { supervision: { stall_ms: 15_000, stop_deadline_ms: DEADLINE_MS } },
+    });
+    const sub = await collect(broker.url, [`fghv/${deviceId}/#`]);
+    const kiosk = spawnKiosk(['run', '--config', file]);
+    try {
+      // Logged once the liveness model has loaded: the detector and the warm-up come next.
+      await kiosk.waitForOutput(/on execution provider/, 90_000);
+      kiosk.child.kill('SIGTERM');
+      const { code, ms } = await kiosk.waitExit(DEADLINE_MS + 5000);
+      const out = kiosk.output();
+      assert.equal(code, 0, out.slice(-2000));
+      assert.ok(ms < DEADLINE_MS, `took ${ms} ms`);
+      assert.match(out, /stopping \(SIGTERM\)/);
+      assert.match(out, /start cancelled by the stop request/);
+      // Start gave up before its later steps: no MQTT link, no camera, no health, never ready.
+      assert.doesNotMatch(out, /MQTT: publishing under/);
+      assert.doesNotMatch(out, /camera front open/);
+      assert.doesNotMatch(out, /"msg":"ready"/);
+      assert.doesNotMatch(out, /cannot start/);
+      // The process ended by itself: no interval, socket or worker kept it alive past stop.
+      assert.doesNotMatch(out, /handles still open after stop/);
+      assert.deepEqual(
+        sub.messages.map((m) => m.topic),
+        [],
+      );
     } finally {
       kiosk.kill();
       await sub.close();

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { validateConfig } from '../../config/load.js';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { OverlayColors } from '../../daemon/status/overlay.js';
 import { findDrawnBox } from '../helpers/drawn-box.js';

@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AuditStore } from '../../daemon/audit/audit-store.js';
+import { AuditStore } from '../../daemon/contract/audit/audit-store.js';
+import { attacker, fleetKey, runDaemon, signedBody, skipDaemon, startDaemon } from '../helpers/attack-kit.js';
 import { MINIFASNET_MANIFEST, modelFile, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { collect, type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
-import { attacker, fleetKey, runDaemon, signedBody, skipDaemon, startDaemon } from './attack-kit.js';
 
 describe('security: commands against the real daemon', { skip: skipDaemon, timeout: 600_000 }, () => {
   let broker: Mosquitto;

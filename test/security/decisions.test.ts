@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
-import { DecisionSigner } from '../../daemon/signing/keys.js';
-import { verifyDecision } from '../../daemon/signing/verify.js';
+import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
+import { verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
-import { simYaml, sleep, startSim, stopSim, tempDir, until } from '../integration/mqtt-contract-broker.js';
+import { simYaml, startSim, stopSim } from '../helpers/mqtt-contract-broker.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /** A gate in front of camera `cameraId` of device `deviceId`, acting on its own decision topic. */
 async function gate(url: string, deviceId: string, cameraId: string, pinnedKey: string) {

@@ -10,9 +10,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { createLogger } from '../../daemon/log.js';
+import { createLogger } from '../../core/log.js';
+import { attacker, skipDaemon, startDaemon } from '../helpers/attack-kit.js';
 import { collect, freePort, type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
-import { attacker, skipDaemon, startDaemon } from './attack-kit.js';
 
 const MARK = 'MarkerSecret7x';
 

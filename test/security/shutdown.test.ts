@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { configSchema } from '../../config/schema.js';
+import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { silentLogger } from '../../daemon/log.js';
 
 describe('security: shutdown always finishes (finding 5)', () => {
   test('every component is closed even when an earlier one fails, and the failure is reported', async () => {

@@ -4,8 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { AuditStore } from '../../daemon/audit/audit-store.js';
-import { AuditOutbox, type OutboxLink } from '../../daemon/audit/outbox.js';
+import { AuditStore } from '../../daemon/contract/audit/audit-store.js';
+import { AuditOutbox, type OutboxLink } from '../../daemon/contract/audit/outbox.js';
 import type { OutgoingMessage, PublishOutcome } from '../../daemon/mqtt/mqtt-link.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'fghv-audit-'));

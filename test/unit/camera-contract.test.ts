@@ -7,15 +7,13 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { createCamera } from '../../drivers/camera/index.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
-import { repoRoot } from '../helpers/paths.js';
-import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
 import {
   assertDropsAccounted,
   DEMO_FRAMES,
@@ -23,9 +21,11 @@ import {
   drain,
   needsFfmpeg,
   needsGStreamer,
-  tempDir,
   writeClip,
-} from './camera-fixtures.js';
+} from '../helpers/camera-fixtures.js';
+import { repoRoot } from '../helpers/paths.js';
+import { freePort, type HttpStream, startHttpStream } from '../helpers/stream-server.js';
+import { tempDir } from '../helpers/temp.js';
 
 interface ContractCase {
   name: string;

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { ErrorCodes, isKioskError, KioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { type CameraSpec, createCamera } from '../../drivers/camera/index.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import { StillImageSource } from '../../drivers/camera/still-image.js';
-import { repoRoot } from '../helpers/paths.js';
 import {
   assertDropsAccounted,
   DEMO_FRAMES,
@@ -22,8 +21,9 @@ import {
   needsFfmpeg,
   needsGStreamer,
   runFfmpeg,
-  tempDir,
-} from './camera-fixtures.js';
+} from '../helpers/camera-fixtures.js';
+import { repoRoot } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const tmp = tempDir();
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, isKioskError } from '../../core/errors.js';
 import { FramePump } from '../../drivers/camera/frame-pump.js';
 
 /** A source of `count` 8x8 images whose pixel value is their index; records reads and releases. */

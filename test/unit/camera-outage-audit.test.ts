@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CameraOutageAudit } from '../../daemon/audit/camera-outages.js';
+import { CameraOutageAudit } from '../../daemon/contract/audit/camera-outages.js';
 
 function harness(o: { burst?: number; refillMs?: number } = {}) {
   let now = 0;

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ErrorCodes, KioskError } from '../../daemon/errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { reconnectDelayMs, type SourceEvent, SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
-import { StalledCamera } from './camera-fixtures.js';
+import { StalledCamera } from '../helpers/camera-fixtures.js';
 
 const working = () => new FakeCamera({ intervalMs: 5, width: 32, height: 24 });
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { parseCommandRequest, type RequestPolicy } from '../../daemon/commands/request.js';
-import { mergeThresholdUpdate } from '../../daemon/commands/thresholds-store.js';
-import { canonicalJson } from '../../daemon/signing/canonical-json.js';
+import { parseCommandRequest, type RequestPolicy } from '../../daemon/contract/commands/request.js';
+import { mergeThresholdUpdate } from '../../daemon/contract/commands/thresholds-store.js';
+import { canonicalJson } from '../../daemon/contract/signing/canonical-json.js';
 
 const now = Date.parse('2026-11-28T10:00:00.000Z');
 const policy: RequestPolicy = {

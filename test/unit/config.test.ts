@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { envOverrides, loadConfig, packageRoot, parseConfigText, validateConfig } from '../../config/load.js';
-import { isKioskError } from '../../daemon/errors.js';
+import { isKioskError } from '../../core/errors.js';
 
 function tmpFile(name: string, text: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'fghv-config-'));

@@ -4,14 +4,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import YAML from 'yaml';
-import { buildAuditEvent } from '../../daemon/audit/events.js';
-import { COMMAND_NAMES } from '../../daemon/commands/request.js';
-import { ContractSchemas } from '../../daemon/mqtt/contract-schema.js';
-import { contractCapabilities } from '../../daemon/mqtt/contract-services.js';
-import { haDiscoveryMessages } from '../../daemon/mqtt/ha-discovery.js';
+import { buildAuditEvent } from '../../daemon/contract/audit/events.js';
+import { COMMAND_NAMES } from '../../daemon/contract/commands/request.js';
+import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
+import { contractCapabilities } from '../../daemon/contract/contract-services.js';
+import { haDiscoveryMessages } from '../../daemon/contract/ha-discovery.js';
+import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/mqtt/topics.js';
-import { DecisionSigner } from '../../daemon/signing/keys.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { mqttCounters } from '../helpers/mqtt-counters.js';
 import { repoRoot } from '../helpers/paths.js';
 
 const dir = path.join(repoRoot, 'contract');
@@ -66,15 +67,7 @@ describe('contract JSON Schemas', () => {
       intervalS: 30,
       sink: {
         publishHealth: () => undefined,
-        counters: () => ({
-          connected: true,
-          protocol_version: 5,
-          connects: 1,
-          disconnects: 0,
-          published: 3,
-          dropped: 0,
-          queued: 0,
-        }),
+        counters: () => mqttCounters(),
       },
       outbox: () => ({ pending: 2, oldest_age_s: 4 }),
       system: async () => ({

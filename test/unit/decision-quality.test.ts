@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import { cv, type Mat } from '../../daemon/cv.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { isKioskError } from '../../core/errors.js';
 import {
   measureQuality,
   qualityGate,
@@ -9,7 +10,6 @@ import {
   sharpnessFromLaplacianVariance,
 } from '../../daemon/decision/quality.js';
 import type { Box, FaceQuality } from '../../daemon/decision/types.js';
-import { isKioskError } from '../../daemon/errors.js';
 import { needsSharedData, shared } from '../helpers/paths.js';
 
 const cfg = configSchema.parse({}).quality;

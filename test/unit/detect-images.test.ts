@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cv, type Mat } from '../../daemon/cv.js';
+import { cv, type Mat } from '../../core/cv.js';
 import { createDetector, defaultDetectorModel } from '../../daemon/detect/index.js';
 import { iou } from '../../daemon/detect/nms.js';
 import type { DetectorName, FaceDetection, FaceDetector } from '../../daemon/detect/types.js';

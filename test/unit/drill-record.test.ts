@@ -15,7 +15,7 @@ import {
   MAX_FRAMES_PER_PRESENTATION,
   readDrill,
 } from '../../daemon/drill/record.js';
-import type { FrameResult } from '../../daemon/pipeline.js';
+import type { FrameResult } from '../../daemon/pipeline/pipeline.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fghv-drill-record-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

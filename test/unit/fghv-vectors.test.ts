@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { cv, type Mat } from '../../core/cv.js';
 import { similarityMatrix, toTensor, warpCrop } from '../../daemon/align/aligner.js';
-import { cv, type Mat } from '../../daemon/cv.js';
 import type { Point } from '../../daemon/detect/types.js';
 import { repoRoot } from '../helpers/paths.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isKioskError } from '../../daemon/errors.js';
+import { isKioskError } from '../../core/errors.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
 import { loadManifest, parseManifest, sha256Hex } from '../../daemon/liveness/manifest.js';

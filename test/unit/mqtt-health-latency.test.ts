@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { HealthPayload, MqttCounters, SystemFigures } from '../../daemon/mqtt/topics.js';
 import { HealthReporter, type PipelineFigures } from '../../daemon/telemetry/health.js';
 import { LatencyRing, percentile, StageLatencies } from '../../daemon/telemetry/latency.js';
+import { mqttCounters } from '../helpers/mqtt-counters.js';
 
 test('percentile is nearest-rank on fixed vectors', () => {
   const v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -35,15 +36,7 @@ test('StageLatencies reports each stage', () => {
   });
 });
 
-const counters: MqttCounters = {
-  connected: true,
-  protocol_version: 5,
-  connects: 1,
-  disconnects: 0,
-  published: 3,
-  dropped: 0,
-  queued: 0,
-};
+const counters: MqttCounters = mqttCounters();
 const system: SystemFigures = {
   cpu_load_pct: 12.5,
   mem_used_pct: 40,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import { isKioskError } from '../../daemon/errors.js';
+import { isKioskError } from '../../core/errors.js';
 import {
   backoffDelayMs,
   linkOptionsFromConfig,

@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { isKioskError } from '../../daemon/errors.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { isKioskError } from '../../core/errors.js';
+import { SeqCounter } from '../../daemon/contract/seq-counter.js';
 import { deviceIdFromMachineId, resolveDeviceId } from '../../daemon/mqtt/device-id.js';
-import { SeqCounter, writeFileAtomic } from '../../daemon/mqtt/seq-counter.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fghv-mqtt-state-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isKioskError } from '../../daemon/errors.js';
+import { isKioskError } from '../../core/errors.js';
 import { buildDecisionPayload, type DecisionInput, Topics } from '../../daemon/mqtt/topics.js';
 
 const input: DecisionInput = {

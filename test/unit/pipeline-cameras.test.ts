@@ -7,15 +7,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import type { Mat } from '../../daemon/cv.js';
+import type { Mat } from '../../core/cv.js';
+import { silentLogger } from '../../core/log.js';
 import type { FaceDetection, FaceDetector } from '../../daemon/detect/types.js';
 import type { LivenessModel } from '../../daemon/liveness/liveness-model.js';
-import { silentLogger } from '../../daemon/log.js';
-import { CameraPipeline, type CameraState } from '../../daemon/pipeline.js';
+import { CameraPipeline, type CameraState } from '../../daemon/pipeline/pipeline.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
-import { StalledCamera } from './camera-fixtures.js';
+import { StalledCamera } from '../helpers/camera-fixtures.js';
+import { until } from '../helpers/wait.js';
 
 /** One job at a time, first come first served: the shape of the real inference worker. */
 class SerialWorker {
@@ -115,14 +116,6 @@ function supervised(id: string, create: () => CameraDriver, onEvent?: (p: Camera
     onEvent?.(p);
   };
   return { cam, bind };
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    assert.ok(Date.now() - t0 < ms, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('camera pipeline loop', () => {

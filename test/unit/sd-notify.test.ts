@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { silentLogger } from '../../daemon/log.js';
+import { silentLogger } from '../../core/log.js';
 import {
   formatNotification,
   SdNotifier,

@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { canonicalJson, signedBytes } from '../../daemon/contract/signing/canonical-json.js';
+import { DecisionSigner, publicKeyFrom } from '../../daemon/contract/signing/keys.js';
+import { checkDecision, verifyDecision, verifySignature } from '../../daemon/contract/signing/verify.js';
+import { runVerify } from '../../daemon/contract/signing/verify-cli.js';
 import { buildDecisionPayload, type DecisionInput } from '../../daemon/mqtt/topics.js';
-import { canonicalJson, signedBytes } from '../../daemon/signing/canonical-json.js';
-import { DecisionSigner, publicKeyFrom } from '../../daemon/signing/keys.js';
-import { checkDecision, verifyDecision, verifySignature } from '../../daemon/signing/verify.js';
-import { runVerify } from '../../daemon/signing/verify-cli.js';
 
 const input: DecisionInput = {
   camera_id: 'front',

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
+import { ErrorCodes, isKioskError } from '../../core/errors.js';
+import { isLoopbackHost, statusBindProblem } from '../../core/net.js';
 import {
   authorizationMatches,
   checkAccess,
   hostHeaderIsLoopback,
-  isLoopbackHost,
   MIN_TOKEN_LENGTH,
   resolveStatusToken,
-  statusBindProblem,
 } from '../../daemon/status/auth.js';
 
 const TOKEN = 'correct-horse-battery-staple';

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { InfoPayload, MqttCounters } from '../../daemon/mqtt/topics.js';
 import { type CameraTotals, type MetricsSource, StatusMetrics } from '../../daemon/status/metrics.js';
 import { ratesBetween } from '../../daemon/status/status-json.js';
+import { mqttCounters } from '../helpers/mqtt-counters.js';
 import { parsePromText, sumOf } from '../helpers/prom-text.js';
 
 const info: InfoPayload = {
@@ -26,15 +27,7 @@ const info: InfoPayload = {
 
 function fakeSource() {
   const totals: CameraTotals = { camera: 'front', captured: 10, processed: 8, dropped: 2, stale: 0 };
-  const mqtt: MqttCounters = {
-    connected: true,
-    protocol_version: 5,
-    connects: 1,
-    disconnects: 0,
-    published: 3,
-    dropped: 0,
-    queued: 0,
-  };
+  const mqtt: MqttCounters = mqttCounters();
   const state: { value: string; down_s?: number } = { value: 'running' };
   const source: MetricsSource = {
     info,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import {
   BOX_THICKNESS,
   drawOverlay,

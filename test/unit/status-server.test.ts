@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
-import { cv, type Mat } from '../../daemon/cv.js';
-import { ErrorCodes, isKioskError } from '../../daemon/errors.js';
-import { silentLogger } from '../../daemon/log.js';
-import type { FrameResult } from '../../daemon/pipeline.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, isKioskError } from '../../core/errors.js';
+import { silentLogger } from '../../core/log.js';
+import type { FrameResult } from '../../daemon/pipeline/pipeline.js';
 import { MJPEG_BOUNDARY, type PreviewClient, PreviewHub } from '../../daemon/status/preview.js';
 import { StatusServer } from '../../daemon/status/status-server.js';
 

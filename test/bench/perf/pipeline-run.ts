@@ -11,12 +11,12 @@
 import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { packageRoot, validateConfig } from '../../../config/load.js';
+import { silentLogger } from '../../../core/log.js';
 import { createDetector } from '../../../daemon/detect/index.js';
 import type { DetectorName } from '../../../daemon/detect/types.js';
 import { InferenceWorker, type OrtSession } from '../../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
-import { silentLogger } from '../../../daemon/log.js';
-import { CameraPipeline, type Stage } from '../../../daemon/pipeline.js';
+import { CameraPipeline, type Stage } from '../../../daemon/pipeline/pipeline.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
 import { type Percentiles, type RssSample, StreamStats, totalRatio } from './stats.js';
 

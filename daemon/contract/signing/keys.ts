@@ -6,31 +6,21 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { writeFileAtomic } from '../mqtt/seq-counter.js';
+import { writeFileAtomic } from '../../../core/atomic-write.js';
+import { ed25519PublicKey, rawPublicKey } from '../../../core/ed25519.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
+
 import { signedBytes } from './canonical-json.js';
 
-/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw key is the 32 bytes after it. */
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
-export function rawPublicKey(key: KeyObject): string {
-  const der = key.export({ format: 'der', type: 'spki' });
-  return der.subarray(SPKI_PREFIX.length).toString('base64');
-}
+export { rawPublicKey };
 
 /** A public key from base64 of the raw 32 bytes, or from PEM. */
 export function publicKeyFrom(text: string): KeyObject {
-  const t = text.trim();
-  try {
-    if (t.startsWith('-----BEGIN')) return createPublicKey(t);
-    const raw = Buffer.from(t, 'base64');
-    if (raw.length !== 32) throw new Error(`an Ed25519 public key is 32 bytes, got ${raw.length}`);
-    return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
-  } catch (cause) {
-    throw new KioskError(ErrorCodes.SIGNATURE_KEY_INVALID, 'not an Ed25519 public key (base64 raw or PEM)', {
-      cause,
-    });
-  }
+  return ed25519PublicKey(
+    text,
+    ErrorCodes.SIGNATURE_KEY_INVALID,
+    'not an Ed25519 public key (base64 raw or PEM)',
+  );
 }
 
 export class DecisionSigner {

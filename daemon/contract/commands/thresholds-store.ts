@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { writeFileAtomic } from '../mqtt/seq-counter.js';
+import { writeFileAtomic } from '../../../core/atomic-write.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
 
 export interface StoredThresholds {
   model_sha256: string;

@@ -4,7 +4,7 @@
  * broker never acknowledged are sent again, oldest first, with `replayed: true`; rows recorded
  * during the replay wait for it, so the audit topic stays in id order on every connection.
  */
-import type { MqttLink, PublishOutcome } from '../mqtt/mqtt-link.js';
+import type { MqttLink, PublishOutcome } from '../../mqtt/mqtt-link.js';
 import type { AuditKind, AuditRecord, AuditStore } from './audit-store.js';
 
 export interface OutboxLogger {
@@ -82,7 +82,7 @@ export class AuditOutbox {
 
   /** Resolves when the current replay (if any) has finished. */
   async idle(): Promise<void> {
-    while (this.pumping) await this.pumping;
+    while (this.pumping !== null) await this.pumping;
   }
 
   stop(): void {
@@ -95,7 +95,7 @@ export class AuditOutbox {
   }
 
   private pump(): Promise<void> {
-    if (this.pumping) return this.pumping;
+    if (this.pumping !== null) return this.pumping;
     const run = async () => {
       await null; // `pumping` is set before the loop runs, even when there is nothing to send
       try {

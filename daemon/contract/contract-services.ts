@@ -4,19 +4,19 @@
  * decision path, the command server and Home Assistant discovery.
  */
 import type { Config } from '../../config/schema.js';
-import { AuditStore } from '../audit/audit-store.js';
-import { CameraOutageAudit } from '../audit/camera-outages.js';
-import { DecisionChannel } from '../audit/decision-channel.js';
-import type { AuditEventName } from '../audit/events.js';
-import { AuditOutbox } from '../audit/outbox.js';
-import { CommandServer, type CommandTarget } from '../commands/command-server.js';
-import { PersistentReplayGuard } from '../commands/replay-store.js';
-import { COMMAND_NAMES, MUTATING_COMMANDS } from '../commands/request.js';
-import { redactSecrets } from '../log.js';
-import { DecisionSigner } from '../signing/keys.js';
+import { redactSecrets } from '../../core/log.js';
+import type { MqttLink } from '../mqtt/mqtt-link.js';
+import type { DecisionInput, DecisionPayload, InfoPayload, SeqSource } from '../mqtt/topics.js';
+import { AuditStore } from './audit/audit-store.js';
+import { CameraOutageAudit } from './audit/camera-outages.js';
+import { DecisionChannel } from './audit/decision-channel.js';
+import type { AuditEventName } from './audit/events.js';
+import { AuditOutbox } from './audit/outbox.js';
+import { CommandServer, type CommandTarget } from './commands/command-server.js';
+import { PersistentReplayGuard } from './commands/replay-store.js';
+import { COMMAND_NAMES, MUTATING_COMMANDS } from './commands/request.js';
 import { HaDiscovery } from './ha-publisher.js';
-import type { MqttLink } from './mqtt-link.js';
-import type { DecisionInput, DecisionPayload, InfoPayload, SeqSource } from './topics.js';
+import { DecisionSigner } from './signing/keys.js';
 
 export interface ContractLogger {
   warn(obj: object, msg: string): void;

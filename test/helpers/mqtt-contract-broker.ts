@@ -5,11 +5,11 @@
  * Every child is killed when the test process exits.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { canConnect, freePort, MOSQUITTO } from '../helpers/mosquitto.js';
-import { repoRoot } from '../helpers/paths.js';
+import { canConnect, freePort, MOSQUITTO } from './mosquitto.js';
+import { repoRoot } from './paths.js';
+import { tempDir } from './temp.js';
 
 export const OPENSSL = '/usr/bin/openssl';
 export const needsOpenssl = (): false | string =>
@@ -24,10 +24,6 @@ function track(c: ChildProcess): ChildProcess {
   live.add(c);
   c.once('exit', () => live.delete(c));
   return c;
-}
-
-export function tempDir(tag: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `fghv-${tag}-`));
 }
 
 /** mosquitto drops to user `mosquitto` when started as root: let it read and write `dir`. */
@@ -191,7 +187,7 @@ export function startSim(dir: string, yaml: string, decisionMs = 50): Sim {
   const cfg = path.join(dir, 'config.yaml');
   writeFileSync(cfg, yaml);
   const child = track(
-    spawn(process.execPath, [path.join(repoRoot, 'dist/test/integration/mqtt-contract-sim.js'), cfg], {
+    spawn(process.execPath, [path.join(repoRoot, 'dist/test/helpers/mqtt-contract-sim.js'), cfg], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SIM_DECISION_MS: String(decisionMs) },
     }),
@@ -238,14 +234,4 @@ export function simYaml(o: { deviceId: string; stateDir: string; url: string; ex
     ...(o.extra ? [o.extra] : []),
     '',
   ].join('\n');
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }

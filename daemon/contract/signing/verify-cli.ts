@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
 import { publicKeyFrom } from './keys.js';
 import { checkDecision } from './verify.js';
 

@@ -1,20 +1,14 @@
 /** Shared helpers for the camera tests: temp videos, tool checks, draining a driver. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { cv } from '../../daemon/cv.js';
+import { cv } from '../../core/cv.js';
 import { openCvHasGStreamer } from '../../drivers/camera/opencv-capture.js';
 import type { CameraDriver, CaptureStats, Frame } from '../../drivers/camera/types.js';
+import { sleep } from './wait.js';
 
 export const DEMO_VIDEO = 'media/demo-kiosk.mp4';
 /** Frames in media/demo-kiosk.mp4 (24 s at 15 fps, see media/README.md). */
 export const DEMO_FRAMES = 360;
-
-export function tempDir(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'kiosk-camera-'));
-}
 
 /** Write a short MPEG-4 clip whose frame i is a flat grey of level 10 * i (so frames are tellable apart). */
 export function writeClip(file: string, frames: number, fps: number, width = 160, height = 120): void {
@@ -96,10 +90,6 @@ export async function drain(camera: CameraDriver, max?: number, consumerDelayMs 
     if (max !== undefined && out.length >= max) break;
   }
   return out;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
-import { writeFileAtomic } from '../mqtt/seq-counter.js';
+import { writeFileAtomic } from '../../../core/atomic-write.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
 import type { ReplayGuard } from './request.js';
 
 /** Signed commands remembered at most; only fleet-key holders can add entries. */

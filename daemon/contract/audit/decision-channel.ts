@@ -4,13 +4,13 @@
  * (acknowledged rows are marked in the store). Used by the Daemon and by the tests' simulated kiosk.
  * A decision made while the broker is unreachable is not queued for the decision topic.
  */
-import type { MqttLink } from '../mqtt/mqtt-link.js';
+import type { MqttLink } from '../../mqtt/mqtt-link.js';
 import {
   buildDecisionPayload,
   type DecisionInput,
   type DecisionPayload,
   type SeqSource,
-} from '../mqtt/topics.js';
+} from '../../mqtt/topics.js';
 import type { DecisionSigner } from '../signing/keys.js';
 import { type AuditEventName, buildAuditEvent } from './events.js';
 import type { AuditOutbox } from './outbox.js';

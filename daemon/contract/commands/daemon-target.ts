@@ -5,14 +5,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../config/load.js';
-import type { Config } from '../../config/schema.js';
+import { loadConfig } from '../../../config/load.js';
+import type { Config } from '../../../config/schema.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
+import { redactDeep } from '../../../core/log.js';
+import type { LivenessModel } from '../../liveness/liveness-model.js';
+import { confinedFile, MAX_MANIFEST_BYTES } from '../../models/model-update.js';
+import type { HealthReporter } from '../../telemetry/health.js';
 import type { AuditEventName } from '../audit/events.js';
-import { ErrorCodes, KioskError } from '../errors.js';
-import type { LivenessModel } from '../liveness/liveness-model.js';
-import { redactDeep } from '../log.js';
-import { confinedFile, MAX_MANIFEST_BYTES } from '../models/model-update.js';
-import type { HealthReporter } from '../telemetry/health.js';
 import type { CommandTarget } from './command-server.js';
 import { mergeThresholdUpdate, readThresholds, writeThresholds } from './thresholds-store.js';
 

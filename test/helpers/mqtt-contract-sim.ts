@@ -6,12 +6,12 @@
  * Env: SIM_DECISION_MS (default 50). Prints one JSON line per decision, after it is durable.
  */
 import { loadConfig } from '../../config/load.js';
-import type { CommandTarget } from '../../daemon/commands/command-server.js';
-import { RESTART_EXIT_CODE } from '../../daemon/commands/daemon-target.js';
-import { mergeThresholdUpdate, writeThresholds } from '../../daemon/commands/thresholds-store.js';
-import { ContractServices, contractCapabilities } from '../../daemon/mqtt/contract-services.js';
+import type { CommandTarget } from '../../daemon/contract/commands/command-server.js';
+import { RESTART_EXIT_CODE } from '../../daemon/contract/commands/daemon-target.js';
+import { mergeThresholdUpdate, writeThresholds } from '../../daemon/contract/commands/thresholds-store.js';
+import { ContractServices, contractCapabilities } from '../../daemon/contract/contract-services.js';
+import { SeqCounter } from '../../daemon/contract/seq-counter.js';
 import { linkOptionsFromConfig, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
-import { SeqCounter } from '../../daemon/mqtt/seq-counter.js';
 import type { DecisionInput, InfoPayload } from '../../daemon/mqtt/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 

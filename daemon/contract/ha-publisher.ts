@@ -1,7 +1,8 @@
 /** Publishes Home Assistant discovery on every connect and when Home Assistant comes online. */
+
+import type { MqttLink } from '../mqtt/mqtt-link.js';
+import type { InfoPayload } from '../mqtt/topics.js';
 import { type DiscoveryExpiry, haDiscoveryMessages } from './ha-discovery.js';
-import type { MqttLink } from './mqtt-link.js';
-import type { InfoPayload } from './topics.js';
 
 export class HaDiscovery {
   private readonly statusTopic: string;

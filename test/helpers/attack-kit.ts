@@ -5,11 +5,11 @@
  */
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { canonicalJson } from '../../daemon/signing/canonical-json.js';
-import { rawPublicKey } from '../../daemon/signing/keys.js';
-import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
-import { collect, needsMosquitto } from '../helpers/mosquitto.js';
-import { needsSharedData } from '../helpers/paths.js';
+import { canonicalJson } from '../../daemon/contract/signing/canonical-json.js';
+import { rawPublicKey } from '../../daemon/contract/signing/keys.js';
+import { MODEL_DATA, spawnKiosk, writeKioskConfig } from './kiosk-child.js';
+import { collect, needsMosquitto } from './mosquitto.js';
+import { needsSharedData } from './paths.js';
 
 export const skipDaemon = needsMosquitto() || needsSharedData(MODEL_DATA);
 

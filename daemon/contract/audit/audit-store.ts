@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ErrorCodes, KioskError } from '../errors.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
 
 export type AuditKind = 'decision' | 'event' | 'command';
 

@@ -2,34 +2,11 @@
  * The decision sequence number, persisted in `<state_dir>/seq` so it survives restarts: a
  * gate that remembers the last seq it saw can then reject replays.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, KioskError } from '../errors.js';
-import type { SeqSource } from './topics.js';
-
-/**
- * Crash-safe replace: write a temp file, fsync it, rename it over the target, fsync the
- * directory. A reader sees either the old or the new content, never a torn file.
- */
-export function writeFileAtomic(file: string, data: string, mode = 0o644): void {
-  const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import type { SeqSource } from '../mqtt/topics.js';
 
 export class SeqCounter implements SeqSource {
   readonly file: string;

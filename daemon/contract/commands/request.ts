@@ -5,7 +5,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { type ErrorCode, ErrorCodes, isKioskError } from '../errors.js';
+import { type ErrorCode, ErrorCodes, isKioskError } from '../../../core/errors.js';
 import { parseStrictJson } from '../signing/strict-json.js';
 import { verifySignature } from '../signing/verify.js';
 

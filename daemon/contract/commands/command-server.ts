@@ -8,9 +8,9 @@
  * store and evict its history.
  */
 import type { IPublishPacket } from 'mqtt';
-import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../errors.js';
-import type { MqttLink } from '../mqtt/mqtt-link.js';
-import type { CommandResponse } from '../mqtt/topics.js';
+import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../../../core/errors.js';
+import type { MqttLink } from '../../mqtt/mqtt-link.js';
+import type { CommandResponse } from '../../mqtt/topics.js';
 import { publicKeyFrom } from '../signing/keys.js';
 import {
   COMMAND_NAMES,
@@ -209,7 +209,7 @@ export class CommandServer {
       now: (this.opts.now ?? Date.now)(),
     });
     if (!parsed.ok) {
-      this.respond(
+      void this.respond(
         replyTo,
         correlation,
         parsed.command,
@@ -221,7 +221,7 @@ export class CommandServer {
       return;
     }
     if (this.queued >= (this.opts.maxQueued ?? 16)) {
-      this.respond(
+      void this.respond(
         replyTo,
         correlation,
         command,

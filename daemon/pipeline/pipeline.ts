@@ -5,19 +5,19 @@
  * are in flight. The driver drops what arrives meanwhile (newest frame wins), so a slow stage
  * never builds a queue.
  */
-import type { Config } from '../config/schema.js';
-import { uprightRotation } from '../drivers/camera/orient.js';
-import type { SourceEvent } from '../drivers/camera/supervised.js';
-import type { CameraDriver, Frame } from '../drivers/camera/types.js';
-import { emptyFusionState, fuse, releasePresence, trackKey } from './decision/fusion.js';
-import { GuidanceLimiter, type GuidanceState, guidanceFor } from './decision/guidance.js';
-import { measureFaceInImage, qualityGate } from './decision/quality.js';
-import { IouTracker } from './decision/tracker.js';
-import type { FrameObservation, FusionState, SessionDecision } from './decision/types.js';
-import type { FaceDetection, FaceDetector } from './detect/types.js';
-import { asError, ErrorCodes, KioskError } from './errors.js';
-import type { LivenessModel } from './liveness/liveness-model.js';
-import type { Logger } from './log.js';
+import type { Config } from '../../config/schema.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { uprightRotation } from '../../drivers/camera/orient.js';
+import type { SourceEvent } from '../../drivers/camera/supervised.js';
+import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
+import { emptyFusionState, fuse, releasePresence, trackKey } from '../decision/fusion.js';
+import { GuidanceLimiter, type GuidanceState, guidanceFor } from '../decision/guidance.js';
+import { measureFaceInImage, qualityGate } from '../decision/quality.js';
+import { IouTracker } from '../decision/tracker.js';
+import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
+import type { FaceDetection, FaceDetector } from '../detect/types.js';
+import type { LivenessModel } from '../liveness/liveness-model.js';
 
 export type Stage = 'capture' | 'detect' | 'align' | 'infer' | 'decide' | 'publish';
 
@@ -212,7 +212,7 @@ export class CameraPipeline {
           await this.inFrame;
         } finally {
           this.inFrame = null;
-          // Mat memory is invisible to V8 (daemon/cv.ts), so a frame is freed as soon as it is
+          // Mat memory is invisible to V8 (core/cv.ts), so a frame is freed as soon as it is
           // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
           cur.frame.mat.release();
           cur = null;
