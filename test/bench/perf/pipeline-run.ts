@@ -38,6 +38,12 @@ export interface RunSpec {
   threads: number;
   /** ONNX Runtime intra-op spinning; absent: the daemon's default (liveness.intra_op_spinning). */
   spinning?: boolean;
+  /**
+   * Run the liveness model on every face frame, also after the person was decided (the
+   * daemon's default decides once per presence and then stops classifying). Absent: true, so
+   * the work per frame is the same as the Python reference's (detect + liveness every frame).
+   */
+  scoreEveryFrame?: boolean;
   out: string;
 }
 
@@ -175,6 +181,7 @@ async function main(spec: RunSpec): Promise<void> {
       if (spec.frames !== null && n >= spec.frames) void pipeline.stop();
     },
   });
+  pipeline.scoreHeldFaces = spec.scoreEveryFrame ?? true;
   last = performance.now();
   await pipeline.start();
   await pipeline.done();
