@@ -9,7 +9,7 @@ import path from 'node:path';
 import { packageRoot } from '../../config/load.js';
 import { type Config, DETECTOR_NAMES } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
-import type { InferenceWorker } from '../inference/inference-worker.js';
+import { DETECTOR_LANE, type InferenceWorker } from '../inference/inference-worker.js';
 import { BlazeFaceDetector } from './blazeface.js';
 import type { DetectorTuning } from './nms.js';
 import type { DetectorName, FaceDetector } from './types.js';
@@ -87,6 +87,7 @@ export async function createDetector(
     });
   }
   const session = await worker.load(model, {
+    lane: DETECTOR_LANE,
     providers: opts.providers,
     intraOpThreads: opts.intraOpThreads,
     ...(opts.allowSpinning === undefined ? {} : { allowSpinning: opts.allowSpinning }),

@@ -9,7 +9,7 @@ import type { Mat } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { scaledBoxCrop, similarityMatrix, toTensor, warpCrop } from '../align/aligner.js';
 import type { FaceDetection, Point } from '../detect/types.js';
-import { f32, type InferenceWorker, type OrtSession } from '../inference/inference-worker.js';
+import { f32, type InferenceWorker, LIVENESS_LANE, type OrtSession } from '../inference/inference-worker.js';
 import { tensorrtEnv } from '../inference/tensorrt.js';
 import { type LoadedModel, loadManifest, type SingleModelManifest } from './manifest.js';
 import {
@@ -133,6 +133,7 @@ export class LivenessModel {
     try {
       for (const s of singles) {
         const session = await worker.load(s.modelPath, {
+          lane: LIVENESS_LANE,
           providers: opts.providers,
           intraOpThreads: opts.intraOpThreads,
           ...(opts.allowSpinning === undefined ? {} : { allowSpinning: opts.allowSpinning }),
