@@ -36,6 +36,8 @@ export interface LoadOptions {
   graphOptimization?: SessionOptionsWire['graphOptimization'];
   /** The worker thread that holds the session (LANES); default DETECTOR_LANE. */
   lane?: number;
+  /** On the CPU provider, run PRelu as Relu/Min/Mul/Add (prelu-rewrite.ts). Default true. */
+  rewritePRelu?: boolean;
   /**
    * Environment variables the execution providers read at session creation (TensorRT's
    * ORT_TENSORRT_*). Set in the process environment before the load: native code in the
@@ -49,6 +51,8 @@ export interface OrtSession {
   readonly tried: ProviderAttempt[];
   readonly inputs: IoMeta[];
   readonly outputs: IoMeta[];
+  /** PRelu nodes rewritten for the CPU provider (prelu-rewrite.ts); 0 when loaded as it is. */
+  readonly rewrites: number;
   run(
     feeds: Record<string, WireTensor>,
     outputNames?: string[],
@@ -165,6 +169,7 @@ export class InferenceWorker {
         intraOpThreads: autoIntraOpThreads(options.intraOpThreads ?? 0),
         allowSpinning: options.allowSpinning ?? false,
         graphOptimization: options.graphOptimization ?? 'all',
+        rewritePRelu: options.rewritePRelu ?? true,
       },
     });
     if (!res.ok) {
@@ -182,6 +187,7 @@ export class InferenceWorker {
       tried: res.tried,
       inputs: res.inputs,
       outputs: res.outputs,
+      rewrites: res.rewrites,
       run: async (feeds, outputNames) => {
         // Feeds are transferred, not copied: callers must not reuse their buffers afterwards.
         const transfer: ArrayBuffer[] = [];

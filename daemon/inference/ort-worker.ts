@@ -4,7 +4,9 @@
  * serves MQTT and the camera.
  */
 import { parentPort } from 'node:worker_threads';
+import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
+import { rewritePRelu } from './prelu-rewrite.js';
 import type { IoMeta, ProviderAttempt, Request, Response, WireTensor } from './protocol.js';
 
 if (!parentPort) throw new Error('ort-worker must run in a worker thread');
@@ -29,18 +31,40 @@ function meta(session: ort.InferenceSession, which: 'input' | 'output'): IoMeta[
   });
 }
 
+/** The CPU provider's model bytes with PRelu rewritten (prelu-rewrite.ts), or null: load the file as it is. */
+async function cpuRewrite(
+  path: string,
+  wanted: boolean,
+): Promise<{ bytes: Uint8Array; rewritten: number } | null> {
+  if (!wanted) return null;
+  try {
+    return rewritePRelu(await readFile(path));
+  } catch {
+    return null; // unreadable: ORT's own load reports it
+  }
+}
+
 async function load(path: string, req: Extract<Request, { op: 'load' }>): Promise<Response> {
   const tried: ProviderAttempt[] = [];
   for (const provider of req.options.providers) {
     try {
-      const session = await ort.InferenceSession.create(path, {
+      const options: ort.InferenceSession.SessionOptions = {
         executionProviders: [provider],
         intraOpNumThreads: req.options.intraOpThreads,
         interOpNumThreads: 1,
         graphOptimizationLevel: req.options.graphOptimization,
         logSeverityLevel: 3,
         ...(req.options.allowSpinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
-      });
+      };
+      const rewrite = provider === 'cpu' ? await cpuRewrite(path, req.options.rewritePRelu) : null;
+      let session: ort.InferenceSession | null = null;
+      let rewrites = 0;
+      if (rewrite) {
+        // A model ORT cannot take from memory (external weights) is loaded from its file below.
+        session = await ort.InferenceSession.create(rewrite.bytes, options).catch(() => null);
+        if (session) rewrites = rewrite.rewritten;
+      }
+      session ??= await ort.InferenceSession.create(path, options);
       tried.push({ provider, ok: true });
       const id = nextSession++;
       sessions.set(id, session);
@@ -53,6 +77,7 @@ async function load(path: string, req: Extract<Request, { op: 'load' }>): Promis
         inputs: meta(session, 'input'),
         outputs: meta(session, 'output'),
         tried,
+        rewrites,
       };
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);

@@ -14,6 +14,8 @@ export interface SessionOptionsWire {
   /** Intra-op threads busy-wait for work between operators (ORT's default) or sleep. */
   allowSpinning: boolean;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  /** On the CPU provider, run PRelu as Relu/Min/Mul/Add (prelu-rewrite.ts). */
+  rewritePRelu: boolean;
 }
 
 export interface IoMeta {
@@ -38,6 +40,8 @@ export type Response =
       inputs: IoMeta[];
       outputs: IoMeta[];
       tried: ProviderAttempt[];
+      /** PRelu nodes rewritten for the CPU provider (0: the file was loaded as it is). */
+      rewrites: number;
     }
   | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; ms: number }
   | { id: number; ok: true; op: 'release' }
