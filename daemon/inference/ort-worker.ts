@@ -3,8 +3,9 @@
  * `run()` are synchronous on the calling thread, so they live here, off the event loop that
  * serves MQTT and the camera.
  */
-import { parentPort } from 'node:worker_threads';
+
 import { readFile } from 'node:fs/promises';
+import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { rewritePRelu } from './prelu-rewrite.js';
 import type { IoMeta, ProviderAttempt, Request, Response, WireTensor } from './protocol.js';
