@@ -124,11 +124,47 @@ function interpolation(lb: Letterbox, srcCols: number): number {
   return lb.innerW < srcCols ? cv.INTER_AREA : cv.INTER_LINEAR;
 }
 
+/**
+ * The planar BGR tensor (YuNet) without a loop per pixel: OpenCV splits the channels and
+ * TypedArray#set converts each row's bytes to floats natively. Same values as fillTensor
+ * (bytes converted exactly), about half its CPU time here (bench/performance.md, change 9).
+ */
+function planarTensor(inner: Mat, lb: Letterbox, pad: number): Float32Array {
+  const { dstW, dstH, innerW, innerH, padX, padY } = lb;
+  const plane = dstW * dstH;
+  const out = new Float32Array(plane * 3);
+  if (pad !== 0) out.fill(pad);
+  const channels = inner.splitChannels();
+  try {
+    for (let c = 0; c < 3; c++) {
+      const data = (channels[c] as Mat).getData();
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const base = c * plane + padY * dstW + padX;
+      if (innerW === dstW) out.set(bytes.subarray(0, innerW * innerH), base);
+      else
+        for (let y = 0; y < innerH; y++)
+          out.set(bytes.subarray(y * innerW, (y + 1) * innerW), base + y * dstW);
+    }
+  } finally {
+    for (const m of channels) m.release();
+  }
+  return out;
+}
+
 function tensorFrom(inner: Mat, lb: Letterbox, layout: TensorLayout, pad: number): Float32Array {
+  if (layout.kind === 'nchw-bgr') return planarTensor(inner, lb, pad);
   const data = inner.getData();
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return fillTensor(bytes, lb, layout, pad);
 }
+
+/**
+ * Frames up to this many pixels are resized on the event loop: at 640x480 the resize takes
+ * about 0.4 ms, and sending it to libuv's pool cost more CPU than the resize itself (promise,
+ * thread hand-off: 1.7 vs 0.9 ms of CPU per frame, bench/performance.md, change 9). Larger
+ * frames (1080p: 2.5 to 6 ms) still go to the pool, so the event loop stays free.
+ */
+export const SYNC_RESIZE_MAX_PIXELS = 1280 * 720;
 
 function resizeFailed(e: unknown): KioskError {
   return new KioskError(ErrorCodes.IMAGE_UNREADABLE, 'resize for the detector failed', { cause: asError(e) });
@@ -136,8 +172,7 @@ function resizeFailed(e: unknown): KioskError {
 
 /**
  * OpenCV part: any 8-bit grey/BGR/BGRA Mat -> letterboxed network tensor plus the mapping back.
- * The resize runs on libuv's thread pool: shrinking a 1080p frame takes several ms, which would
- * otherwise block the event loop (MQTT, camera) once per frame.
+ * The resize of a large frame runs on libuv's thread pool (SYNC_RESIZE_MAX_PIXELS).
  */
 export async function letterboxTensor(
   image: Mat,
@@ -151,8 +186,11 @@ export async function letterboxTensor(
   let inner: Mat;
   try {
     // copy() when no resize is needed: getData() refuses a ROI view (a frame cut with getRegion).
-    inner =
-      lb.innerW === bgr.cols && lb.innerH === bgr.rows
+    const same = lb.innerW === bgr.cols && lb.innerH === bgr.rows;
+    if (bgr.cols * bgr.rows <= SYNC_RESIZE_MAX_PIXELS)
+      inner = same ? bgr.copy() : bgr.resize(lb.innerH, lb.innerW, 0, 0, interpolation(lb, bgr.cols));
+    else
+      inner = same
         ? await bgr.copyAsync()
         : await bgr.resizeAsync(lb.innerH, lb.innerW, 0, 0, interpolation(lb, bgr.cols));
   } catch (e) {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { cv } from '../../core/cv.js';
 import {
   computeLetterbox,
   fillTensor,
   letterboxPoint,
+  letterboxTensor,
   unletterbox,
   unletterboxPoint,
 } from '../../daemon/detect/letterbox.js';
@@ -96,4 +98,45 @@ describe('fillTensor', () => {
     assert.deepEqual(Array.from(t.subarray(0, 6)), [0, 0, 0, 0, 0, 0]);
     assert.deepEqual(Array.from(t.subarray(12)), [0, 0, 0, 0, 0, 0]);
   });
+});
+
+describe('letterboxTensor', () => {
+  /** A deterministic BGR image with structure in every channel. */
+  function image(w: number, h: number) {
+    const data = Buffer.alloc(w * h * 3);
+    // Blocks of 64 x 32 pixels, different per channel: structure that survives any downscale.
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++)
+          data[(y * w + x) * 3 + c] = ((x >> 6) * 40 + (y >> 5) * 17 + c * 60) % 256;
+    return new cv.Mat(data, h, w, cv.CV_8UC3);
+  }
+
+  for (const [w, h, dw, dh, pad] of [
+    [640, 480, 320, 320, 0], // landscape: padding above and below
+    [480, 640, 320, 320, 0], // portrait: padding left and right
+    [300, 200, 160, 128, -3], // both, with a non-zero pad value
+    [2000, 1000, 320, 320, 0], // above SYNC_RESIZE_MAX_PIXELS: resized on the pool
+  ] as const) {
+    it(`${w}x${h} -> ${dw}x${dh}: the planar fast path writes exactly what fillTensor writes`, async () => {
+      const img = image(w, h);
+      const { tensor, lb } = await letterboxTensor(img, dw, dh, { kind: 'nchw-bgr' }, pad);
+      const inner = img.resize(lb.innerH, lb.innerW, 0, 0, lb.innerW < w ? cv.INTER_AREA : cv.INTER_LINEAR);
+      const bytes = inner.getData();
+      const ref = fillTensor(
+        new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        lb,
+        { kind: 'nchw-bgr' },
+        pad,
+      );
+      assert.equal(tensor.length, ref.length);
+      assert.ok(
+        tensor.every((v, i) => v === ref[i]),
+        'tensors differ',
+      );
+      assert.ok(new Set(tensor).size > 20, 'the image content reached the tensor');
+      img.release();
+      inner.release();
+    });
+  }
 });
