@@ -1,8 +1,8 @@
 /**
  * One camera's pipeline: newest frame -> detect -> track -> quality gates -> align + liveness
  * -> fuse into per-person decisions. Frames are finished one at a time, in order; the next
- * frame's detection overlaps the rest of the current one (detect-ahead), so at most two frames
- * are in flight. The driver drops what arrives meanwhile (newest frame wins), so a slow stage
+ * frames' detections overlap the rest of the current one (detect-ahead), so at most
+ * 1 + DETECT_AHEAD frames are in flight. The driver drops what arrives meanwhile (newest frame wins), so a slow stage
  * never builds a queue.
  */
 import type { Config } from '../../config/schema.js';
@@ -84,6 +84,15 @@ const TILT_WARN_INTERVAL_MS = 60_000;
 
 /** Guidance is published on change, at most this often per camera. */
 export const GUIDANCE_MIN_INTERVAL_MS = 500;
+
+/**
+ * Frames taken ahead of the one being finished, their detections queued in the detector's
+ * inference lane: with two lanes the detector then never waits for the liveness model, and
+ * the two networks keep both cores busy (bench/performance.md, change 10). A live camera's
+ * slot keeps only its newest frame, so this adds at most one frame of latency when the
+ * pipeline is the bottleneck, and none when the camera is.
+ */
+export const DETECT_AHEAD = 2;
 
 /** A frame taken from the camera, with its detection under way. */
 interface Pulled {
@@ -196,17 +205,21 @@ export class CameraPipeline {
     const { log, camera } = this.deps;
     const frames = camera.frames()[Symbol.asyncIterator]();
     let cur: Pulled | null = null;
-    let next: Promise<Pulled | null> | null = null;
+    /** Frames taken after `cur`, their detections under way, oldest first (DETECT_AHEAD at most). */
+    const ahead: Promise<Pulled | null>[] = [];
     try {
       cur = await this.waitFor(this.pull(frames));
       while (cur && !this.stopping) {
         const detected = await cur.detected;
-        // Detect-ahead: the next frame's detection starts now, so its pre-processing (resize,
-        // tensor) overlaps this frame's quality gates, alignment and liveness, and the inference
-        // worker finds the next request waiting instead of idling between them. Frames are still
-        // finished strictly in order, and at most two are in flight.
-        next = this.stopping ? null : this.pull(frames);
-        next?.catch(noop);
+        // Detect-ahead: the next frames' detections are queued now, so their pre-processing
+        // overlaps this frame's quality gates, alignment and liveness (in the other inference
+        // lane), and the detector's lane finds the next request waiting instead of idling.
+        // Frames are still finished strictly in order.
+        while (!this.stopping && ahead.length < DETECT_AHEAD) {
+          const p = this.pull(frames);
+          p.catch(noop);
+          ahead.push(p);
+        }
         try {
           this.inFrame = this.finishFrame(detected);
           await this.inFrame;
@@ -217,9 +230,9 @@ export class CameraPipeline {
           cur.frame.mat.release();
           cur = null;
         }
+        const next = ahead.shift();
         if (!next) break;
         cur = await this.waitFor(next);
-        next = null;
       }
       if (!this.stopping) {
         log.warn({ camera: this.deps.cameraId }, 'camera source ended');
@@ -235,7 +248,7 @@ export class CameraPipeline {
       await this.flush();
       this.setState('failed', err);
     } finally {
-      await this.discard(cur, next, frames);
+      await this.discard(cur, ahead, frames);
     }
   }
 
@@ -259,11 +272,11 @@ export class CameraPipeline {
   /** Frames pulled but not finished (stop, failure): free each once its detection settled; end the stream. */
   private async discard(
     cur: Pulled | null,
-    next: Promise<Pulled | null> | null,
+    ahead: Promise<Pulled | null>[],
     frames: AsyncIterator<Frame>,
   ): Promise<void> {
-    const ahead = await next?.catch(() => null);
-    for (const p of [cur, ahead]) {
+    const pulled = await Promise.all(ahead.map((p) => p.catch(() => null)));
+    for (const p of [cur, ...pulled]) {
       if (!p) continue;
       await p.detected.catch(noop);
       p.frame.mat.release();

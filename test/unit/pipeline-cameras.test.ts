@@ -11,7 +11,7 @@ import type { Mat } from '../../core/cv.js';
 import { silentLogger } from '../../core/log.js';
 import type { FaceDetection, FaceDetector } from '../../daemon/detect/types.js';
 import type { LivenessModel } from '../../daemon/liveness/liveness-model.js';
-import { CameraPipeline, type CameraState } from '../../daemon/pipeline/pipeline.js';
+import { CameraPipeline, type CameraState, DETECT_AHEAD } from '../../daemon/pipeline/pipeline.js';
 import { FakeCamera } from '../../drivers/camera/fake.js';
 import { SupervisedCamera } from '../../drivers/camera/supervised.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
@@ -313,14 +313,15 @@ describe('camera pipeline loop: detect-ahead', () => {
     );
   });
 
-  it('stopping mid-stream frees the frame detected ahead', async () => {
+  it('stopping mid-stream frees the frames detected ahead', async () => {
     const { p, events, mats, stopped } = logged(1000, null, 3);
     await p.start();
     await p.done();
     await stopped();
     assert.equal(p.counters.processed, 3);
-    assert.ok(events.includes('detect 4'), 'frame 4 was being detected when frame 3 finished');
-    assert.equal(mats.length, 4);
+    for (let k = 4; k <= 3 + DETECT_AHEAD; k++)
+      assert.ok(events.includes(`detect ${k}`), `frame ${k} was being detected when frame 3 finished`);
+    assert.equal(mats.length, 3 + DETECT_AHEAD, 'no frame beyond the detect-ahead window was taken');
     assert.equal(p.cameraState, 'stopped');
     assert.ok(
       mats.every((mat) => mat.empty),
