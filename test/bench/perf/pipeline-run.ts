@@ -8,13 +8,18 @@
  *
  *   node dist/test/bench/perf/pipeline-run.js '<RunSpec JSON>'
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { packageRoot, validateConfig } from '../../../config/load.js';
 import { silentLogger } from '../../../core/log.js';
 import { createDetector } from '../../../daemon/detect/index.js';
 import type { DetectorName } from '../../../daemon/detect/types.js';
-import { InferenceWorker, type OrtSession } from '../../../daemon/inference/inference-worker.js';
+import {
+  autoIntraOpThreads,
+  DETECTOR_LANE,
+  InferenceWorker,
+  type OrtSession,
+} from '../../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
 import { CameraPipeline, type Stage } from '../../../daemon/pipeline/pipeline.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
@@ -34,7 +39,7 @@ export interface RunSpec {
   warmupFrames: number;
   /** RSS sample period in frames (0: only at the end). */
   sampleEvery: number;
-  /** ONNX Runtime intra-op threads (0: its default). */
+  /** ONNX Runtime intra-op threads per session (0: auto, the cores shared by the two inference lanes). */
   threads: number;
   /** ONNX Runtime intra-op spinning; absent: the daemon's default (liveness.intra_op_spinning). */
   spinning?: boolean;
@@ -60,6 +65,19 @@ export interface RunResult {
   /** Wall time per frame (capture wait + processing) and time inside the networks per frame. */
   frameMs: Percentiles;
   networkMs: Percentiles;
+  /** Time inside each model per measured frame (mean ms): the detector's lane and the liveness lane. */
+  networkMeanMs: { detect: number; liveness: number };
+  /** Process CPU time per measured frame (ms): decode, both networks, and everything else. */
+  cpuPerFrameMs: number;
+  /** ONNX Runtime intra-op threads per session as loaded (after `threads: 0` = auto). */
+  intraOpThreads: number;
+  /**
+   * CPU time per measured frame (ms) by thread role, from /proc/self/task (Linux): the main
+   * thread (event loop: pipeline, tensors, OpenCV calls made synchronously), libuv's pool
+   * (video decode, OpenCV *Async calls), the inference workers (ORT run() and the worker's
+   * messages), and the rest (V8's GC and compiler threads, ORT's intra-op pool if any).
+   */
+  threadCpuMsPerFrame: Record<string, number>;
   overhead: number | null;
   /** Same ratio without the capture wait (video decode), i.e. the pipeline's own processing. */
   overheadExclCapture: number | null;
@@ -75,6 +93,51 @@ export interface RunResult {
   mallocEnv: Record<string, string>;
 }
 
+/** CPU time (ms) of each thread of this process, keyed "tid:name" (Linux /proc; {} elsewhere). */
+function threadCpuMs(): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[`${tid}:${name}`] = (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 10 ms ticks
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function perFrameByRole(
+  a: Record<string, number>,
+  b: Record<string, number>,
+  frames: number,
+): Record<string, number> {
+  const mainTid = String(process.pid);
+  const out: Record<string, number> = {};
+  for (const [key, ms] of Object.entries(b)) {
+    const [tid, name = ''] = key.split(':');
+    const role =
+      tid === mainTid
+        ? 'main'
+        : name.startsWith('libuv-worker')
+          ? 'libuv pool'
+          : name.startsWith('node')
+            ? 'inference workers'
+            : 'other';
+    out[role] = (out[role] ?? 0) + (ms - (a[key] ?? 0));
+  }
+  for (const k of Object.keys(out)) out[k] = Math.round(((out[k] as number) / frames) * 100) / 100;
+  return out;
+}
+
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 function memory(frame: number): RssSample {
@@ -82,16 +145,24 @@ function memory(frame: number): RssSample {
   return { frame, rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed) };
 }
 
-/** A worker whose sessions add the time spent in run() (measured in the worker) to `bucket.ms`. */
-function timedWorker(worker: InferenceWorker, bucket: { ms: number }): InferenceWorker {
+/**
+ * A worker whose sessions add the time spent in run() (measured in the worker) to `bucket.ms`,
+ * and to the detector's or the liveness model's share by the lane the session was loaded in.
+ */
+function timedWorker(
+  worker: InferenceWorker,
+  bucket: { ms: number; detect: number; liveness: number },
+): InferenceWorker {
   const proxy = Object.create(worker) as InferenceWorker;
   proxy.load = async (path, options) => {
     const s = await worker.load(path, options);
+    const kind = (options?.lane ?? DETECTOR_LANE) === DETECTOR_LANE ? 'detect' : 'liveness';
     const timed: OrtSession = {
       ...s,
       run: async (feeds, names) => {
         const r = await s.run(feeds, names);
         bucket.ms += r.ms;
+        bucket[kind] += r.ms;
         return r;
       },
     };
@@ -103,7 +174,8 @@ function timedWorker(worker: InferenceWorker, bucket: { ms: number }): Inference
 async function main(spec: RunSpec): Promise<void> {
   const config = validateConfig({ decision: { max_frame_age_ms: 600000 } }, 'bench');
   const spinning = spec.spinning ?? config.liveness.intra_op_spinning;
-  const net = { ms: 0 };
+  const net = { ms: 0, detect: 0, liveness: 0 };
+  let net0 = { ...net };
   const worker = InferenceWorker.start();
   const w = timedWorker(worker, net);
   const detector = await createDetector(w, {
@@ -144,6 +216,7 @@ async function main(spec: RunSpec): Promise<void> {
   let lastCapture = 0;
   let t0 = 0;
   let cpu0 = process.cpuUsage();
+  let threads0: Record<string, number> = {};
   const pipeline = new CameraPipeline({
     cameraId: 'bench',
     camera,
@@ -167,8 +240,10 @@ async function main(spec: RunSpec): Promise<void> {
       const now = performance.now();
       n++;
       if (n === spec.warmupFrames) {
+        threads0 = threadCpuMs();
         t0 = now;
         cpu0 = process.cpuUsage();
+        net0 = { ...net };
         eld.enable();
       } else if (n > spec.warmupFrames) {
         frameMs.record(now - last);
@@ -188,6 +263,7 @@ async function main(spec: RunSpec): Promise<void> {
   const seconds = (last - t0) / 1000;
   eld.disable();
   const cpu = process.cpuUsage(cpu0);
+  const threads1 = threadCpuMs();
   rss.push(memory(n));
   await pipeline.stop();
   await detector.close();
@@ -208,6 +284,13 @@ async function main(spec: RunSpec): Promise<void> {
     stages,
     frameMs: frameMs.percentiles(),
     networkMs: networkMs.percentiles(),
+    networkMeanMs: {
+      detect: Math.round(((net.detect - net0.detect) / measured) * 1000) / 1000,
+      liveness: Math.round(((net.liveness - net0.liveness) / measured) * 1000) / 1000,
+    },
+    cpuPerFrameMs: Math.round(((cpu.user + cpu.system) / 1000 / measured) * 1000) / 1000,
+    intraOpThreads: autoIntraOpThreads(spec.threads),
+    threadCpuMsPerFrame: perFrameByRole(threads0, threads1, measured),
     overhead: totalRatio(frameMs.total, networkMs.total),
     overheadExclCapture: totalRatio(processMs.total, networkMs.total),
     cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 1000) / 10,

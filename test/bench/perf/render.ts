@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { machine } from '../machine.js';
+import type { LatencyResult } from './latency-run.js';
 import type { RunResult } from './pipeline-run.js';
 import { soakVerdict } from './stats.js';
 
@@ -20,17 +21,38 @@ export const HAND_WRITTEN =
   '<!-- Below this line is written by hand and kept by test/bench/perf/render.ts. -->';
 
 type PipelineRow = RunResult & { resolution: string; detectorLabel: string; liveness: string };
-interface RefRow {
-  liveness: string;
-  node: RunResult | null;
-  python: {
-    fps: number;
-    frames: number;
-    faces: number;
-    liveness_runtime: string;
-    detector_runtime: string;
-    mean_ms: Record<string, number>;
-  };
+interface PyRun {
+  fps: number;
+  frames: number;
+  faces: number;
+  liveness_runtime: string;
+  detector_runtime: string;
+  mean_ms: Record<string, number>;
+  net_ms?: { detect: number; liveness: number };
+  threads?: number;
+  input_size?: number;
+}
+interface EqualWorkRow {
+  resolution: string;
+  pairs: { python: PyRun; node: RunResult | null }[];
+}
+interface LatencyRow {
+  label: string;
+  fps: number;
+  faceFrames: number;
+  result: LatencyResult | null;
+}
+
+/** The issue's overhead goal per resolution: 640x480 <= 1.10, 1080p <= 1.2. */
+export function overheadGoal(resolution: string): number {
+  return resolution === '640x480' ? 1.1 : 1.2;
+}
+
+function median(values: number[]): number | null {
+  const v = [...values].sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? (v[m] as number) : ((v[m - 1] as number) + (v[m] as number)) / 2;
 }
 interface TorchData {
   eager: {
@@ -92,7 +114,7 @@ function ortMs(ort: OrtRow[], file: string, threads: number): number | null {
 
 export function renderReport(outDir: string, benchDir: string): void {
   const S = Object.fromEntries(
-    ['pipeline', 'reference', 'torch', 'ort', 'gemm', 'soak'].map((s) => [s, load(outDir, s)]),
+    ['equal-work', 'latency', 'pipeline', 'torch', 'ort', 'gemm', 'soak'].map((s) => [s, load(outDir, s)]),
   ) as Record<string, Saved | null>;
   const md: string[] = [
     '# Performance report (`make bench`)',
@@ -139,35 +161,104 @@ export function renderReport(outDir: string, benchDir: string): void {
       );
     }
     md.push('');
-    const worstOver = Math.max(...rows.map((r) => r.overhead ?? 0));
-    const worstOverExcl = Math.max(...rows.map((r) => r.overheadExclCapture ?? 0));
+    for (const res of ['640x480', '1920x1080']) {
+      const at = rows.filter((r) => r.resolution === res);
+      if (!at.length) continue;
+      const worst = Math.max(...at.map((r) => r.overhead ?? 0));
+      const worstExcl = Math.max(...at.map((r) => r.overheadExclCapture ?? 0));
+      const goal = overheadGoal(res);
+      goals.push(
+        `| pipeline overhead <= ${goal.toFixed(2)} in every ${res} row of the sample-video table | worst row ${f(worst, 3)} (${f(worstExcl, 3)} excluding the wait for decode) | ${worst <= goal ? 'met' : 'not met'} |`,
+      );
+    }
     const worstEld = Math.max(...rows.map((r) => r.eventLoopDelayMs.p99));
     goals.push(
-      `| pipeline overhead <= 1.10 | worst row ${f(worstOver, 3)} (${f(worstOverExcl, 3)} excluding video decode) | ${worstOver <= 1.1 ? 'met' : 'not met'} |`,
       `| event-loop delay p99 <= 20 ms while inferring | worst row ${f(worstEld, 2)} ms | ${worstEld <= 20 ? 'met' : 'not met'} |`,
     );
   }
 
-  const ref = S.reference;
-  if (ref) {
-    const rows = ref.data as RefRow[];
+  const eq = S['equal-work'];
+  if (eq) {
+    const rows = eq.data as EqualWorkRow[];
     md.push(
-      '## Against a Python reference pipeline',
+      '## Equal work: the daemon against the Python pipeline an integrator would write',
       '',
-      `${when(ref)}. Same video (640x480), same frames, same YuNet-s file and liveness model, run one after the`,
-      'other. Python: scripts/bench-reference.py (cv2.VideoCapture, YuNet on cv2.dnn, largest face, liveness;',
-      'no tracking, gates or fusion). Node: the daemon pipeline as above with YuNet-s.',
+      `${when(eq)}. One video per resolution, made from the live sample photo T1 (test/bench/perf/videos.ts:`,
+      'one upright face, detector box about 270 px wide at 640x480, in every frame; 1920x1080 = the same scene',
+      'pillarboxed), 360 frames, the first 10 warm-up. Both sides: every frame decoded, YuNet-n (yunet_n_320_320,',
+      "the daemon's letterboxed 320x320 input on both sides) and MiniFASNetV2 (2.7x box crop, 80x80) on every frame",
+      'with a face. Python: scripts/bench-reference.py, Debian OpenCV 4.6, cv2.dnn for both networks with all cores',
+      "(largest face, no tracking, gates or fusion). Node: the daemon's CameraPipeline with its defaults (two",
+      'inference lanes, auto threads), classifying every face frame. Run as interleaved pairs (Python, then Node).',
+      '"net" = mean time inside the network calls per frame (cv2.dnn forward(); ONNX Runtime run() in the worker),',
+      "detector / liveness: it separates the runtimes' kernels from the pipelines' own cost. overhead = wall",
+      'time per frame / time inside the networks (with the two lanes in parallel it can be below 1); "CPU outside',
+      'networks" = process CPU time per frame minus the time inside the networks (each session has one intra-op',
+      'thread here, so its run time is its CPU time): decoding, resizing, tensors, messages, tracking, fusion.',
       '',
-      '| liveness | Python runtimes | Python fps | Node fps | Node / Python | Python mean ms (read / detect / liveness) | faces (Python / Node) |',
-      '|---|---|---|---|---|---|---|',
+      '| res | pair | Python fps | Node fps | Node / Python | Python net ms (detect / liveness) | Node net ms (detect / liveness) | Node overhead | Node CPU ms / frame | Node CPU outside networks ms / frame | faces (Python / Node) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const row of rows) {
+      const ratios: number[] = [];
+      for (const [i, { python: py, node }] of row.pairs.entries()) {
+        const ratio = node ? node.fps / py.fps : null;
+        if (ratio !== null) ratios.push(ratio);
+        const nn = node?.networkMeanMs;
+        const outside = node && nn ? node.cpuPerFrameMs - nn.detect - nn.liveness : null;
+        md.push(
+          `| ${row.resolution} | ${i + 1} | ${f(py.fps, 1)} | ${f(node?.fps)} | ${f(ratio, 2)} | ${f(py.net_ms?.detect, 2)} / ${f(py.net_ms?.liveness, 2)} | ${f(nn?.detect, 2)} / ${f(nn?.liveness, 2)} | ${f(node?.overhead, 3)} | ${f(node?.cpuPerFrameMs, 2)} | ${f(outside, 2)} | ${py.faces} / ${node?.faces ?? '-'} |`,
+        );
+      }
+      const med = median(ratios);
+      const pyMed = median(row.pairs.map((p) => p.python.fps));
+      const nodeMed = median(row.pairs.flatMap((p) => (p.node ? [p.node.fps] : [])));
+      md.push(
+        `| ${row.resolution} | **median** | ${f(pyMed, 1)} | ${f(nodeMed)} | **${f(med, 2)}** (pairs ${f(Math.min(...ratios), 2)} to ${f(Math.max(...ratios), 2)}) | | | | | | |`,
+      );
+      const overheads = row.pairs.flatMap((p) => (p.node?.overhead ? [p.node.overhead] : []));
+      const worst = overheads.length ? Math.max(...overheads) : null;
+      const goal = overheadGoal(row.resolution);
+      if (row.resolution === '640x480')
+        goals.push(
+          `| throughput >= 1.5x the equal-work Python reference, 640x480 | median ${f(med, 2)}x (every pair ${f(Math.min(...ratios), 2)}x or more) | ${med !== null && med >= 1.5 ? 'met' : 'not met'} |`,
+        );
+      else
+        goals.push(
+          `| throughput against the same reference, ${row.resolution} (reported) | median ${f(med, 2)}x | - |`,
+        );
+      goals.push(
+        `| pipeline overhead <= ${goal.toFixed(2)}, equal-work runs at ${row.resolution} | worst run ${f(worst, 3)} | ${worst !== null && worst <= goal ? 'met' : 'not met'} |`,
+      );
+    }
+    md.push('');
+  }
+
+  const lat = S.latency;
+  if (lat) {
+    const rows = lat.data as LatencyRow[];
+    md.push(
+      '## Latency a person feels: face appears -> decision at the gate',
+      '',
+      `${when(lat)}. test/bench/perf/latency-run.ts: a ${rows[0]?.fps ?? '-'} fps camera (the presence video played in`,
+      'real time, newest frame wins) shows an empty wall, then a person for',
+      `${rows[0]?.faceFrames ?? '-'} frames, six times; the daemon's pipeline with its default decision rules (5 frames per`,
+      'session, one decision per presence) publishes each decision at QoS 1 to mosquitto, and a second client',
+      "subscribed like a gate records its arrival. Latency = arrival - the time the camera read the person's first",
+      'frame. The 5 frames a session needs take 133 ms at 30 fps: that, not compute, is most of the figure.',
+      '',
+      '| configuration | presences decided | decisions | face -> decision published p50 / p95 ms | face -> decision at the gate p50 / p95 ms | frames dropped |',
+      '|---|---|---|---|---|---|',
     );
     for (const r of rows) {
-      const ratio = r.node ? r.node.fps / r.python.fps : null;
+      const x = r.result;
+      if (!x) {
+        md.push(`| ${r.label} | run failed | | | | |`);
+        continue;
+      }
+      const kinds = [...new Set(x.presences.map((p) => `${p.decision} (${p.reason})`))].join(', ');
       md.push(
-        `| ${r.liveness} | ${r.python.detector_runtime}; ${r.python.liveness_runtime} | ${f(r.python.fps, 2)} | ${f(r.node?.fps)} | ${f(ratio, 2)} | ${f(r.python.mean_ms.read)} / ${f(r.python.mean_ms.detect)} / ${f(r.python.mean_ms.liveness)} | ${r.python.faces} / ${r.node?.faces ?? '-'} |`,
-      );
-      goals.push(
-        `| throughput >= 1.5x the Python reference (${r.liveness}) | ${f(ratio, 2)}x | ${ratio !== null && ratio >= 1.5 ? 'met' : 'not met'} |`,
+        `| ${r.label} | ${x.presences.length} of ${x.presences.length + x.missed} | ${kinds} | ${f(x.toPublishMs.p50, 0)} / ${f(x.toPublishMs.p95, 0)} | ${f(x.toArrivalMs.p50, 0)} / ${f(x.toArrivalMs.p95, 0)} | ${x.dropped} of ${x.captured} |`,
       );
     }
     md.push('');

@@ -4,8 +4,11 @@
  * with its date, commit and load average, so a section can be rerun alone (`--sections soak`)
  * and the report is rendered from whatever sections are saved.
  *
- *   node dist/test/bench/perf/report.js [--sections pipeline,reference,torch,ort,gemm,soak]
- *     [--frames N] [--ref-frames N] [--soak-frames N]      (FGHV_SOAK_FRAMES also sets the soak)
+ *   node dist/test/bench/perf/report.js [--sections equal-work,latency,pipeline,torch,ort,gemm,soak]
+ *     [--frames N] [--reps N] [--soak-frames N]      (FGHV_SOAK_FRAMES also sets the soak)
+ *
+ * equal-work and latency need ../shared/data (the live photo T1, YuNet, MiniFASNet); without it
+ * they are skipped with a message naming the missing path.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,13 +18,22 @@ import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../../../config/load.js';
 import { MALLOC_ENV } from '../../../daemon/supervision/malloc-env.js';
 import { commit } from '../machine.js';
+import type { LatencyResult, LatencySpec } from './latency-run.js';
 import type { RunResult, RunSpec } from './pipeline-run.js';
 import { renderReport, type Saved } from './render.js';
+import { oneFaceVideo, presenceVideo, T1 } from './videos.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(packageRoot, 'bench-out/perf');
 const PY = '/usr/bin/python3';
 const shared = (f: string) => path.resolve(packageRoot, '../shared/data/models', f);
+
+/** The equal-work pair: the detector and liveness model both sides run (Python on cv2.dnn). */
+const EQUAL_WORK = {
+  detector: 'yunet',
+  detectorModel: shared('yunet_n_320_320.onnx'),
+  manifest: path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
+} as const;
 
 export const DETECTORS = [
   {
@@ -84,6 +96,33 @@ function runPipeline(spec: Omit<RunSpec, 'out'>, timeoutS: number): RunResult | 
   return JSON.parse(readFileSync(out, 'utf8')) as RunResult;
 }
 
+/** One latency run (latency-run.ts) in a child process; it starts its own mosquitto. */
+function runLatency(spec: Omit<LatencySpec, 'out'>): LatencyResult | null {
+  const out = path.join(outDir, `latency-${process.pid}.json`);
+  rmSync(out, { force: true });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(here, 'latency-run.js'), JSON.stringify({ ...spec, out })],
+    {
+      cwd: packageRoot,
+      env: { ...process.env, ...MALLOC_ENV },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 600 * 1000,
+    },
+  );
+  if (r.status !== 0 || !existsSync(out)) {
+    console.log(`  latency run failed (status ${r.status}, signal ${r.signal})`);
+    return null;
+  }
+  return JSON.parse(readFileSync(out, 'utf8')) as LatencyResult;
+}
+
+/** What equal-work and latency need from ../shared/data; null when all of it is there. */
+function missingShared(): string | null {
+  for (const p of [T1, EQUAL_WORK.detectorModel, shared('MiniFASNetV2.onnx')]) if (!existsSync(p)) return p;
+  return null;
+}
+
 function python(script: string, argv: string[], env: NodeJS.ProcessEnv = process.env): unknown {
   const r = spawnSync(PY, [path.join(packageRoot, 'scripts', script), ...argv], {
     cwd: packageRoot,
@@ -135,9 +174,9 @@ function fp16Manifest(tmp: string): string {
 
 function main(): void {
   const a = args();
-  const sections = (a.get('sections') ?? 'pipeline,reference,torch,ort,gemm,soak').split(',');
+  const sections = (a.get('sections') ?? 'equal-work,latency,pipeline,torch,ort,gemm,soak').split(',');
   const frames = a.has('frames') ? Number(a.get('frames')) : null;
-  const refFrames = Number(a.get('ref-frames') ?? 0);
+  const reps = Number(a.get('reps') ?? 3);
   const soakFrames = Number(a.get('soak-frames') ?? process.env.FGHV_SOAK_FRAMES ?? 100000);
   mkdirSync(outDir, { recursive: true });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'fghv-perf-'));
@@ -178,37 +217,56 @@ function main(): void {
         return rows;
       });
     }
-    if (sections.includes('reference')) {
-      save('reference', () => {
-        const pairs = [
-          ['minifasnet', 'minifasnet-v2'],
-          ['fghv', 'fghv-demo'],
+    const absent = missingShared();
+    if (absent && (sections.includes('equal-work') || sections.includes('latency')))
+      console.log(`\n== equal-work, latency: skipped, needs ${absent} (../shared/data), which is absent`);
+    if (sections.includes('equal-work') && !absent) {
+      save('equal-work', () => {
+        // Interleaved: Python, Node, Python, Node ... per resolution, so a change in the machine's
+        // state touches both sides alike; the ratio is taken per pair and as the median.
+        const rows: { resolution: string; pairs: { python: unknown; node: RunResult | null }[] }[] = [];
+        for (const resolution of ['640x480', '1920x1080'] as const) {
+          const video = oneFaceVideo(tmp, resolution) as string;
+          const pairs: { python: unknown; node: RunResult | null }[] = [];
+          for (let i = 0; i < reps; i++) {
+            console.log(`${resolution} pair ${i + 1} of ${reps}`);
+            const py = python('bench-reference.py', [
+              video,
+              EQUAL_WORK.detectorModel,
+              'minifasnet',
+              '--warmup',
+              '10',
+            ]);
+            console.log(`  python: ${JSON.stringify(py)}`);
+            const node = runPipeline({ ...base, video, ...EQUAL_WORK }, 1200);
+            pairs.push({ python: py, node });
+          }
+          rows.push({ resolution, pairs });
+        }
+        return rows;
+      });
+    }
+    if (sections.includes('latency') && !absent) {
+      save('latency', () => {
+        const v = presenceVideo(tmp) as NonNullable<ReturnType<typeof presenceVideo>>;
+        const configs = [
+          {
+            label: 'defaults: blazeface-back-256 + fghv-demo',
+            detector: 'blazeface',
+            detectorModel: null,
+            manifest: manifests['fghv-demo'],
+          },
+          { label: 'equal-work pair: yunet-n-320 + minifasnet-v2', ...EQUAL_WORK },
         ] as const;
-        const yunet = shared('yunet_s_640_640.onnx');
-        return pairs.map(([py, live]) => {
-          const n = refFrames > 0 ? refFrames : null;
-          const node = runPipeline(
-            {
-              ...base,
-              frames: n,
-              video: video640,
-              detector: 'yunet',
-              detectorModel: yunet,
-              manifest: manifests[live],
-            },
-            1200,
-          );
-          const ref = python('bench-reference.py', [
-            video640,
-            yunet,
-            py,
-            '--warmup',
-            '10',
-            '--frames',
-            String(n ?? 0),
-          ]);
-          console.log(JSON.stringify(ref));
-          return { liveness: live, node, python: ref };
+        return configs.map((c) => {
+          console.log(`latency: ${c.label}`);
+          const { label, ...rest } = c;
+          return {
+            label,
+            fps: v.fps,
+            faceFrames: v.faceFrames,
+            result: runLatency({ video: v.path, fps: v.fps, appearAt: v.appearAt, ...rest }),
+          };
         });
       });
     }

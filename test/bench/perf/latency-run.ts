@@ -1,0 +1,175 @@
+/**
+ * Latency a person feels (bench/performance.md): the time from the first camera frame that
+ * shows a face to the decision arriving at a gate subscribed on a real broker (mosquitto).
+ * The daemon's camera pipeline plays `presenceVideo` in real time (a camera delivering `fps`
+ * frames a second, newest frame wins) with the daemon's default decision rules (5 frames per
+ * session, one decision per presence); each decision is published at QoS 1 as JSON and a
+ * second MQTT client records when it arrives. Both clocks are this process's monotonic clock.
+ *
+ * The face's appearance time is when the pump read frame `appearAt` (frames are read on a
+ * fixed schedule, so a frame the pipeline dropped is placed on that schedule).
+ *
+ *   node dist/test/bench/perf/latency-run.js '<LatencySpec JSON>'
+ */
+import { writeFileSync } from 'node:fs';
+import { connectAsync } from 'mqtt';
+import { packageRoot, validateConfig } from '../../../config/load.js';
+import { silentLogger } from '../../../core/log.js';
+import { createDetector } from '../../../daemon/detect/index.js';
+import type { DetectorName } from '../../../daemon/detect/types.js';
+import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
+import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
+import { CameraPipeline } from '../../../daemon/pipeline/pipeline.js';
+import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
+import { startMosquitto } from '../../helpers/mosquitto.js';
+import { type Percentiles, StreamStats } from './stats.js';
+
+export interface LatencySpec {
+  video: string;
+  fps: number;
+  appearAt: number[];
+  detector: DetectorName;
+  detectorModel: string | null;
+  manifest: string;
+  out: string;
+}
+
+export interface PresenceLatency {
+  presence: number;
+  decision: string;
+  reason: string;
+  /** Face appears -> decision handed to the MQTT client (ms). */
+  toPublishMs: number;
+  /** Face appears -> decision received by the subscriber (ms). */
+  toArrivalMs: number;
+  /** Frames the session saw before deciding. */
+  framesSeen: number;
+}
+
+export interface LatencyResult {
+  spec: LatencySpec;
+  presences: PresenceLatency[];
+  /** Presences that got no decision while the face was in view. */
+  missed: number;
+  toArrivalMs: Percentiles;
+  toPublishMs: Percentiles;
+  /** Frames read / processed / dropped by the newest-frame-wins camera slot. */
+  captured: number;
+  processed: number;
+  dropped: number;
+}
+
+async function main(spec: LatencySpec): Promise<void> {
+  const broker = await startMosquitto();
+  const config = validateConfig({}, 'bench');
+  const worker = InferenceWorker.start();
+  const detector = await createDetector(worker, {
+    name: spec.detector,
+    model: spec.detectorModel,
+    scoreThreshold: config.detector.score_threshold,
+    nmsIou: config.detector.nms_iou,
+    maxFaces: config.detector.max_faces,
+    providers: ['cpu'],
+    intraOpThreads: config.liveness.intra_op_threads,
+    allowSpinning: config.liveness.intra_op_spinning,
+    repoRoot: packageRoot,
+  });
+  const liveness = await LivenessModel.load(worker, spec.manifest, {
+    providers: ['cpu'],
+    intraOpThreads: config.liveness.intra_op_threads,
+    allowSpinning: config.liveness.intra_op_spinning,
+  });
+  await liveness.warmUp();
+  const publisher = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+  const gate = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+  const arrivals = new Map<string, number>();
+  gate.on('message', (_topic, payload) => {
+    const id = (JSON.parse(payload.toString()) as { id: string }).id;
+    arrivals.set(id, performance.now());
+  });
+  await gate.subscribeAsync('bench/decision', { qos: 1 });
+
+  const camera = new OpenCvCapture({
+    id: 'bench',
+    kind: 'file',
+    source: spec.video,
+    loop: false,
+    realtime: true,
+  });
+  const intervalMs = 1000 / spec.fps;
+  /** Read time of frame index 0 on the pump's schedule, from the first processed frame. */
+  let origin: number | null = null;
+  const published: { id: string; atMono: number; decision: string; reason: string; frames: number }[] = [];
+  let n = 0;
+  const pipeline = new CameraPipeline({
+    cameraId: 'bench',
+    camera,
+    detector,
+    liveness,
+    config,
+    log: silentLogger(),
+    decideFrom: config.detector.score_threshold,
+    stages: { record() {} },
+    onFrame: ({ frame }) => {
+      origin ??= frame.capturedMono - (frame.seq - 1) * intervalMs;
+    },
+    onDecision: async (d) => {
+      const id = `d${++n}`;
+      const atMono = performance.now();
+      published.push({ id, atMono, decision: d.decision, reason: d.reason, frames: d.frames.seen });
+      await publisher.publishAsync('bench/decision', JSON.stringify({ id, decision: d.decision }), {
+        qos: 1,
+      });
+    },
+  });
+  await pipeline.start();
+  await pipeline.done();
+  await pipeline.stop();
+  await new Promise((r) => setTimeout(r, 500)); // the last arrivals
+  const stats = camera.stats();
+  const o = origin ?? 0;
+  const appear = spec.appearAt.map((i) => o + i * intervalMs);
+  const presences: PresenceLatency[] = [];
+  const toArrival = new StreamStats();
+  const toPublish = new StreamStats();
+  for (const [i, t] of appear.entries()) {
+    const end = appear[i + 1] ?? Number.POSITIVE_INFINITY;
+    const first = published.find((p) => p.atMono >= t && p.atMono < end);
+    if (!first) continue;
+    const arrived = arrivals.get(first.id);
+    if (arrived === undefined) continue;
+    const row: PresenceLatency = {
+      presence: i,
+      decision: first.decision,
+      reason: first.reason,
+      toPublishMs: Math.round((first.atMono - t) * 10) / 10,
+      toArrivalMs: Math.round((arrived - t) * 10) / 10,
+      framesSeen: first.frames,
+    };
+    presences.push(row);
+    toArrival.record(row.toArrivalMs);
+    toPublish.record(row.toPublishMs);
+  }
+  const result: LatencyResult = {
+    spec,
+    presences,
+    missed: spec.appearAt.length - presences.length,
+    toArrivalMs: toArrival.percentiles(),
+    toPublishMs: toPublish.percentiles(),
+    captured: stats.captured,
+    processed: pipeline.counters.processed,
+    dropped: stats.dropped,
+  };
+  await detector.close();
+  await liveness.close();
+  await worker.close();
+  await publisher.endAsync();
+  await gate.endAsync();
+  await broker.stop();
+  writeFileSync(spec.out, `${JSON.stringify(result)}\n`);
+  console.log(
+    `${spec.detector} + ${liveness.info.name}: face -> decision on MQTT p50 ${result.toArrivalMs.p50} ms, p95 ${result.toArrivalMs.p95} ms (${presences.length} of ${spec.appearAt.length} presences decided)`,
+  );
+}
+
+await main(JSON.parse(process.argv[2] ?? '{}') as LatencySpec);
