@@ -34,6 +34,8 @@ interface PyRun {
 }
 interface EqualWorkRow {
   resolution: string;
+  /** decode-cost.ts on the same video: decoding alone. */
+  decode?: { cpuMsPerFrame: number; wallMsPerFrame: number };
   pairs: { python: PyRun; node: RunResult | null }[];
 }
 interface LatencyRow {
@@ -192,12 +194,14 @@ export function renderReport(outDir: string, benchDir: string): void {
       'inference lanes, auto threads), classifying every face frame. Run as interleaved pairs (Python, then Node).',
       '"net" = mean time inside the network calls per frame (cv2.dnn forward(); ONNX Runtime run() in the worker),',
       "detector / liveness: it separates the runtimes' kernels from the pipelines' own cost. overhead = wall",
-      'time per frame / time inside the networks (with the two lanes in parallel it can be below 1); "CPU outside',
-      'networks" = process CPU time per frame minus the time inside the networks (each session has one intra-op',
-      'thread here, so its run time is its CPU time): decoding, resizing, tensors, messages, tracking, fusion.',
+      'time per frame / time inside the networks (with the two lanes in parallel it can be below 1). "decoding',
+      '(alone)" = CPU per frame of reading the same video with nothing else running (decode-cost.ts); both sides pay',
+      'it. "CPU outside networks and decoding" = Node CPU per frame minus both networks\' time minus that: resizing,',
+      'tensors, quality gates, messages, tracking, fusion, GC (each session has one intra-op thread here, so its run',
+      'time is close to its CPU time; run() time also counts waiting for a core, so this column is a lower bound).',
       '',
-      '| res | pair | Python fps | Node fps | Node / Python | Python net ms (detect / liveness) | Node net ms (detect / liveness) | Node overhead | Node CPU ms / frame | Node CPU outside networks ms / frame | faces (Python / Node) |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| res | pair | Python fps | Node fps | Node / Python | Python net ms (detect / liveness) | Node net ms (detect / liveness) | Node overhead | Node CPU ms / frame | of which decoding (alone) | Node CPU outside networks and decoding ms / frame | faces (Python / Node) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const row of rows) {
       const ratios: number[] = [];
@@ -205,16 +209,18 @@ export function renderReport(outDir: string, benchDir: string): void {
         const ratio = node ? node.fps / py.fps : null;
         if (ratio !== null) ratios.push(ratio);
         const nn = node?.networkMeanMs;
-        const outside = node && nn ? node.cpuPerFrameMs - nn.detect - nn.liveness : null;
+        const dec = row.decode?.cpuMsPerFrame ?? null;
+        const outside =
+          node && nn && dec !== null ? node.cpuPerFrameMs - nn.detect - nn.liveness - dec : null;
         md.push(
-          `| ${row.resolution} | ${i + 1} | ${f(py.fps, 1)} | ${f(node?.fps)} | ${f(ratio, 2)} | ${f(py.net_ms?.detect, 2)} / ${f(py.net_ms?.liveness, 2)} | ${f(nn?.detect, 2)} / ${f(nn?.liveness, 2)} | ${f(node?.overhead, 3)} | ${f(node?.cpuPerFrameMs, 2)} | ${f(outside, 2)} | ${py.faces} / ${node?.faces ?? '-'} |`,
+          `| ${row.resolution} | ${i + 1} | ${f(py.fps, 1)} | ${f(node?.fps)} | ${f(ratio, 2)} | ${f(py.net_ms?.detect, 2)} / ${f(py.net_ms?.liveness, 2)} | ${f(nn?.detect, 2)} / ${f(nn?.liveness, 2)} | ${f(node?.overhead, 3)} | ${f(node?.cpuPerFrameMs, 2)} | ${f(dec, 2)} | ${f(outside, 2)} | ${py.faces} / ${node?.faces ?? '-'} |`,
         );
       }
       const med = median(ratios);
       const pyMed = median(row.pairs.map((p) => p.python.fps));
       const nodeMed = median(row.pairs.flatMap((p) => (p.node ? [p.node.fps] : [])));
       md.push(
-        `| ${row.resolution} | **median** | ${f(pyMed, 1)} | ${f(nodeMed)} | **${f(med, 2)}** (pairs ${f(Math.min(...ratios), 2)} to ${f(Math.max(...ratios), 2)}) | | | | | | |`,
+        `| ${row.resolution} | **median** | ${f(pyMed, 1)} | ${f(nodeMed)} | **${f(med, 2)}** (pairs ${f(Math.min(...ratios), 2)} to ${f(Math.max(...ratios), 2)}) | | | | | | | |`,
       );
       const overheads = row.pairs.flatMap((p) => (p.node?.overhead ? [p.node.overhead] : []));
       const worst = overheads.length ? Math.max(...overheads) : null;

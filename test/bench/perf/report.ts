@@ -224,9 +224,20 @@ function main(): void {
       save('equal-work', () => {
         // Interleaved: Python, Node, Python, Node ... per resolution, so a change in the machine's
         // state touches both sides alike; the ratio is taken per pair and as the median.
-        const rows: { resolution: string; pairs: { python: unknown; node: RunResult | null }[] }[] = [];
+        const rows: {
+          resolution: string;
+          decode: unknown;
+          pairs: { python: unknown; node: RunResult | null }[];
+        }[] = [];
         for (const resolution of ['640x480', '1920x1080'] as const) {
           const video = oneFaceVideo(tmp, resolution) as string;
+          const decode = JSON.parse(
+            execFileSync(process.execPath, [path.join(here, 'decode-cost.js'), video], { encoding: 'utf8' })
+              .trim()
+              .split('\n')
+              .pop() as string,
+          );
+          console.log(`${resolution} decode alone: ${JSON.stringify(decode)}`);
           const pairs: { python: unknown; node: RunResult | null }[] = [];
           for (let i = 0; i < reps; i++) {
             console.log(`${resolution} pair ${i + 1} of ${reps}`);
@@ -241,7 +252,7 @@ function main(): void {
             const node = runPipeline({ ...base, video, ...EQUAL_WORK }, 1200);
             pairs.push({ python: py, node });
           }
-          rows.push({ resolution, pairs });
+          rows.push({ resolution, decode, pairs });
         }
         return rows;
       });
