@@ -178,6 +178,11 @@ export const configSchema = z.strictObject({
       manifest: z.string().default('models/fghv-demo/manifest.json'),
       /** Execution providers, tried one at a time in this order. */
       providers: z.array(providerName).min(1).default(['tensorrt', 'cuda', 'cpu']),
+      /**
+       * ONNX Runtime intra-op threads per session, for the detector and the liveness model alike.
+       * 0 (auto): the cores shared between the two inference lanes, which run at the same time
+       * (2 cores: 1 each; 6 cores: 3 each; daemon/inference/inference-worker.ts).
+       */
       intra_op_threads: z.number().int().min(0).default(0),
       /**
        * ONNX Runtime intra-op threads spin while waiting for work (ORT's own default) or sleep.
