@@ -116,7 +116,10 @@ function ortMs(ort: OrtRow[], file: string, threads: number): number | null {
 
 export function renderReport(outDir: string, benchDir: string): void {
   const S = Object.fromEntries(
-    ['equal-work', 'latency', 'pipeline', 'torch', 'ort', 'gemm', 'soak'].map((s) => [s, load(outDir, s)]),
+    ['equal-work', 'stages', 'latency', 'pipeline', 'torch', 'ort', 'gemm', 'soak'].map((s) => [
+      s,
+      load(outDir, s),
+    ]),
   ) as Record<string, Saved | null>;
   const md: string[] = [
     '# Performance report (`make bench`)',
@@ -238,6 +241,35 @@ export function renderReport(outDir: string, benchDir: string): void {
       );
     }
     md.push('');
+  }
+
+  const stg = S.stages;
+  if (stg) {
+    const rows = stg.data as { resolution: string; stages: Record<string, number> }[];
+    const names = Object.keys(rows[0]?.stages ?? {});
+    md.push(
+      '## Per-stage CPU cost',
+      '',
+      `${when(stg)}. test/bench/perf/stage-costs.ts: each CPU-side stage of one frame run alone, one at a time, on`,
+      'frames of the equal-work videos; CPU ms per call (every thread the call uses). The networks: time inside',
+      'run() with one intra-op thread. The Jetson budget in docs/jetson.md starts from this table.',
+      '',
+      `| stage | ${rows.map((r) => `${r.resolution} CPU ms`).join(' | ')} |`,
+      `|---|${rows.map(() => '---').join('|')}|`,
+    );
+    for (const n of names) md.push(`| ${n} | ${rows.map((r) => f(r.stages[n], 3)).join(' | ')} |`);
+    md.push(
+      `| **sum** | ${rows
+        .map(
+          (r) =>
+            `**${f(
+              Object.values(r.stages).reduce((a, b) => a + b, 0),
+              2,
+            )}**`,
+        )
+        .join(' | ')} |`,
+      '',
+    );
   }
 
   const lat = S.latency;

@@ -4,10 +4,10 @@
  * with its date, commit and load average, so a section can be rerun alone (`--sections soak`)
  * and the report is rendered from whatever sections are saved.
  *
- *   node dist/test/bench/perf/report.js [--sections equal-work,latency,pipeline,torch,ort,gemm,soak]
+ *   node dist/test/bench/perf/report.js [--sections equal-work,stages,latency,pipeline,torch,ort,gemm,soak]
  *     [--frames N] [--reps N] [--soak-frames N]      (FGHV_SOAK_FRAMES also sets the soak)
  *
- * equal-work and latency need ../shared/data (the live photo T1, YuNet, MiniFASNet); without it
+ * equal-work, stages and latency need ../shared/data (the live photo T1, YuNet, MiniFASNet); without it
  * they are skipped with a message naming the missing path.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -174,7 +174,7 @@ function fp16Manifest(tmp: string): string {
 
 function main(): void {
   const a = args();
-  const sections = (a.get('sections') ?? 'equal-work,latency,pipeline,torch,ort,gemm,soak').split(',');
+  const sections = (a.get('sections') ?? 'equal-work,stages,latency,pipeline,torch,ort,gemm,soak').split(',');
   const frames = a.has('frames') ? Number(a.get('frames')) : null;
   const reps = Number(a.get('reps') ?? 3);
   const soakFrames = Number(a.get('soak-frames') ?? process.env.FGHV_SOAK_FRAMES ?? 100000);
@@ -218,8 +218,10 @@ function main(): void {
       });
     }
     const absent = missingShared();
-    if (absent && (sections.includes('equal-work') || sections.includes('latency')))
-      console.log(`\n== equal-work, latency: skipped, needs ${absent} (../shared/data), which is absent`);
+    if (absent && ['equal-work', 'stages', 'latency'].some((x) => sections.includes(x)))
+      console.log(
+        `\n== equal-work, stages, latency: skipped, needs ${absent} (../shared/data), which is absent`,
+      );
     if (sections.includes('equal-work') && !absent) {
       save('equal-work', () => {
         // Interleaved: Python, Node, Python, Node ... per resolution, so a change in the machine's
@@ -256,6 +258,21 @@ function main(): void {
         }
         return rows;
       });
+    }
+    if (sections.includes('stages') && !absent) {
+      save('stages', () =>
+        (['640x480', '1920x1080'] as const).map((resolution) => {
+          const out = path.join(outDir, 'stages-run.json');
+          execFileSync(
+            process.execPath,
+            [path.join(here, 'stage-costs.js'), oneFaceVideo(tmp, resolution) as string, out],
+            {
+              stdio: ['ignore', 'inherit', 'inherit'],
+            },
+          );
+          return { resolution, ...JSON.parse(readFileSync(out, 'utf8')) };
+        }),
+      );
     }
     if (sections.includes('latency') && !absent) {
       save('latency', () => {
