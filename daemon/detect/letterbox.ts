@@ -127,7 +127,7 @@ function interpolation(lb: Letterbox, srcCols: number): number {
 /**
  * The planar BGR tensor (YuNet) without a loop per pixel: OpenCV splits the channels and
  * TypedArray#set converts each row's bytes to floats natively. Same values as fillTensor
- * (bytes converted exactly), about half its CPU time here (bench/performance.md, change 9).
+ * (bytes converted exactly), about half its CPU time here (bench/performance.md, change 10).
  */
 function planarTensor(inner: Mat, lb: Letterbox, pad: number): Float32Array {
   const { dstW, dstH, innerW, innerH, padX, padY } = lb;
@@ -161,7 +161,7 @@ function tensorFrom(inner: Mat, lb: Letterbox, layout: TensorLayout, pad: number
 /**
  * Frames up to this many pixels are resized on the event loop: at 640x480 the resize takes
  * about 0.4 ms, and sending it to libuv's pool cost more CPU than the resize itself (promise,
- * thread hand-off: 1.7 vs 0.9 ms of CPU per frame, bench/performance.md, change 9). Larger
+ * thread hand-off: 1.7 vs 0.9 ms of CPU per frame, bench/performance.md, change 10). Larger
  * frames (1080p: 2.5 to 6 ms) still go to the pool, so the event loop stays free.
  */
 export const SYNC_RESIZE_MAX_PIXELS = 1280 * 720;

@@ -7,7 +7,7 @@
  * next frame's detection then runs at the same time as the current frame's liveness (the
  * pipeline's detect-ahead), each on its own core with one intra-op thread on a 2-core device,
  * instead of both models taking turns on both cores with thread hand-offs in between
- * (bench/performance.md, change 7). A lane's thread starts on its first load.
+ * (bench/performance.md, change 8). A lane's thread starts on its first load.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -11,7 +11,7 @@
  * which ONNX Runtime runs as fused, layout-preserving element-wise kernels. It is exact in
  * float arithmetic: for x > 0 it is x + slope * 0 = x, for x <= 0 it is 0 + slope * x.
  * Measured on MiniFASNetV2, one thread: 4.9 -> 2.4 ms, identical outputs
- * (bench/performance.md, change 8; test/unit/prelu-rewrite.test.ts).
+ * (bench/performance.md, change 9; test/unit/prelu-rewrite.test.ts).
  *
  * The model is edited at the byte level: only the graph's PRelu nodes are decoded and
  * replaced, and one scalar initializer is appended; every other byte (weights, metadata,

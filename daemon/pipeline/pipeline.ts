@@ -88,7 +88,7 @@ export const GUIDANCE_MIN_INTERVAL_MS = 500;
 /**
  * Frames taken ahead of the one being finished, their detections queued in the detector's
  * inference lane: with two lanes the detector then never waits for the liveness model, and
- * the two networks keep both cores busy (bench/performance.md, change 10). A live camera's
+ * the two networks keep both cores busy (bench/performance.md, change 11). A live camera's
  * slot keeps only its newest frame, so this adds at most one frame of latency when the
  * pipeline is the bottleneck, and none when the camera is.
  */
