@@ -6,6 +6,7 @@ import {
   fillTensor,
   letterboxPoint,
   letterboxTensor,
+  type TensorLayout,
   unletterbox,
   unletterboxPoint,
 } from '../../daemon/detect/letterbox.js';
@@ -112,21 +113,25 @@ describe('letterboxTensor', () => {
     return new cv.Mat(data, h, w, cv.CV_8UC3);
   }
 
-  for (const [w, h, dw, dh, pad] of [
-    [640, 480, 320, 320, 0], // landscape: padding above and below
-    [480, 640, 320, 320, 0], // portrait: padding left and right
-    [300, 200, 160, 128, -3], // both, with a non-zero pad value
-    [2000, 1000, 320, 320, 0], // above SYNC_RESIZE_MAX_PIXELS: resized on the pool
+  const planar: TensorLayout = { kind: 'nchw-bgr' };
+  const interleaved: TensorLayout = { kind: 'nhwc-rgb', scale: 2 / 255, offset: -1 };
+  for (const [w, h, dw, dh, pad, layout] of [
+    [640, 480, 320, 320, 0, planar], // landscape: padding above and below
+    [480, 640, 320, 320, 0, planar], // portrait: padding left and right
+    [300, 200, 160, 128, -3, planar], // both, with a non-zero pad value
+    [2000, 1000, 320, 320, 0, planar], // above SYNC_RESIZE_MAX_PIXELS: resized on the pool
+    [640, 480, 256, 256, -1, interleaved], // BlazeFace's layout
+    [480, 640, 128, 128, 0, interleaved],
   ] as const) {
-    it(`${w}x${h} -> ${dw}x${dh}: the planar fast path writes exactly what fillTensor writes`, async () => {
+    it(`${w}x${h} -> ${dw}x${dh} ${layout.kind}: the fast path writes exactly what fillTensor writes`, async () => {
       const img = image(w, h);
-      const { tensor, lb } = await letterboxTensor(img, dw, dh, { kind: 'nchw-bgr' }, pad);
+      const { tensor, lb } = await letterboxTensor(img, dw, dh, layout, pad);
       const inner = img.resize(lb.innerH, lb.innerW, 0, 0, lb.innerW < w ? cv.INTER_AREA : cv.INTER_LINEAR);
       const bytes = inner.getData();
       const ref = fillTensor(
         new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
         lb,
-        { kind: 'nchw-bgr' },
+        layout,
         pad,
       );
       assert.equal(tensor.length, ref.length);
