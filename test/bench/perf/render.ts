@@ -338,7 +338,8 @@ export function renderReport(outDir: string, benchDir: string): void {
       '## Measured peak fp32 and the GFLOP/s the networks achieve',
       '',
       `GEMM: ${when(S.gemm)}; scripts/bench-gemm.py, numpy ${gemm.numpy} float32 matmul on OpenBLAS (kernel`,
-      `\`${gemm.openblas_kernel}\`, OPENBLAS_CORETYPE unset for this command), best of repeated runs per size.`,
+      `\`${gemm.openblas_kernel}\`, chosen from the CPU's flags: Debian's OpenBLAS falls back to SSE3 kernels on CPUs it`,
+      'does not know), best of repeated runs per size.',
       `Peak: ${Object.entries(gemm.peak_gflops)
         .map(([t, g]) => `${g} GFLOP/s with ${t} thread${t === '1' ? '' : 's'}`)
         .join(', ')} (sizes ${[...new Set(gemm.rows.map((r) => r.n))].join(', ')}).`,

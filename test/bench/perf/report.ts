@@ -123,6 +123,29 @@ function missingShared(): string | null {
   return null;
 }
 
+/**
+ * The environment for the Python runs that use OpenBLAS (GEMM peak, PyTorch eager): Debian 12's
+ * OpenBLAS 0.3.21 does not recognise newer CPUs (this host's Xeon, family 6 model 207) and falls
+ * back to its SSE3 "Prescott" kernels, which measured a GEMM peak 5x too low (29 instead of 153
+ * GFLOP/s on one thread). OPENBLAS_CORETYPE names the kernel the CPU's flags support; other
+ * OpenBLAS overrides are dropped.
+ */
+function blasEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  let flags = '';
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+  } catch {
+    // not Linux: OpenBLAS detects on its own
+  }
+  const has = (f: string) => flags.split(' ').includes(f);
+  if (has('avx512f')) env.OPENBLAS_CORETYPE = 'SkylakeX';
+  else if (has('avx2')) env.OPENBLAS_CORETYPE = 'Haswell';
+  return env;
+}
+
 function python(script: string, argv: string[], env: NodeJS.ProcessEnv = process.env): unknown {
   const r = spawnSync(PY, [path.join(packageRoot, 'scripts', script), ...argv], {
     cwd: packageRoot,
@@ -305,7 +328,7 @@ function main(): void {
         shared('MiniFASNetV1SE.onnx'),
         path.join(packageRoot, 'models/fghv-demo/fghv-demo.onnx'),
       ].filter((f) => existsSync(f));
-      save('torch', () => python('bench-torch.py', [path.join(outDir, 'torch'), ...files]));
+      save('torch', () => python('bench-torch.py', [path.join(outDir, 'torch'), ...files], blasEnv()));
     }
     if (sections.includes('ort')) {
       save('ort', () => {
@@ -335,11 +358,7 @@ function main(): void {
       });
     }
     if (sections.includes('gemm')) {
-      // OpenBLAS core-type overrides (set on some hosts for old OpenBLAS bugs) slow it: unset here only.
-      const env = { ...process.env };
-      delete env.OPENBLAS_CORETYPE;
-      delete env.OPENBLAS_L2_SIZE;
-      save('gemm', () => python('bench-gemm.py', [], env));
+      save('gemm', () => python('bench-gemm.py', [], blasEnv()));
     }
     if (sections.includes('soak')) {
       save('soak', () => {
