@@ -1,5 +1,5 @@
 /**
- * A simulated kiosk for the contract tests: the daemon's real MQTT side (MqttLink,
+ * A simulated kiosk for the contract tests: the daemon's real MQTT side (ContractLink,
  * ContractServices: signing, audit store and outbox, commands; HealthReporter) wired as
  * daemon.ts wires it, with a timer instead of cameras and models, so broker restarts,
  * `kill -9` and fuzzing take seconds. Usage: node mqtt-contract-sim.js CONFIG.yaml
@@ -9,10 +9,10 @@ import { loadConfig } from '../../config/load.js';
 import type { CommandTarget } from '../../daemon/contract/commands/command-server.js';
 import { RESTART_EXIT_CODE } from '../../daemon/contract/commands/daemon-target.js';
 import { mergeThresholdUpdate, writeThresholds } from '../../daemon/contract/commands/thresholds-store.js';
+import { ContractLink, linkOptionsFromConfig } from '../../daemon/contract/contract-link.js';
 import { ContractServices, contractCapabilities } from '../../daemon/contract/contract-services.js';
 import { SeqCounter } from '../../daemon/contract/seq-counter.js';
-import { linkOptionsFromConfig, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
-import type { DecisionInput, InfoPayload } from '../../daemon/mqtt/topics.js';
+import type { DecisionInput, InfoPayload } from '../../daemon/contract/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 
 const file = process.argv[2] ?? null;
@@ -21,7 +21,7 @@ const deviceId = config.device.id ?? 'sim';
 const log = { warn: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`) };
 const seq = new SeqCounter(config.device.state_dir);
 const contract = new ContractServices(config, deviceId, log);
-const link = new MqttLink(
+const link = new ContractLink(
   linkOptionsFromConfig(config.mqtt, deviceId, config.mqtt.url ?? 'mqtt://127.0.0.1:1883'),
 );
 let thresholds: Record<string, number> = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };

@@ -4,9 +4,10 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { isKioskError } from '../../core/errors.js';
+import { ContractLink } from '../../daemon/contract/contract-link.js';
+import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { MOSQUITTO_BIN, startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
-import { type LinkLogger, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
-import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
+import type { LinkLogger } from '../../daemon/mqtt/mqtt-link.js';
 import { collect, testLinkOptions as linkOptions } from '../helpers/mosquitto.js';
 
 describe('embedded broker', { timeout: 60_000 }, () => {
@@ -19,7 +20,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
     t.after(() => sub.close());
     const logged: string[] = [];
     const log: LinkLogger = { debug() {}, info: (_o, m) => logged.push(m), warn: (_o, m) => logged.push(m) };
-    const link = new MqttLink(linkOptions(broker.url, 'k-emb', { log }));
+    const link = new ContractLink(linkOptions(broker.url, 'k-emb', { log }));
     t.after(() => link.close());
     link.setInfo({
       v: 1,
@@ -73,7 +74,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
    */
   async function staleAcceptDelivered(kind: 'mosquitto' | 'aedes'): Promise<boolean> {
     const broker = await startEmbeddedBroker('127.0.0.1', 0, kind);
-    const link = new MqttLink(linkOptions(broker.url, 'k-exp', { decisionExpiryS: 1 }));
+    const link = new ContractLink(linkOptions(broker.url, 'k-exp'));
     try {
       const version = kind === 'mosquitto' ? 5 : 4;
       const opts = {
@@ -166,7 +167,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
     const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const sub = await collect(url, ['fghv/k-retry/+/decision'], 4);
     t.after(() => sub.close());
-    const link = new MqttLink(linkOptions(url, 'k-retry', { protocolVersion: 4 }));
+    const link = new ContractLink(linkOptions(url, 'k-retry', { protocolVersion: 4 }));
     t.after(() => link.close());
     link.start();
     assert.equal(await link.waitConnected(5000), true);

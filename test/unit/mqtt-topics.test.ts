@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
-import { buildDecisionPayload, type DecisionInput, Topics } from '../../daemon/mqtt/topics.js';
+import { buildDecisionPayload, type DecisionInput, Topics } from '../../daemon/contract/topics.js';
 
 const input: DecisionInput = {
   camera_id: 'front',

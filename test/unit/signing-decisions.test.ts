@@ -8,7 +8,7 @@ import { canonicalJson, signedBytes } from '../../daemon/contract/signing/canoni
 import { DecisionSigner, publicKeyFrom } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision, verifySignature } from '../../daemon/contract/signing/verify.js';
 import { runVerify } from '../../daemon/contract/signing/verify-cli.js';
-import { buildDecisionPayload, type DecisionInput } from '../../daemon/mqtt/topics.js';
+import { buildDecisionPayload, type DecisionInput } from '../../daemon/contract/topics.js';
 
 const input: DecisionInput = {
   camera_id: 'front',
