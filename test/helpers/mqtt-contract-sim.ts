@@ -14,6 +14,7 @@ import { ContractServices, contractCapabilities } from '../../daemon/contract/co
 import { SeqCounter } from '../../daemon/contract/seq-counter.js';
 import type { DecisionInput, InfoPayload } from '../../daemon/contract/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { decisionInput, spoofReject } from './decision-input.js';
 
 const file = process.argv[2] ?? null;
 const { config } = loadConfig(file);
@@ -91,18 +92,14 @@ link.start();
 await health.start();
 
 let track = 0;
-const input = (): DecisionInput => ({
-  camera_id: 'front',
-  track_id: ++track,
-  decision: track % 3 === 0 ? 'reject' : 'accept',
-  reason: track % 3 === 0 ? 'spoof_detected' : 'live_verified',
-  scores: { p_real: 0.9, var: 0.001, delta_kl: -2 },
-  frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
-  quality: { face_px: 150, sharpness: 0.6, brightness: 0.5 },
-  model: { name: 'sim', version: '1', sha256: 'a'.repeat(64) },
-  execution_provider: 'cpu',
-  latency_ms: { first_frame_to_decision: 300, last_frame_to_publish: 1 },
-});
+/** Every third decision a reject. */
+const input = (): DecisionInput => {
+  track++;
+  const model = { name: 'sim', version: '1', sha256: 'a'.repeat(64) };
+  return track % 3 === 0
+    ? spoofReject({ track_id: track, model })
+    : decisionInput({ track_id: track, model });
+};
 timer = setInterval(
   () => {
     const p = contract.decide(input());

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ContractLink } from '../../daemon/contract/contract-link.js';
-import { buildDecisionPayload, type DecisionInput, type InfoPayload } from '../../daemon/contract/topics.js';
+import { buildDecisionPayload, type InfoPayload } from '../../daemon/contract/topics.js';
 import { MqttLink } from '../../daemon/mqtt/mqtt-link.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { decisionInput } from '../helpers/decision-input.js';
 import {
   collect,
   type Mosquitto,
@@ -31,21 +32,8 @@ function info(deviceId: string, configHash: string): InfoPayload {
   };
 }
 
-const decisionInput: DecisionInput = {
-  camera_id: 'front',
-  track_id: 1,
-  decision: 'accept',
-  reason: 'live_verified',
-  scores: { p_real: 0.9, var: 0.01, delta_kl: null },
-  frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
-  quality: { face_px: 120, sharpness: 0.5, brightness: 0.5 },
-  model: { name: 'm', version: '1', sha256: 'x' },
-  execution_provider: 'cpu',
-  latency_ms: { first_frame_to_decision: 100, last_frame_to_publish: 2 },
-};
-
 function decision(deviceId: string, seq: number, expiryS = 10) {
-  return buildDecisionPayload(decisionInput, { deviceId, seq: { next: () => seq }, expiryS });
+  return buildDecisionPayload(decisionInput(), { deviceId, seq: { next: () => seq }, expiryS });
 }
 
 describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
