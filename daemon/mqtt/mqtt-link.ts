@@ -63,7 +63,7 @@ export interface MqttLinkOptions {
   availability?: { topic: string; online: string; offline: string };
 }
 
-/** What the link has done since it was made (health and `/metrics` carry these). */
+/** What the link has done since it was made. */
 export interface LinkCounters {
   connected: boolean;
   /** 5 or 4 once a CONNACK was accepted; null before. */
@@ -85,7 +85,7 @@ export interface OutgoingMessage {
   /** ms since the epoch: not sent after this; with MQTT 5 the broker gets the time left as message expiry. */
   expiresAt?: number;
   /**
-   * The caller keeps the message durably (the audit outbox): never queued in memory, resolved
+   * The caller keeps the message durably (an outbox): never queued in memory, resolved
    * `offline` when not connected or when its connection dies before the PUBACK; the caller
    * re-sends it after the next connect.
    */
