@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { readImageBgr } from '../drivers/camera/still-image.js';
+import { type DecisionScores, decisionScores } from './contract/topics.js';
 import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import type { FaceQuality, QualityGate } from './decision/types.js';
 import type { DetectorTuning } from './detect/index.js';
@@ -17,7 +18,6 @@ import type { DetectorName, Point } from './detect/types.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel } from './liveness/liveness-model.js';
 import type { Verdict } from './liveness/verdict.js';
-import { type DecisionScores, decisionScores } from './mqtt/topics.js';
 
 export interface ClassifiedFace {
   box: [number, number, number, number];

@@ -15,9 +15,17 @@ import {
   daemonCommandTarget,
   thresholdOverrides,
 } from './contract/commands/daemon-target.js';
+import { ContractLink, linkOptionsFromConfig } from './contract/contract-link.js';
 import { ContractServices, contractCapabilities } from './contract/contract-services.js';
 import { decisionInput } from './contract/decision-input.js';
 import { SeqCounter } from './contract/seq-counter.js';
+import {
+  type CameraRecoveryFigures,
+  CONTRACT_VERSION,
+  type DecisionPayload,
+  type GuidancePayload,
+  type InfoPayload,
+} from './contract/topics.js';
 import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
 import { createDetector, detectorOptions } from './detect/index.js';
@@ -29,14 +37,7 @@ import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
 import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
-import { linkOptionsFromConfig, MqttLink, redactUrl } from './mqtt/mqtt-link.js';
-import {
-  type CameraRecoveryFigures,
-  CONTRACT_VERSION,
-  type DecisionPayload,
-  type GuidancePayload,
-  type InfoPayload,
-} from './mqtt/topics.js';
+import { redactUrl } from './mqtt/mqtt-link.js';
 import { CameraPipeline, type CameraState, type FrameResult, type Stage } from './pipeline/pipeline.js';
 import { StatusServer } from './status/status-server.js';
 import { cameraRecoveryFigures, HealthReporter } from './telemetry/health.js';
@@ -81,7 +82,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private detector: FaceDetector | null = null;
   private liveness: LivenessModel | null = null;
   private broker: EmbeddedBroker | null = null;
-  private link: MqttLink | null = null;
+  private link: ContractLink | null = null;
   private health: HealthReporter | null = null;
   private status: StatusServer | null = null;
   private seq: SeqCounter | null = null;
@@ -252,7 +253,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         name: 'MQTT link',
         run: async () => {
           if (url === null) throw new KioskError(ErrorCodes.INTERNAL, 'no broker URL');
-          const link = new MqttLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
+          const link = new ContractLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
           this.link = link;
           const stored = applyStoredThresholds(this.need(this.liveness, 'liveness model'), config);
           if (stored.refused)

@@ -5,8 +5,6 @@
  */
 import type { Config } from '../../config/schema.js';
 import { redactSecrets } from '../../core/log.js';
-import type { MqttLink } from '../mqtt/mqtt-link.js';
-import type { DecisionInput, DecisionPayload, InfoPayload, SeqSource } from '../mqtt/topics.js';
 import { AuditStore } from './audit/audit-store.js';
 import { CameraOutageAudit } from './audit/camera-outages.js';
 import { DecisionChannel } from './audit/decision-channel.js';
@@ -15,8 +13,10 @@ import { AuditOutbox } from './audit/outbox.js';
 import { CommandServer, type CommandTarget } from './commands/command-server.js';
 import { PersistentReplayGuard } from './commands/replay-store.js';
 import { COMMAND_NAMES, MUTATING_COMMANDS } from './commands/request.js';
+import type { ContractLink } from './contract-link.js';
 import { HaDiscovery } from './ha-publisher.js';
 import { DecisionSigner } from './signing/keys.js';
+import type { DecisionInput, DecisionPayload, InfoPayload, SeqSource } from './topics.js';
 
 export interface ContractLogger {
   warn(obj: object, msg: string): void;
@@ -66,7 +66,7 @@ export class ContractServices {
   }
 
   /** Call before `link.start()`, so the first connect already replays what a previous run left. */
-  attach(link: MqttLink, seq: SeqSource, target: CommandTarget, info: () => InfoPayload): void {
+  attach(link: ContractLink, seq: SeqSource, target: CommandTarget, info: () => InfoPayload): void {
     const { config } = this;
     this.outbox = new AuditOutbox(this.store, link, 100, this.log);
     this.channel = new DecisionChannel({

@@ -4,7 +4,7 @@
  * audits and publishes (contract/audit/decision-channel.ts).
  */
 import type { SessionDecision } from '../decision/types.js';
-import { type DecisionInput, decisionScores } from '../mqtt/topics.js';
+import { type DecisionInput, decisionScores } from './topics.js';
 
 export interface DecidingModel {
   name: string;

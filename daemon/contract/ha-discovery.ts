@@ -7,7 +7,7 @@
  * expires (decision_expiry_s), so it never shows the last accept forever; the health sensors
  * when three health messages were missed.
  */
-import type { InfoPayload, Topics } from '../mqtt/topics.js';
+import type { InfoPayload, Topics } from './topics.js';
 
 export interface DiscoveryMessage {
   topic: string;

@@ -1,8 +1,8 @@
 /** Publishes Home Assistant discovery on every connect and when Home Assistant comes online. */
 
-import type { MqttLink } from '../mqtt/mqtt-link.js';
-import type { InfoPayload } from '../mqtt/topics.js';
+import type { ContractLink } from './contract-link.js';
 import { type DiscoveryExpiry, haDiscoveryMessages } from './ha-discovery.js';
+import type { InfoPayload } from './topics.js';
 
 export class HaDiscovery {
   private readonly statusTopic: string;
@@ -12,7 +12,7 @@ export class HaDiscovery {
   };
 
   constructor(
-    private readonly link: MqttLink,
+    private readonly link: ContractLink,
     private readonly prefix: string,
     private readonly info: () => InfoPayload,
     private readonly expiry: DiscoveryExpiry,

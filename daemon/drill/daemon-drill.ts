@@ -7,18 +7,14 @@
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { configHash } from '../contract/commands/daemon-target.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
 import type { CameraState, FrameResult } from '../pipeline/pipeline.js';
 import {
-  applyDrillRetention,
-  DEFAULT_DRILL_RETENTION,
-  DRILL_RECORD_VERSION,
-  DrillRecorder,
-  DrillStore,
-  newDrillId,
+  type DrillRecorder,
+  type DrillStore,
   type PresentationRecord,
   readDrill,
+  startDrillRecord,
 } from './record.js';
 import { writeReport } from './report.js';
 
@@ -146,33 +142,23 @@ export class DaemonDrill implements DrillControl {
       );
     const model = this.host.liveness();
     if (!model) throw new KioskError(ErrorCodes.DRILL_INVALID, 'no liveness model loaded');
-    const m = model.info;
-    const id = newDrillId();
-    this.store = new DrillStore(config.device.state_dir, {
-      version: DRILL_RECORD_VERSION,
-      id,
-      startedAt: new Date().toISOString(),
+    const { id, store, recorder } = startDrillRecord({
+      config,
       software: this.host.software,
       cameraIds: [cam],
-      model: { name: m.name, version: m.version, sha256: m.sha256, family: m.family, purpose: m.purpose },
-      configHash: configHash(config),
-      thresholds: { ...model.activeThresholds },
-      decision: config.decision,
+      liveness: model,
       detector: this.host.detectorName() ?? 'unknown',
       // Never from the web page: face images are kept only when the installer opts in on the device.
       storeImages: false,
     });
-    applyDrillRetention(config.device.state_dir, DEFAULT_DRILL_RETENTION, id);
-    this.recorder = new DrillRecorder(this.store);
+    this.store = store;
+    this.recorder = recorder;
     this.camera = cam;
     this.last = null;
     this.host.events.on('frame', this.onFrame);
     this.host.events.on('camera', this.onCamera);
     this.scoreHeld(true);
-    this.host.log.info(
-      { drill: id, camera: cam, dir: this.store.dir },
-      `drill ${id} started on camera ${cam}`,
-    );
+    this.host.log.info({ drill: id, camera: cam, dir: store.dir }, `drill ${id} started on camera ${cam}`);
     return this.status();
   }
 

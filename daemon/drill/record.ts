@@ -21,9 +21,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../../config/schema.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { cv } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { configHash } from '../contract/commands/daemon-target.js';
 import type {
   Box,
   DecisionConfig,
@@ -32,7 +34,7 @@ import type {
   QualityGate,
   SessionDecision,
 } from '../decision/types.js';
-import type { ModelInfo } from '../liveness/liveness-model.js';
+import type { LivenessModel, ModelInfo } from '../liveness/liveness-model.js';
 import type { Verdict } from '../liveness/verdict.js';
 import type { FrameResult } from '../pipeline/pipeline.js';
 
@@ -175,6 +177,47 @@ export class DrillStore {
     writeFileSync(path.join(this.dir, rel), jpeg);
     return rel;
   }
+}
+
+/** What decides during a new drill, as its record states it. */
+export interface DrillSetup {
+  config: Config;
+  software: string;
+  cameraIds: string[];
+  liveness: Pick<LivenessModel, 'info' | 'activeThresholds'>;
+  detector: string;
+  /** Face crops kept (opt-in on the device only). */
+  storeImages: boolean;
+}
+
+/**
+ * Starts a drill, for the scripted runner and the status page alike: a new id, its
+ * `drill.json` under state_dir (model, thresholds in force, config hash, detector), older
+ * drills beyond the default retention removed, and a recorder on it.
+ */
+export function startDrillRecord(setup: DrillSetup): {
+  id: string;
+  store: DrillStore;
+  recorder: DrillRecorder;
+} {
+  const { config, liveness, storeImages } = setup;
+  const m = liveness.info;
+  const id = newDrillId();
+  const store = new DrillStore(config.device.state_dir, {
+    version: DRILL_RECORD_VERSION,
+    id,
+    startedAt: new Date().toISOString(),
+    software: setup.software,
+    cameraIds: setup.cameraIds,
+    model: { name: m.name, version: m.version, sha256: m.sha256, family: m.family, purpose: m.purpose },
+    configHash: configHash(config),
+    thresholds: { ...liveness.activeThresholds },
+    decision: config.decision,
+    detector: setup.detector,
+    storeImages,
+  });
+  applyDrillRetention(config.device.state_dir, DEFAULT_DRILL_RETENTION, id);
+  return { id, store, recorder: new DrillRecorder(store, { storeImages }) };
 }
 
 /** Reads a drill back; a torn last line (a crash mid-append) is skipped, not fatal. */

@@ -21,7 +21,7 @@ import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
-import { applyStoredThresholds, configHash } from '../contract/commands/daemon-target.js';
+import { applyStoredThresholds } from '../contract/commands/daemon-target.js';
 import { createDetector, detectorOptions } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
@@ -29,14 +29,11 @@ import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
 import { activeManifest } from '../models/model-install.js';
 import { CameraPipeline, type CameraState } from '../pipeline/pipeline.js';
 import {
-  applyDrillRetention,
-  DEFAULT_DRILL_RETENTION,
-  DRILL_RECORD_VERSION,
-  DrillRecorder,
-  DrillStore,
-  newDrillId,
+  type DrillRecorder,
+  type DrillStore,
   type PresentationRecord,
   type PresentationSpec,
+  startDrillRecord,
 } from './record.js';
 
 const noStages = { record: () => undefined };
@@ -199,23 +196,14 @@ export async function openDrill(opts: OpenDrillOptions): Promise<DrillContext> {
         { model: m.name, purpose: m.purpose },
         `liveness model ${m.name} is marked purpose: ${m.purpose}`,
       );
-    const storeImages = opts.storeImages === true;
-    const id = newDrillId();
-    const store = new DrillStore(config.device.state_dir, {
-      version: DRILL_RECORD_VERSION,
-      id,
-      startedAt: new Date().toISOString(),
+    const { store, recorder } = startDrillRecord({
+      config,
       software: opts.software,
       cameraIds: opts.cameraIds,
-      model: { name: m.name, version: m.version, sha256: m.sha256, family: m.family, purpose: m.purpose },
-      configHash: configHash(config),
-      thresholds: { ...liveness.activeThresholds },
-      decision: config.decision,
+      liveness,
       detector: detector.name,
-      storeImages,
+      storeImages: opts.storeImages === true,
     });
-    applyDrillRetention(config.device.state_dir, DEFAULT_DRILL_RETENTION, id);
-    const recorder = new DrillRecorder(store, { storeImages });
     return {
       config,
       log,

@@ -1,17 +1,21 @@
 /**
- * The daemon's one connection to the broker (mqtt.js 5.x).
+ * The daemon's one connection to the broker (mqtt.js 5.x): a transport of opaque messages
+ * (topic, bytes, QoS, retain, expiry). It knows nothing of the MQTT contract: topic names,
+ * payloads and what they mean live in daemon/contract/ (contract-link.ts builds on this class).
  *
  * - One mqtt.js client per connection attempt, with mqtt.js' own reconnect off
  *   (`reconnectPeriod: 0`): its fixed period cannot back off, and its in-memory store is
  *   replaced by `reconnect()` anyway. The link owns the backoff, the offline queue and the
  *   protocol fallback (MQTT 5, then 3.1.1 when the broker refuses 5).
  * - `publish()` never throws and never rejects; it resolves with what became of the message,
- *   so the durable outbox of a later issue can sit in front of it and delete on `delivered`.
+ *   so a durable outbox can sit in front of it and delete on `delivered`.
  * - While offline, QoS 1 messages wait in a bounded in-memory queue (oldest dropped beyond
- *   `maxQueued`, counted); QoS 0 (health) is dropped. A queued message that expires before the
- *   connection returns is dropped: a late `accept` must never open a gate.
+ *   `maxQueued`, counted); QoS 0 is dropped. A queued message that expires before the
+ *   connection returns is dropped: a late message must never be acted on.
  * - In-flight QoS 1 messages whose connection dies before PUBACK go back to the queue front:
- *   at least once; receivers deduplicate on the decision `id`.
+ *   at least once; receivers deduplicate.
+ * - Retained state the client owns (`availability` birth and will, `retain()`) is re-published
+ *   on every connect, since a broker restart clears it.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -25,13 +29,6 @@ import {
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { redactSecrets } from '../../core/log.js';
-import {
-  type DecisionPayload,
-  type HealthPayload,
-  type InfoPayload,
-  type MqttCounters,
-  Topics,
-} from './topics.js';
 
 export interface LinkLogger {
   debug(obj: object, msg: string): void;
@@ -43,17 +40,13 @@ const silentLogger: LinkLogger = { debug() {}, info() {}, warn() {} };
 
 export interface MqttLinkOptions {
   url: string;
-  deviceId: string;
-  prefix: string;
-  /** null: `fghv-<device_id>` (device ids that already start with `fghv-` are used as they are). */
-  clientId: string | null;
+  clientId: string;
   username: string | null;
   password: string | null;
   protocolVersion: 4 | 5;
   keepaliveS: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
-  decisionExpiryS: number;
   /** QoS 1 messages kept while offline; the oldest are dropped beyond this. Default 100. */
   maxQueued?: number;
   /** Time allowed for the CONNACK of one attempt. Default 10 s. */
@@ -63,6 +56,25 @@ export interface MqttLinkOptions {
   random?: () => number;
   /** TLS material (PEM contents, not paths) for mqtts:// URLs. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
+  /**
+   * Birth and last will on one retained topic: `online` after every CONNACK, `offline` before
+   * a clean close and as the will the broker publishes when the connection dies. None if absent.
+   */
+  availability?: { topic: string; online: string; offline: string };
+}
+
+/** What the link has done since it was made. */
+export interface LinkCounters {
+  connected: boolean;
+  /** 5 or 4 once a CONNACK was accepted; null before. */
+  protocol_version: number | null;
+  connects: number;
+  disconnects: number;
+  published: number;
+  /** Messages handed to the link that will never reach the broker (queue overflow, expired, offline QoS 0, closed). */
+  dropped: number;
+  /** Messages waiting for a connection right now. */
+  queued: number;
 }
 
 export interface OutgoingMessage {
@@ -73,7 +85,7 @@ export interface OutgoingMessage {
   /** ms since the epoch: not sent after this; with MQTT 5 the broker gets the time left as message expiry. */
   expiresAt?: number;
   /**
-   * The caller keeps the message durably (the audit outbox): never queued in memory, resolved
+   * The caller keeps the message durably (an outbox): never queued in memory, resolved
    * `offline` when not connected or when its connection dies before the PUBACK; the caller
    * re-sends it after the next connect.
    */
@@ -83,7 +95,7 @@ export interface OutgoingMessage {
 }
 
 export interface LinkEvents {
-  /** After every CONNACK, once online and info were sent. */
+  /** After every CONNACK, once `online` and the owned retained messages were sent. */
   connect: [];
   message: [topic: string, payload: Buffer, packet: IPublishPacket];
 }
@@ -107,30 +119,6 @@ export function readMqttPassword(
     }
   }
   return env.FGHV_MQTT_PASSWORD ?? null;
-}
-
-export function linkOptionsFromConfig(
-  mqtt: Config['mqtt'],
-  deviceId: string,
-  url: string,
-  extra: Pick<MqttLinkOptions, 'log' | 'maxQueued'> = {},
-  env: NodeJS.ProcessEnv = process.env,
-): MqttLinkOptions {
-  return {
-    url,
-    deviceId,
-    prefix: mqtt.prefix,
-    clientId: mqtt.client_id,
-    username: mqtt.username,
-    password: readMqttPassword(mqtt, env),
-    protocolVersion: mqtt.protocol_version,
-    keepaliveS: mqtt.keepalive_s,
-    reconnectMinMs: mqtt.reconnect_min_ms,
-    reconnectMaxMs: mqtt.reconnect_max_ms,
-    decisionExpiryS: mqtt.decision_expiry_s,
-    tls: readTlsFiles(mqtt.tls),
-    ...extra,
-  };
 }
 
 /** Reads the TLS files named in the config; a missing file is a connect error at start. */
@@ -169,6 +157,14 @@ export function redactUrl(url: string): string {
   return redactSecrets(url);
 }
 
+interface OwnedRetained {
+  payload: string;
+  /** What was last published on the current connection (null: nothing yet). */
+  sent: string | null;
+  /** When the last re-assertion was (or is scheduled to be) sent, ms since the epoch. */
+  lastReassert: number;
+}
+
 interface Pending {
   msg: OutgoingMessage;
   resolve: (outcome: PublishOutcome) => void;
@@ -180,10 +176,9 @@ interface Pending {
 const UNSUPPORTED_PROTOCOL = new Set([1, 132]);
 
 export class MqttLink extends EventEmitter<LinkEvents> {
-  readonly topics: Topics;
   readonly clientId: string;
-  private readonly opts: Required<Omit<MqttLinkOptions, 'password' | 'username' | 'tls'>> &
-    Pick<MqttLinkOptions, 'password' | 'username' | 'tls'>;
+  private readonly opts: Required<Omit<MqttLinkOptions, 'password' | 'username' | 'tls' | 'availability'>> &
+    Pick<MqttLinkOptions, 'password' | 'username' | 'tls' | 'availability'>;
   private readonly log: LinkLogger;
   private version: 4 | 5;
   private client: MqttClient | null = null;
@@ -193,8 +188,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private failedAttempts = 0;
   private retryNow = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private info: InfoPayload | null = null;
-  private publishedInfo: string | null = null;
+  /** Retained messages this client owns, by topic (`retain()`). */
+  private readonly owned = new Map<string, OwnedRetained>();
   private readonly queue: Pending[] = [];
   private readonly inflight = new Set<Pending>();
   private waiters: (() => void)[] = [];
@@ -218,10 +213,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     };
     this.log = this.opts.log;
     this.version = options.protocolVersion;
-    this.topics = new Topics(options.prefix, options.deviceId);
-    this.clientId =
-      options.clientId ??
-      (options.deviceId.startsWith('fghv-') ? options.deviceId : `fghv-${options.deviceId}`);
+    this.clientId = options.clientId;
   }
 
   /** Starts connecting in the background; a broker that is down is retried with backoff. */
@@ -256,7 +248,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     return this.stats.protocol;
   }
 
-  counters(): MqttCounters {
+  counters(): LinkCounters {
     const { connects, disconnects, published, dropped, protocol } = this.stats;
     return {
       connected: this.connected,
@@ -269,36 +261,21 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     };
   }
 
-  /** Retained `info`; published now if connected and changed, and again on every connect. */
-  setInfo(info: InfoPayload): void {
-    this.info = info;
-    if (this.connected) this.publishInfo();
-  }
-
   /**
-   * `liveOnly`: never queued, never re-sent after a reconnect (the durable audit outbox holds
-   * the decision instead), so a decision made while the broker was unreachable never reaches
-   * a gate late, even within its expiry.
+   * A retained message this client owns: published now if connected and changed, again on
+   * every connect, and never queued (offline, it waits for the next connect). The link also
+   * subscribes to the topic: another value appearing there (another client writing it) is
+   * overwritten with this one, at most once per 2 s per topic, so that two processes sharing
+   * the topic cannot flood the broker. Messages on owned topics are not emitted.
    */
-  publishDecision(cameraId: string, payload: DecisionPayload, liveOnly = false): Promise<PublishOutcome> {
-    const expiresAt = Date.parse(payload.expires_at);
-    return this.publish({
-      topic: this.topics.decision(cameraId),
-      payload: JSON.stringify(payload),
-      qos: 1,
-      retain: false,
-      ...(liveOnly ? { durable: true } : {}),
-      ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
-    });
-  }
-
-  publishHealth(payload: HealthPayload): Promise<PublishOutcome> {
-    return this.publish({
-      topic: this.topics.health,
-      payload: JSON.stringify(payload),
-      qos: 0,
-      retain: false,
-    });
+  retain(topic: string, payload: string): void {
+    const known = this.owned.get(topic);
+    if (known) known.payload = payload;
+    else {
+      this.owned.set(topic, { payload, sent: null, lastReassert: 0 });
+      if (this.connected && this.client) this.client.subscribe(topic, { qos: 1 });
+    }
+    if (this.connected) this.publishOwned(topic);
   }
 
   /** Subscribes now if connected and again after every reconnect (QoS 1); messages come as 'message' events. */
@@ -332,7 +309,9 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     const client = this.client;
     if (!client) return;
     if (this.connected) {
-      await withTimeout(this.sendRetained(client, this.topics.availability, 'offline'), 2000);
+      const availability = this.opts.availability;
+      if (availability)
+        await withTimeout(this.sendRetained(client, availability.topic, availability.offline), 2000);
       await withTimeout(client.endAsync(false), 2000);
     }
     await client.endAsync(true).catch(() => undefined);
@@ -346,6 +325,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (this.closing !== null) return;
     const version = this.version;
     const tls: Partial<IClientOptions> = this.opts.tls ? { ...this.opts.tls } : {};
+    const availability = this.opts.availability;
     const client = connect(this.opts.url, {
       ...tls,
       clientId: this.clientId,
@@ -356,15 +336,24 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       clean: true,
       ...(this.opts.username !== null ? { username: this.opts.username } : {}),
       ...(this.opts.password !== null ? { password: this.opts.password } : {}),
-      will: { topic: this.topics.availability, payload: Buffer.from('offline'), qos: 1, retain: true },
+      ...(availability
+        ? {
+            will: {
+              topic: availability.topic,
+              payload: Buffer.from(availability.offline),
+              qos: 1,
+              retain: true,
+            },
+          }
+        : {}),
     });
     this.client = client;
     client.on('connect', () => this.onConnect(client, version));
     client.on('close', () => this.onClose(client));
     client.on('message', (topic, payload, packet) => {
       if (client !== this.client) return;
-      if (topic === this.topics.info) {
-        this.guardInfo(payload);
+      if (this.owned.has(topic)) {
+        this.guardOwned(topic, payload);
         return;
       }
       this.emit('message', topic, payload, packet);
@@ -398,11 +387,15 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       'MQTT connected',
     );
     // A broker restart clears retained state: announce ourselves on every connect.
-    void this.sendRetained(client, this.topics.availability, 'online');
-    this.publishedInfo = null;
-    this.publishInfo();
-    // Our own info topic too: a different retained value there is corrected (guardInfo).
-    client.subscribe([...this.subscriptions, this.topics.info], { qos: 1 });
+    const availability = this.opts.availability;
+    if (availability) void this.sendRetained(client, availability.topic, availability.online);
+    for (const [topic, owned] of this.owned) {
+      owned.sent = null;
+      this.publishOwned(topic);
+    }
+    // The owned topics too: a different retained value there is corrected (guardOwned).
+    const filters = [...this.subscriptions, ...this.owned.keys()];
+    if (filters.length) client.subscribe(filters, { qos: 1 });
     for (const p of this.queue.splice(0)) this.send(p);
     for (const w of this.waiters.splice(0)) w();
     this.emit('connect');
@@ -440,37 +433,26 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.reconnectTimer = setTimeout(() => this.attempt(), delay);
   }
 
-  private lastInfoReassert = 0;
-
-  /**
-   * The retained `info` is the device's to state: another value there (a client forging the
-   * device's key or model) is overwritten with the real one, at most once per 2 s so that two
-   * processes sharing a device id cannot flood the broker.
-   */
-  private guardInfo(payload: Buffer): void {
-    if (!this.info || !this.client || !this.connected) return;
-    const ours = JSON.stringify(this.info);
-    if (payload.toString('utf8') === ours) return;
+  /** Another value on an owned topic is overwritten with ours (see `retain()`). */
+  private guardOwned(topic: string, payload: Buffer): void {
+    const owned = this.owned.get(topic);
+    if (!owned || !this.client || !this.connected) return;
+    if (payload.toString('utf8') === owned.payload) return;
     const now = Date.now();
-    const wait = Math.max(0, this.lastInfoReassert + 2000 - now);
-    this.lastInfoReassert = now + wait;
-    this.log.warn(
-      { topic: this.topics.info },
-      'another retained info appeared on this device topic: re-asserting',
-    );
+    const wait = Math.max(0, owned.lastReassert + 2000 - now);
+    owned.lastReassert = now + wait;
+    this.log.warn({ topic }, 'another retained value appeared on a topic this client owns: re-asserting');
     const client = this.client;
     setTimeout(() => {
-      if (client === this.client && this.connected && this.info)
-        void this.sendRetained(client, this.topics.info, JSON.stringify(this.info));
+      if (client === this.client && this.connected) void this.sendRetained(client, topic, owned.payload);
     }, wait).unref();
   }
 
-  private publishInfo(): void {
-    if (!this.info || !this.client) return;
-    const json = JSON.stringify(this.info);
-    if (json === this.publishedInfo) return;
-    this.publishedInfo = json;
-    void this.sendRetained(this.client, this.topics.info, json);
+  private publishOwned(topic: string): void {
+    const owned = this.owned.get(topic);
+    if (!owned || !this.client || owned.payload === owned.sent) return;
+    owned.sent = owned.payload;
+    void this.sendRetained(this.client, topic, owned.payload);
   }
 
   /** Retained state is republished on every connect, so it is never queued or retried. */

@@ -10,14 +10,14 @@ import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { redactSecrets } from '../../core/log.js';
-import type { DrillControl } from '../drill/daemon-drill.js';
 import type {
   CameraRecoveryFigures,
   DecisionPayload,
   InfoPayload,
   LatencyFigures,
   SystemFigures,
-} from '../mqtt/topics.js';
+} from '../contract/topics.js';
+import type { DrillControl } from '../drill/daemon-drill.js';
 import type { CameraState, FrameResult } from '../pipeline/pipeline.js';
 import { readSystemFigures } from '../telemetry/health.js';
 import { checkAccess, resolveStatusToken } from './auth.js';

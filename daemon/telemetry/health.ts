@@ -14,8 +14,8 @@ import type {
   ModelRef,
   MqttCounters,
   SystemFigures,
-} from '../mqtt/topics.js';
-import { CONTRACT_VERSION } from '../mqtt/topics.js';
+} from '../contract/topics.js';
+import { CONTRACT_VERSION } from '../contract/topics.js';
 
 export interface PipelineFigures {
   fps: { capture: number; processed: number; dropped: number };

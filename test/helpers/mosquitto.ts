@@ -12,7 +12,7 @@ export { freePort };
 
 import os from 'node:os';
 import path from 'node:path';
-import type { MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
+import type { ContractLinkOptions } from '../../daemon/contract/contract-link.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -189,12 +189,12 @@ export async function collect(url: string, topics: string[], protocolVersion: 4 
   };
 }
 
-/** MqttLink options for tests: MQTT 5, prefix fghv, fast reconnects; `extra` overrides any of them. */
+/** ContractLink options for tests: MQTT 5, prefix fghv, fast reconnects; `extra` overrides any of them. */
 export function testLinkOptions(
   url: string,
   deviceId: string,
-  extra: Partial<MqttLinkOptions> = {},
-): MqttLinkOptions {
+  extra: Partial<ContractLinkOptions> = {},
+): ContractLinkOptions {
   return {
     url,
     deviceId,
@@ -206,7 +206,6 @@ export function testLinkOptions(
     keepaliveS: 5,
     reconnectMinMs: 50,
     reconnectMaxMs: 400,
-    decisionExpiryS: 10,
     ...extra,
   };
 }

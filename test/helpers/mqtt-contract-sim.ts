@@ -1,5 +1,5 @@
 /**
- * A simulated kiosk for the contract tests: the daemon's real MQTT side (MqttLink,
+ * A simulated kiosk for the contract tests: the daemon's real MQTT side (ContractLink,
  * ContractServices: signing, audit store and outbox, commands; HealthReporter) wired as
  * daemon.ts wires it, with a timer instead of cameras and models, so broker restarts,
  * `kill -9` and fuzzing take seconds. Usage: node mqtt-contract-sim.js CONFIG.yaml
@@ -9,11 +9,12 @@ import { loadConfig } from '../../config/load.js';
 import type { CommandTarget } from '../../daemon/contract/commands/command-server.js';
 import { RESTART_EXIT_CODE } from '../../daemon/contract/commands/daemon-target.js';
 import { mergeThresholdUpdate, writeThresholds } from '../../daemon/contract/commands/thresholds-store.js';
+import { ContractLink, linkOptionsFromConfig } from '../../daemon/contract/contract-link.js';
 import { ContractServices, contractCapabilities } from '../../daemon/contract/contract-services.js';
 import { SeqCounter } from '../../daemon/contract/seq-counter.js';
-import { linkOptionsFromConfig, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
-import type { DecisionInput, InfoPayload } from '../../daemon/mqtt/topics.js';
+import type { DecisionInput, InfoPayload } from '../../daemon/contract/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { decisionInput, spoofReject } from './decision-input.js';
 
 const file = process.argv[2] ?? null;
 const { config } = loadConfig(file);
@@ -21,7 +22,7 @@ const deviceId = config.device.id ?? 'sim';
 const log = { warn: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`) };
 const seq = new SeqCounter(config.device.state_dir);
 const contract = new ContractServices(config, deviceId, log);
-const link = new MqttLink(
+const link = new ContractLink(
   linkOptionsFromConfig(config.mqtt, deviceId, config.mqtt.url ?? 'mqtt://127.0.0.1:1883'),
 );
 let thresholds: Record<string, number> = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };
@@ -91,18 +92,14 @@ link.start();
 await health.start();
 
 let track = 0;
-const input = (): DecisionInput => ({
-  camera_id: 'front',
-  track_id: ++track,
-  decision: track % 3 === 0 ? 'reject' : 'accept',
-  reason: track % 3 === 0 ? 'spoof_detected' : 'live_verified',
-  scores: { p_real: 0.9, var: 0.001, delta_kl: -2 },
-  frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
-  quality: { face_px: 150, sharpness: 0.6, brightness: 0.5 },
-  model: { name: 'sim', version: '1', sha256: 'a'.repeat(64) },
-  execution_provider: 'cpu',
-  latency_ms: { first_frame_to_decision: 300, last_frame_to_publish: 1 },
-});
+/** Every third decision a reject. */
+const input = (): DecisionInput => {
+  track++;
+  const model = { name: 'sim', version: '1', sha256: 'a'.repeat(64) };
+  return track % 3 === 0
+    ? spoofReject({ track_id: track, model })
+    : decisionInput({ track_id: track, model });
+};
 timer = setInterval(
   () => {
     const p = contract.decide(input());

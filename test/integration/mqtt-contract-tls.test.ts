@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
-import { MqttLink, type MqttLinkOptions } from '../../daemon/mqtt/mqtt-link.js';
+import { ContractLink, type ContractLinkOptions } from '../../daemon/contract/contract-link.js';
 import { needsMosquitto, testLinkOptions } from '../helpers/mosquitto.js';
 import {
   type Certs,
@@ -24,7 +24,11 @@ import { sleep, until } from '../helpers/wait.js';
 
 const skip = needsMosquitto() || needsOpenssl();
 
-const linkOptions = (url: string, deviceId: string, extra: Partial<MqttLinkOptions>): MqttLinkOptions =>
+const linkOptions = (
+  url: string,
+  deviceId: string,
+  extra: Partial<ContractLinkOptions>,
+): ContractLinkOptions =>
   testLinkOptions(url, deviceId, { reconnectMinMs: 100, connectTimeoutMs: 2000, ...extra });
 
 describe('MQTT over TLS with client certificates, passwords and an ACL', { skip, timeout: 60_000 }, () => {
@@ -93,7 +97,7 @@ describe('MQTT over TLS with client certificates, passwords and an ACL', { skip,
       key: readFileSync(device.key),
       rejectUnauthorized: true,
     };
-    const link = new MqttLink(linkOptions(tlsUrl(), 'kiosk-tls', { tls }));
+    const link = new ContractLink(linkOptions(tlsUrl(), 'kiosk-tls', { tls }));
     t.after(() => link.close());
     link.start();
     assert.equal(await link.waitConnected(5000), true);
@@ -102,7 +106,7 @@ describe('MQTT over TLS with client certificates, passwords and an ACL', { skip,
     assert.ok(obs.msgs.some((m) => m.topic === 'fghv/kiosk-tls/availability' && m.payload === 'online'));
 
     // The same certificate may not speak for another device: mosquitto drops the publish (MQTT 5: not authorised).
-    const other = new MqttLink(linkOptions(tlsUrl(), 'other-kiosk', { tls, clientId: 'kiosk-tls-2' }));
+    const other = new ContractLink(linkOptions(tlsUrl(), 'other-kiosk', { tls, clientId: 'kiosk-tls-2' }));
     t.after(() => other.close());
     other.start();
     assert.equal(await other.waitConnected(5000), true);
@@ -112,12 +116,12 @@ describe('MQTT over TLS with client certificates, passwords and an ACL', { skip,
   });
 
   test('refused without a client certificate and with the wrong CA', async (t) => {
-    const noCert = new MqttLink(
+    const noCert = new ContractLink(
       linkOptions(tlsUrl(), 'kiosk-tls', { tls: { ca: readFileSync(certs.ca), rejectUnauthorized: true } }),
     );
     t.after(() => noCert.close());
     noCert.start();
-    const wrongCa = new MqttLink(
+    const wrongCa = new ContractLink(
       linkOptions(tlsUrl(), 'kiosk-tls', {
         clientId: 'wrong-ca',
         tls: {
@@ -135,13 +139,13 @@ describe('MQTT over TLS with client certificates, passwords and an ACL', { skip,
   });
 
   test('username + password on the plain listener; a wrong password is refused', async (t) => {
-    const ok = new MqttLink(
+    const ok = new ContractLink(
       linkOptions(broker.url, 'kiosk-pw', { username: 'kiosk-pw', password: 's3cret' }),
     );
     t.after(() => ok.close());
     ok.start();
     assert.equal(await ok.waitConnected(3000), true);
-    const bad = new MqttLink(
+    const bad = new ContractLink(
       linkOptions(broker.url, 'kiosk-pw', { clientId: 'bad', username: 'kiosk-pw', password: 'nope' }),
     );
     t.after(() => bad.close());

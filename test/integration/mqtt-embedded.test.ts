@@ -4,9 +4,11 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { isKioskError } from '../../core/errors.js';
+import { ContractLink } from '../../daemon/contract/contract-link.js';
+import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { MOSQUITTO_BIN, startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
-import { type LinkLogger, MqttLink } from '../../daemon/mqtt/mqtt-link.js';
-import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
+import type { LinkLogger } from '../../daemon/mqtt/mqtt-link.js';
+import { decisionInput, spoofReject } from '../helpers/decision-input.js';
 import { collect, testLinkOptions as linkOptions } from '../helpers/mosquitto.js';
 
 describe('embedded broker', { timeout: 60_000 }, () => {
@@ -19,7 +21,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
     t.after(() => sub.close());
     const logged: string[] = [];
     const log: LinkLogger = { debug() {}, info: (_o, m) => logged.push(m), warn: (_o, m) => logged.push(m) };
-    const link = new MqttLink(linkOptions(broker.url, 'k-emb', { log }));
+    const link = new ContractLink(linkOptions(broker.url, 'k-emb', { log }));
     t.after(() => link.close());
     link.setInfo({
       v: 1,
@@ -42,21 +44,11 @@ describe('embedded broker', { timeout: 60_000 }, () => {
     const info = await sub.waitFor((m) => m.topic === 'fghv/k-emb/info');
     assert.equal(JSON.parse(info.payload).device_id, 'k-emb');
 
-    const payload = buildDecisionPayload(
-      {
-        camera_id: 'front',
-        track_id: 3,
-        decision: 'reject',
-        reason: 'spoof_detected',
-        scores: { p_real: 0.1, var: 0.02, delta_kl: 2.5 },
-        frames: { seen: 5, inferred: 0, live: 0, verified: 0 },
-        quality: { face_px: 150, sharpness: 0.4, brightness: 0.5 },
-        model: { name: 'm', version: '1', sha256: 'x' },
-        execution_provider: 'cpu',
-        latency_ms: { first_frame_to_decision: 300, last_frame_to_publish: 1 },
-      },
-      { deviceId: 'k-emb', seq: { next: () => 1 }, expiryS: 10 },
-    );
+    const payload = buildDecisionPayload(spoofReject({ track_id: 3 }), {
+      deviceId: 'k-emb',
+      seq: { next: () => 1 },
+      expiryS: 10,
+    });
     assert.deepEqual(await link.publishDecision('front', payload), { delivered: true });
     const got = await sub.waitFor((m) => m.topic === 'fghv/k-emb/front/decision');
     assert.equal(got.retain, false);
@@ -73,7 +65,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
    */
   async function staleAcceptDelivered(kind: 'mosquitto' | 'aedes'): Promise<boolean> {
     const broker = await startEmbeddedBroker('127.0.0.1', 0, kind);
-    const link = new MqttLink(linkOptions(broker.url, 'k-exp', { decisionExpiryS: 1 }));
+    const link = new ContractLink(linkOptions(broker.url, 'k-exp'));
     try {
       const version = kind === 'mosquitto' ? 5 : 4;
       const opts = {
@@ -89,21 +81,11 @@ describe('embedded broker', { timeout: 60_000 }, () => {
       link.start();
       assert.equal(await link.waitConnected(5000), true);
       assert.equal(link.protocolVersion, version);
-      const payload = buildDecisionPayload(
-        {
-          camera_id: 'front',
-          track_id: 1,
-          decision: 'accept',
-          reason: 'live_verified',
-          scores: { p_real: 0.9, var: null, delta_kl: null },
-          frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
-          quality: { face_px: 150, sharpness: 0.4, brightness: 0.5 },
-          model: { name: 'm', version: '1', sha256: 'x' },
-          execution_provider: 'cpu',
-          latency_ms: { first_frame_to_decision: 300, last_frame_to_publish: 1 },
-        },
-        { deviceId: 'k-exp', seq: { next: () => 1 }, expiryS: 1 },
-      );
+      const payload = buildDecisionPayload(decisionInput(), {
+        deviceId: 'k-exp',
+        seq: { next: () => 1 },
+        expiryS: 1,
+      });
       assert.deepEqual(await link.publishDecision('front', payload), { delivered: true });
       await new Promise((r) => setTimeout(r, 2500));
       const back = await connectAsync(broker.url, opts);
@@ -166,7 +148,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
     const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const sub = await collect(url, ['fghv/k-retry/+/decision'], 4);
     t.after(() => sub.close());
-    const link = new MqttLink(linkOptions(url, 'k-retry', { protocolVersion: 4 }));
+    const link = new ContractLink(linkOptions(url, 'k-retry', { protocolVersion: 4 }));
     t.after(() => link.close());
     link.start();
     assert.equal(await link.waitConnected(5000), true);

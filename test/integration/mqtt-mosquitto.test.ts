@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { ContractLink } from '../../daemon/contract/contract-link.js';
+import { buildDecisionPayload, type InfoPayload } from '../../daemon/contract/topics.js';
 import { MqttLink } from '../../daemon/mqtt/mqtt-link.js';
-import { buildDecisionPayload, type DecisionInput, type InfoPayload } from '../../daemon/mqtt/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
+import { decisionInput } from '../helpers/decision-input.js';
 import {
   collect,
   type Mosquitto,
@@ -30,21 +32,8 @@ function info(deviceId: string, configHash: string): InfoPayload {
   };
 }
 
-const decisionInput: DecisionInput = {
-  camera_id: 'front',
-  track_id: 1,
-  decision: 'accept',
-  reason: 'live_verified',
-  scores: { p_real: 0.9, var: 0.01, delta_kl: null },
-  frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
-  quality: { face_px: 120, sharpness: 0.5, brightness: 0.5 },
-  model: { name: 'm', version: '1', sha256: 'x' },
-  execution_provider: 'cpu',
-  latency_ms: { first_frame_to_decision: 100, last_frame_to_publish: 2 },
-};
-
 function decision(deviceId: string, seq: number, expiryS = 10) {
-  return buildDecisionPayload(decisionInput, { deviceId, seq: { next: () => seq }, expiryS });
+  return buildDecisionPayload(decisionInput(), { deviceId, seq: { next: () => seq }, expiryS });
 }
 
 describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
@@ -57,7 +46,7 @@ describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
   });
 
   test('online and info are retained, republished after a broker restart, info again on change', async (t) => {
-    const link = new MqttLink(options(broker.url, 'k-restart'));
+    const link = new ContractLink(options(broker.url, 'k-restart'));
     t.after(() => link.close());
     link.setInfo(info('k-restart', 'h1'));
     link.start();
@@ -100,7 +89,7 @@ describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
   test('decision: QoS 1, never retained, MQTT 5 message expiry', async (t) => {
     const sub = await collect(broker.url, ['fghv/k-dec/+/decision']);
     t.after(() => sub.close());
-    const link = new MqttLink(options(broker.url, 'k-dec'));
+    const link = new ContractLink(options(broker.url, 'k-dec'));
     t.after(() => link.close());
     link.start();
     assert.equal(await link.waitConnected(5000), true);
@@ -120,13 +109,50 @@ describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
     assert.equal(late.messages.length, 0, 'a late subscriber gets no retained decision');
   });
 
+  test('the bare transport: opaque messages and the retained topics it is given, nothing of its own', async (t) => {
+    const sub = await collect(broker.url, ['#']);
+    t.after(() => sub.close());
+    const { deviceId: _d, prefix: _p, ...transport } = options(broker.url, 'unused');
+    const link = new MqttLink({ ...transport, clientId: 'bare-1' });
+    t.after(() => link.close());
+    link.retain('bare/state', 'a');
+    link.start();
+    assert.ok(await link.waitConnected(5000));
+    await sub.waitFor((m) => m.topic === 'bare/state' && m.payload === 'a');
+    assert.deepEqual(await link.publish({ topic: 'bare/x', payload: 'hello', qos: 1, retain: false }), {
+      delivered: true,
+    });
+    await sub.waitFor((m) => m.topic === 'bare/x' && m.payload === 'hello');
+    // Another client overwrites the owned retained value: the link puts its own back.
+    const forger = await import('mqtt').then((m) => m.connectAsync(broker.url, { reconnectPeriod: 0 }));
+    t.after(() => forger.endAsync(true));
+    await forger.publishAsync('bare/state', 'b', { qos: 1, retain: true });
+    assert.ok(
+      await waitFor(
+        () => sub.messages.filter((m) => m.topic === 'bare/state' && m.payload === 'a').length >= 2,
+        10_000,
+      ),
+      'the owned value re-asserted',
+    );
+    link.retain('bare/state', 'c');
+    await sub.waitFor((m) => m.topic === 'bare/state' && m.payload === 'c');
+    await link.close();
+    const late = await collect(broker.url, ['bare/state']);
+    t.after(() => late.close());
+    assert.equal((await late.waitFor((m) => m.retain)).payload, 'c');
+    // No availability, no will: only what it was given went out (fghv/: other tests' retained state).
+    const seen = new Set(sub.messages.map((m) => m.topic).filter((topic) => !topic.startsWith('fghv/')));
+    assert.deepEqual(seen, new Set(['bare/state', 'bare/x']));
+    assert.equal(link.counters().connects, 1);
+  });
+
   test('last will: offline after the link process is killed', async (t) => {
     const sub = await collect(broker.url, ['fghv/k-will/availability']);
     t.after(() => sub.close());
-    const linkModule = new URL('../../daemon/mqtt/mqtt-link.js', import.meta.url).href;
+    const linkModule = new URL('../../daemon/contract/contract-link.js', import.meta.url).href;
     const script = `
-      import { MqttLink } from ${JSON.stringify(linkModule)};
-      const link = new MqttLink(${JSON.stringify(options(broker.url, 'k-will'))});
+      import { ContractLink } from ${JSON.stringify(linkModule)};
+      const link = new ContractLink(${JSON.stringify(options(broker.url, 'k-will'))});
       link.start();
       if (await link.waitConnected(5000)) console.log('connected');
       setInterval(() => {}, 1000);`;
@@ -151,7 +177,7 @@ describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
   test('health is published with real system figures', async (t) => {
     const sub = await collect(broker.url, ['fghv/k-health/health']);
     t.after(() => sub.close());
-    const link = new MqttLink(options(broker.url, 'k-health'));
+    const link = new ContractLink(options(broker.url, 'k-health'));
     t.after(() => link.close());
     link.start();
     assert.equal(await link.waitConnected(5000), true);
@@ -186,7 +212,7 @@ describe('MqttLink with the broker down at start', { skip, timeout: 30_000 }, ()
   test('keeps working offline, bounds its queue, drops expired decisions, connects when the broker appears', async (t) => {
     const broker = await startMosquitto({ autostart: false });
     t.after(() => broker.stop());
-    const link = new MqttLink(options(broker.url, 'k-late', { maxQueued: 2 }));
+    const link = new ContractLink(options(broker.url, 'k-late', { maxQueued: 2 }));
     t.after(() => link.close());
     link.start();
     assert.equal(await link.waitConnected(300), false);

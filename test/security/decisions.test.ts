@@ -1,6 +1,6 @@
 /**
  * Findings 2, 3 and 9 of issue 12 against the daemon's real MQTT side (the simulated kiosk:
- * MqttLink, ContractServices, signing and the audit outbox exactly as the daemon wires them,
+ * ContractLink, ContractServices, signing and the audit outbox exactly as the daemon wires them,
  * with a timer instead of a camera so it decides every 30 ms) on a real mosquitto. The gate is
  * the one docs/gate-integration.md tells integrators to write: verifyDecision with its own
  * device, camera and the pinned key.

@@ -14,8 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { verifyDecision } from '../../daemon/contract/signing/verify.js';
+import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { modelSignedBytes, stageModel } from '../../daemon/models/model-install.js';
-import { buildDecisionPayload } from '../../daemon/mqtt/topics.js';
+import { spoofReject } from '../helpers/decision-input.js';
 import { spawnKiosk } from '../helpers/kiosk-child.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { simYaml, startSim, stopSim } from '../helpers/mqtt-contract-broker.js';
@@ -61,21 +62,12 @@ describe('security: decision verification is strict (finding 12)', () => {
     const signer = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
     const now = Date.now();
     const d = signer.sign(
-      buildDecisionPayload(
-        {
-          camera_id: 'front',
-          track_id: 1,
-          decision: 'reject',
-          reason: 'spoof_detected',
-          scores: { p_real: 0.1, var: 0.2, delta_kl: 1 },
-          frames: { seen: 5, inferred: 5, live: 0, verified: 0 },
-          quality: { face_px: 120, sharpness: 0.5, brightness: 0.5 },
-          model: { name: 'm', version: '1', sha256: 'a'.repeat(64) },
-          execution_provider: 'cpu',
-          latency_ms: { first_frame_to_decision: 300, last_frame_to_publish: 1 },
-        },
-        { deviceId: 'k', seq: { next: () => 1 }, expiryS: 10, now: () => now },
-      ),
+      buildDecisionPayload(spoofReject(), {
+        deviceId: 'k',
+        seq: { next: () => 1 },
+        expiryS: 10,
+        now: () => now,
+      }),
     );
     const gate = { deviceId: 'k', cameraId: 'front', now: now + 1 };
     assert.equal(verifyDecision(JSON.stringify(d), signer.publicKey, gate).ok, true);

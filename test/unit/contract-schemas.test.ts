@@ -10,7 +10,7 @@ import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
 import { contractCapabilities } from '../../daemon/contract/contract-services.js';
 import { haDiscoveryMessages } from '../../daemon/contract/ha-discovery.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
-import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/mqtt/topics.js';
+import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/contract/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 import { mqttCounters } from '../helpers/mqtt-counters.js';
 import { repoRoot } from '../helpers/paths.js';

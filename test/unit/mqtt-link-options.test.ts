@@ -5,12 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { configSchema } from '../../config/schema.js';
 import { isKioskError } from '../../core/errors.js';
-import {
-  backoffDelayMs,
-  linkOptionsFromConfig,
-  readMqttPassword,
-  redactUrl,
-} from '../../daemon/mqtt/mqtt-link.js';
+import { ContractLink, defaultClientId, linkOptionsFromConfig } from '../../daemon/contract/contract-link.js';
+import { backoffDelayMs, readMqttPassword, redactUrl } from '../../daemon/mqtt/mqtt-link.js';
 
 test('backoff doubles per attempt between min and max, jitter in the upper half', () => {
   // random = 0 gives ceiling/2 (never below min), random = 1 gives the ceiling.
@@ -48,8 +44,25 @@ test('linkOptionsFromConfig maps the mqtt section', () => {
   assert.equal(o.prefix, 'site');
   assert.equal(o.protocolVersion, 5);
   assert.equal(o.reconnectMinMs, 100);
-  assert.equal(o.decisionExpiryS, 10);
   assert.equal(o.password, null);
+  assert.equal(o.clientId, null);
+});
+
+test('the contract link names the client after the device and owns its availability topic', () => {
+  const cfg = configSchema.parse({ mqtt: { prefix: 'site' } });
+  const link = new ContractLink(linkOptionsFromConfig(cfg.mqtt, 'k1', 'mqtt://127.0.0.1:1883', {}, {}));
+  assert.equal(link.clientId, 'fghv-k1');
+  assert.equal(link.topics.availability, 'site/k1/availability');
+  assert.equal(
+    new ContractLink(linkOptionsFromConfig(cfg.mqtt, 'fghv-x', 'mqtt://h', {}, {})).clientId,
+    'fghv-x',
+  );
+  const named = configSchema.parse({ mqtt: { client_id: 'gate-7' } });
+  assert.equal(
+    new ContractLink(linkOptionsFromConfig(named.mqtt, 'k1', 'mqtt://h', {}, {})).clientId,
+    'gate-7',
+  );
+  assert.equal(defaultClientId('k2'), 'fghv-k2');
 });
 
 test('redactUrl hides credentials', () => {

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
-import { buildDecisionPayload, type DecisionInput, Topics } from '../../daemon/mqtt/topics.js';
+import { buildDecisionPayload, Topics } from '../../daemon/contract/topics.js';
+import { decisionInput } from '../helpers/decision-input.js';
 
-const input: DecisionInput = {
-  camera_id: 'front',
-  track_id: 77,
-  decision: 'accept',
-  reason: 'live_verified',
-  scores: { p_real: 0.97, var: 0.004, delta_kl: -3.1 },
-  frames: { seen: 9, inferred: 8, live: 7, verified: 7 },
-  quality: { face_px: 182, sharpness: 0.71, brightness: 0.52 },
-  model: { name: 'fghv-depthnet-256', version: '1.0.0', sha256: 'ab'.repeat(32) },
-  execution_provider: 'cpu',
-  latency_ms: { first_frame_to_decision: 612, last_frame_to_publish: 38 },
-};
+const input = decisionInput({ track_id: 77 });
 
 test('Topics puts every topic under <prefix>/<device_id>/', () => {
   const t = new Topics('fghv', 'kiosk-lobby-2');

@@ -8,20 +8,10 @@ import { canonicalJson, signedBytes } from '../../daemon/contract/signing/canoni
 import { DecisionSigner, publicKeyFrom } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision, verifySignature } from '../../daemon/contract/signing/verify.js';
 import { runVerify } from '../../daemon/contract/signing/verify-cli.js';
-import { buildDecisionPayload, type DecisionInput } from '../../daemon/mqtt/topics.js';
+import { buildDecisionPayload } from '../../daemon/contract/topics.js';
+import { decisionInput } from '../helpers/decision-input.js';
 
-const input: DecisionInput = {
-  camera_id: 'front',
-  track_id: 3,
-  decision: 'accept',
-  reason: 'live_verified',
-  scores: { p_real: 0.97, var: 0.004, delta_kl: -3.1 },
-  frames: { seen: 9, inferred: 8, live: 7, verified: 7 },
-  quality: { face_px: 182, sharpness: 0.71, brightness: 0.52 },
-  model: { name: 'm', version: '1', sha256: 'x' },
-  execution_provider: 'cpu',
-  latency_ms: { first_frame_to_decision: 612, last_frame_to_publish: 38 },
-};
+const input = decisionInput({ track_id: 3 });
 
 function decision(signer: DecisionSigner, seq: number, now = Date.parse('2026-11-28T09:15:02.481Z')) {
   return signer.sign(

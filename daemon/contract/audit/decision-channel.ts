@@ -4,14 +4,10 @@
  * (acknowledged rows are marked in the store). Used by the Daemon and by the tests' simulated kiosk.
  * A decision made while the broker is unreachable is not queued for the decision topic.
  */
-import type { MqttLink } from '../../mqtt/mqtt-link.js';
-import {
-  buildDecisionPayload,
-  type DecisionInput,
-  type DecisionPayload,
-  type SeqSource,
-} from '../../mqtt/topics.js';
+
+import type { ContractLink } from '../contract-link.js';
 import type { DecisionSigner } from '../signing/keys.js';
+import { buildDecisionPayload, type DecisionInput, type DecisionPayload, type SeqSource } from '../topics.js';
 import { type AuditEventName, buildAuditEvent } from './events.js';
 import type { AuditOutbox } from './outbox.js';
 
@@ -21,7 +17,7 @@ export interface DecisionChannelOptions {
   expiryS: number;
   signer: DecisionSigner;
   outbox: AuditOutbox;
-  link: Pick<MqttLink, 'publishDecision'>;
+  link: Pick<ContractLink, 'publishDecision'>;
   now?: () => number;
 }
 

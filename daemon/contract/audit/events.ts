@@ -3,7 +3,7 @@
  * happened to the device besides decisions.
  */
 import { monotonicFactory } from 'ulid';
-import { CONTRACT_VERSION } from '../../mqtt/topics.js';
+import { CONTRACT_VERSION } from '../topics.js';
 
 export type AuditEventName =
   | 'camera_lost'

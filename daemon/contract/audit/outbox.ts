@@ -4,15 +4,16 @@
  * broker never acknowledged are sent again, oldest first, with `replayed: true`; rows recorded
  * during the replay wait for it, so the audit topic stays in id order on every connection.
  */
-import type { MqttLink, PublishOutcome } from '../../mqtt/mqtt-link.js';
+import type { PublishOutcome } from '../../mqtt/mqtt-link.js';
+import type { ContractLink } from '../contract-link.js';
 import type { AuditKind, AuditRecord, AuditStore } from './audit-store.js';
 
 export interface OutboxLogger {
   warn(obj: object, msg: string): void;
 }
 
-/** The part of MqttLink the outbox uses (a fake in unit tests). */
-export type OutboxLink = Pick<MqttLink, 'publish' | 'isConnected' | 'on' | 'off'> & {
+/** The part of ContractLink the outbox uses (a fake in unit tests). */
+export type OutboxLink = Pick<ContractLink, 'publish' | 'isConnected' | 'on' | 'off'> & {
   topics: { audit: string };
 };
 

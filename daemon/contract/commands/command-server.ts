@@ -9,9 +9,9 @@
  */
 import type { IPublishPacket } from 'mqtt';
 import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../../../core/errors.js';
-import type { MqttLink } from '../../mqtt/mqtt-link.js';
-import type { CommandResponse } from '../../mqtt/topics.js';
+import type { ContractLink } from '../contract-link.js';
 import { publicKeyFrom } from '../signing/keys.js';
+import type { CommandResponse } from '../topics.js';
 import {
   COMMAND_NAMES,
   type CommandName,
@@ -41,7 +41,7 @@ export interface CommandTarget {
 }
 
 export interface CommandServerOptions {
-  link: Pick<MqttLink, 'subscribe' | 'publish' | 'on' | 'off' | 'topics'>;
+  link: Pick<ContractLink, 'subscribe' | 'publish' | 'on' | 'off' | 'topics'>;
   target: CommandTarget;
   deviceId: string;
   policy: Omit<RequestPolicy, 'now' | 'seenSignatures' | 'fleetKeys' | 'deviceId'> & { fleetKeys: string[] };

@@ -1,7 +1,8 @@
 /**
  * Every MQTT topic and payload type of contract version 1 (docs/mqtt-contract.md), in one
  * file, so the AsyncAPI document and its JSON Schemas can be derived from and tested against
- * exactly these types. Changes within version 1 are additive only.
+ * exactly these types. Changes within version 1 are additive only. The transport under it
+ * (daemon/mqtt/) carries opaque messages; contract-link.ts puts these topics and payloads on it.
  */
 import { monotonicFactory } from 'ulid';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
@@ -12,6 +13,7 @@ import type {
   Decision as DecisionVerdict,
   QualityGate,
 } from '../decision/types.js';
+import type { LinkCounters } from '../mqtt/mqtt-link.js';
 
 export const CONTRACT_VERSION = 1 as const;
 
@@ -203,18 +205,8 @@ export interface CameraHealth extends Partial<CameraRecoveryFigures> {
   capture_fps: number | null;
 }
 
-export interface MqttCounters {
-  connected: boolean;
-  /** 5 or 4 once a CONNACK was accepted; null before. */
-  protocol_version: number | null;
-  connects: number;
-  disconnects: number;
-  published: number;
-  /** Messages handed to the link that will never reach the broker (queue overflow, expired, offline QoS 0, closed). */
-  dropped: number;
-  /** Messages waiting for a connection right now. */
-  queued: number;
-}
+/** The link's counters, carried as they are in `health.mqtt` (defined by the transport, daemon/mqtt/mqtt-link.ts). */
+export type MqttCounters = LinkCounters;
 
 export interface SystemFigures {
   cpu_load_pct: number | null;
