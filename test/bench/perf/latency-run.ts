@@ -13,15 +13,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
-import { packageRoot, validateConfig } from '../../../config/load.js';
+import { validateConfig } from '../../../config/load.js';
 import { silentLogger } from '../../../core/log.js';
-import { createDetector } from '../../../daemon/detect/index.js';
 import type { DetectorName } from '../../../daemon/detect/types.js';
 import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
-import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
 import { CameraPipeline } from '../../../daemon/pipeline/pipeline.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
 import { startMosquitto } from '../../helpers/mosquitto.js';
+import { loadBenchModels } from './bench-models.js';
 import { type Percentiles, StreamStats } from './stats.js';
 
 export interface LatencySpec {
@@ -63,23 +62,11 @@ async function main(spec: LatencySpec): Promise<void> {
   const broker = await startMosquitto();
   const config = validateConfig({}, 'bench');
   const worker = InferenceWorker.start();
-  const detector = await createDetector(worker, {
-    name: spec.detector,
-    model: spec.detectorModel,
-    scoreThreshold: config.detector.score_threshold,
-    nmsIou: config.detector.nms_iou,
-    maxFaces: config.detector.max_faces,
-    providers: ['cpu'],
-    intraOpThreads: config.liveness.intra_op_threads,
-    allowSpinning: config.liveness.intra_op_spinning,
-    repoRoot: packageRoot,
-  });
-  const liveness = await LivenessModel.load(worker, spec.manifest, {
-    providers: ['cpu'],
-    intraOpThreads: config.liveness.intra_op_threads,
-    allowSpinning: config.liveness.intra_op_spinning,
-  });
-  await liveness.warmUp();
+  const { detector, liveness } = await loadBenchModels(
+    worker,
+    { ...spec, threads: config.liveness.intra_op_threads, spinning: config.liveness.intra_op_spinning },
+    config,
+  );
   const publisher = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
   const gate = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
   const arrivals = new Map<string, number>();

@@ -10,9 +10,8 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { packageRoot, validateConfig } from '../../../config/load.js';
+import { validateConfig } from '../../../config/load.js';
 import { silentLogger } from '../../../core/log.js';
-import { createDetector } from '../../../daemon/detect/index.js';
 import type { DetectorName } from '../../../daemon/detect/types.js';
 import {
   autoIntraOpThreads,
@@ -20,9 +19,9 @@ import {
   InferenceWorker,
   type OrtSession,
 } from '../../../daemon/inference/inference-worker.js';
-import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
 import { CameraPipeline, type Stage } from '../../../daemon/pipeline/pipeline.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
+import { loadBenchModels } from './bench-models.js';
 import { type Percentiles, type RssSample, StreamStats, totalRatio } from './stats.js';
 
 export interface RunSpec {
@@ -178,23 +177,7 @@ async function main(spec: RunSpec): Promise<void> {
   let net0 = { ...net };
   const worker = InferenceWorker.start();
   const w = timedWorker(worker, net);
-  const detector = await createDetector(w, {
-    name: spec.detector,
-    model: spec.detectorModel,
-    scoreThreshold: config.detector.score_threshold,
-    nmsIou: config.detector.nms_iou,
-    maxFaces: config.detector.max_faces,
-    providers: ['cpu'],
-    intraOpThreads: spec.threads,
-    allowSpinning: spinning,
-    repoRoot: packageRoot,
-  });
-  const liveness = await LivenessModel.load(w, spec.manifest, {
-    providers: ['cpu'],
-    intraOpThreads: spec.threads,
-    allowSpinning: spinning,
-  });
-  await liveness.warmUp();
+  const { detector, liveness } = await loadBenchModels(w, { ...spec, spinning }, config);
   const camera = new OpenCvCapture({
     id: 'bench',
     kind: 'file',
