@@ -16,7 +16,8 @@
  * The model is edited at the byte level: only the graph's PRelu nodes are decoded and
  * replaced, and one scalar initializer is appended; every other byte (weights, metadata,
  * fields newer than the protobuf schema used here) is copied as it is. It runs in memory on
- * the bytes whose sha256 the manifest already verified; the file on disk is never changed.
+ * the model file the manifest check has just verified, read again by path in the worker as
+ * ONNX Runtime itself reads it; the file on disk is never changed.
  */
 import onnxProto from 'onnx-proto';
 import protobuf from 'protobufjs/minimal.js';
