@@ -71,10 +71,10 @@ export interface RunResult {
   /** ONNX Runtime intra-op threads per session as loaded (after `threads: 0` = auto). */
   intraOpThreads: number;
   /**
-   * CPU time per measured frame (ms) by thread role, from /proc/self/task (Linux): the main
-   * thread (event loop: pipeline, tensors, OpenCV calls made synchronously), libuv's pool
-   * (video decode, OpenCV *Async calls), the inference workers (ORT run() and the worker's
-   * messages), and the rest (V8's GC and compiler threads, ORT's intra-op pool if any).
+   * CPU time per measured frame (ms), from /proc/self/task (Linux): the main thread (event loop:
+   * pipeline, tensors, OpenCV calls made synchronously) and every other thread together (video
+   * decode on libuv's pool, the inference lanes, V8's GC). Node 20 names all its threads "node",
+   * so the others cannot be told apart by name.
    */
   threadCpuMsPerFrame: Record<string, number>;
   overhead: number | null;
@@ -122,15 +122,7 @@ function perFrameByRole(
   const mainTid = String(process.pid);
   const out: Record<string, number> = {};
   for (const [key, ms] of Object.entries(b)) {
-    const [tid, name = ''] = key.split(':');
-    const role =
-      tid === mainTid
-        ? 'main'
-        : name.startsWith('libuv-worker')
-          ? 'libuv pool'
-          : name.startsWith('node')
-            ? 'inference workers'
-            : 'other';
+    const role = key.split(':')[0] === mainTid ? 'main' : 'other threads';
     out[role] = (out[role] ?? 0) + (ms - (a[key] ?? 0));
   }
   for (const k of Object.keys(out)) out[k] = Math.round(((out[k] as number) / frames) * 100) / 100;
