@@ -19,6 +19,7 @@ import torch
 
 from . import data, metrics, sweep
 from .evaluate import fit_thresholds
+from .train import load_checkpoint
 
 SIZE, SCENE = 64, 128
 SETS = {  # name -> (per-domain counts, attack types, data seed)
@@ -47,7 +48,7 @@ def train_runs(root: Path, seeds: list[int], steps: int, threads: int) -> None:
         for objective in ("fghv", "ce"):
             run = root / f"seed{seed}" / objective
             ck = run / "checkpoint.pt"
-            if ck.exists() and torch.load(ck)["step"] >= steps:
+            if ck.exists() and load_checkpoint(ck)["step"] >= steps:
                 continue
             main(["train", "--data", str(root / "train"), "--train-domains", "camA,camB", "--val-data", str(root / "val"),
                   "--val-domains", "camA,camB", "--out", str(run), "--objective", objective, *TRAIN, "--steps", str(steps),
@@ -155,7 +156,7 @@ def run(a) -> dict:
         for n in samples:
             f, logit = feats[seed][n]
             res[n] = labels(score_features(model, f, chosen), samples[n])
-            bres[n] = labels({"p_real": torch.sigmoid(logit).numpy().astype(float)}, samples[n])
+            bres[n] = labels({"p_real": torch.sigmoid(logit).cpu().numpy().astype(float)}, samples[n])
         ev = evaluate_seed(res["val"], {k: res[k] for k in ("unseen_domain", "unseen_attack")}, bres["val"],
                            {k: bres[k] for k in ("unseen_domain", "unseen_attack")})
         per_seed.append({"seed": seed, **ev})

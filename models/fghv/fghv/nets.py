@@ -187,8 +187,9 @@ class ExplicitGenerator(nn.Module):
         for i, fc in enumerate((g.fc1, g.fc2, g.fc3), 1):
             self.register_buffer(f"w{i}t", fc.weight.detach().t().contiguous())
             self.register_buffer(f"b{i}", fc.bias.detach().clone())
-        self.register_buffer("one", torch.tensor(1.0))
-        self.register_buffer("lrelu_slope", torch.tensor(LRELU_SLOPE))
+        dev = g.fc1.weight.device
+        self.register_buffer("one", torch.tensor(1.0, device=dev))
+        self.register_buffer("lrelu_slope", torch.tensor(LRELU_SLOPE, device=dev))
         # The first step's forward pass does not depend on the image: precompute it, so the
         # graph carries its result instead of a MatMul on constants.
         with torch.no_grad():
@@ -270,7 +271,8 @@ class Verifier(nn.Module):
         if rule not in STEP_RULES:
             raise ValueError(f"unknown step rule {rule!r}; valid: {', '.join(STEP_RULES)}")
         self.backbone = model.backbone
-        z0 = fixed_latents(n, model.k, seed)
+        # drawn on the CPU (the same numbers on every device), then moved to the generators' device
+        z0 = fixed_latents(n, model.k, seed).to(model.rf.fc1.weight.device)
         self.rf, self.ka = ExplicitGenerator(model.rf, z0), ExplicitGenerator(model.ka, z0)
         self.steps, self.step, self.scale, self.rule, self.k = steps, step, scale, rule, model.k
 

@@ -114,6 +114,17 @@ def next_batch(batches, samples, cache, rng, simulate_p: float, device):
     return batch_tensor(crops).to(device), torch.tensor(live, device=device)
 
 
+def load_checkpoint(path, device="cpu") -> dict:
+    """torch.load of our own checkpoints with tensors mapped to `device`. On PyTorch 2.x with
+    weights_only=True (2.6 and later default to it): a checkpoint holds tensors, numbers, strings
+    and the numpy generators' state as plain dicts, nothing that needs pickle's code execution.
+    Debian's 1.13 has the flag but its restricted unpickler rejects plain floats (opcode 71), so
+    there the file is loaded the old way."""
+    if int(torch.__version__.split(".")[0]) >= 2:
+        return torch.load(path, map_location=device, weights_only=True)
+    return torch.load(path, map_location=device)
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -150,7 +161,7 @@ def train(args) -> dict:
     batches = data.BalancedBatches(train_s, args.batch, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     if args.resume and ckpt.exists():
-        st = torch.load(ckpt, map_location=device)
+        st = load_checkpoint(ckpt, device)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         sched.load_state_dict(st["sched"])
@@ -208,7 +219,7 @@ def train(args) -> dict:
 
 
 def load_model(path: str, device="cpu") -> tuple[FGHV, dict]:
-    st = torch.load(path, map_location=device)
+    st = load_checkpoint(path, device)
     c = st["config"]
     if c.get("objective") == "ce":
         model = Baseline(c["family"], c["size"], c["width"])
