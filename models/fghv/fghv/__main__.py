@@ -52,6 +52,9 @@ def main(argv=None) -> int:
     t.add_argument("--save-every", type=int, default=500)
     t.add_argument("--cache-limit", type=int, default=20000)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--workers", type=int, default=0,
+                   help="DataLoader worker processes making batches (0: in this process, exactly resumable)")
+    t.add_argument("--bf16", choices=["auto", "off"], default="auto", help="bf16 autocast of the backbone on CUDA")
 
     for name in ("evaluate", "calibrate"):
         e = sub.add_parser(name, help="metrics, ROC and report" if name == "evaluate" else "fit thresholds into a manifest")
@@ -110,6 +113,17 @@ def main(argv=None) -> int:
     p.add_argument("--yunet", required=True)
     p.add_argument("--min-score", type=float, default=0.5)
 
+    i = sub.add_parser("import", help="a public dataset as shipped -> the training layout (importers.py)")
+    i.add_argument("dataset", choices=["oulu-npu", "casia-fasd", "replay-attack", "msu-mfsd"])
+    i.add_argument("--root", required=True, help="the release folder as extracted from its archive")
+    i.add_argument("--out", required=True, help="DATA: writes DATA/<domain>/<live|spoof>/<video>/")
+    i.add_argument("--yunet", default="../../../shared/data/models/yunet_s_640_640.onnx")
+    i.add_argument("--frames", type=int, default=10, help="evenly spaced frames sampled per video")
+    i.add_argument("--workers", type=int, default=2, help="worker processes")
+    i.add_argument("--min-score", type=float, default=0.5)
+    i.add_argument("--max-side", type=int, default=640, help="frames stored with their longer side at most this")
+    i.add_argument("--domain", default=None, help="domain name (default oulu, casia, replay, msu)")
+
     b = sub.add_parser("ablation", help="cross-domain ablation on the simulator (EXPERIMENTS.md)")
     b.add_argument("--out", default="runs/ablation")
     b.add_argument("--seeds", default="0,1,2")
@@ -130,6 +144,11 @@ def main(argv=None) -> int:
         from .evaluate import run
 
         print(json.dumps(run(a), indent=1))
+    elif a.cmd == "import":
+        from .importers import run_import
+
+        print(json.dumps(run_import(a.dataset, a.root, a.out, a.yunet, a.frames, a.workers, a.min_score, a.max_side,
+                                    a.domain), indent=1))
     elif a.cmd == "ablation":
         from .ablation import run as ablation
 

@@ -30,7 +30,9 @@ class Sample:
     landmarks: list | None = None
 
 
-def scan(root: str, domains: list[str] | None = None) -> list[Sample]:
+def scan(root: str, domains: list[str] | None = None, keep=None) -> list[Sample]:
+    """Every frame of the given domains (all when None); keep(domain, "<live|spoof>/<video>") -> bool
+    selects videos (the protocol command passes the splits of an imported domain)."""
     rootp = Path(root)
     if not rootp.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist")
@@ -43,7 +45,7 @@ def scan(root: str, domains: list[str] | None = None) -> list[Sample]:
     for domain in domains or found:
         for label in ("live", "spoof"):
             for video in sorted((rootp / domain / label).glob("*")):
-                if not video.is_dir():
+                if not video.is_dir() or (keep is not None and not keep(domain, f"{label}/{video.name}")):
                     continue
                 lm_file = video / "landmarks.json"
                 lms = json.loads(lm_file.read_text()) if lm_file.exists() else None

@@ -143,13 +143,16 @@ class FGHV(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return l2n(self.backbone(x))
 
+    def hypotheses(self, b: int, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """n freshly sampled hypotheses per sample and branch, [B,N,512] each."""
+        g = self.rf(torch.randn(b, n, self.k, device=device))
+        h = self.ka(torch.randn(b, n, self.k, device=device))
+        return g, h
+
     def forward(self, x: torch.Tensor, n: int = 8):
         """Training forward: features and n freshly sampled hypotheses per sample and branch."""
         f = self.features(x)
-        b = x.shape[0]
-        g = self.rf(torch.randn(b, n, self.k, device=x.device))
-        h = self.ka(torch.randn(b, n, self.k, device=x.device))
-        return f, g, h
+        return (f, *self.hypotheses(x.shape[0], n, x.device))
 
 
 class Baseline(nn.Module):

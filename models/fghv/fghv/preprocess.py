@@ -5,6 +5,8 @@ template (RANSAC with a huge threshold, so every point is an inlier), a bilinear
 black border, BGR->RGB, (p - 127.5) / 127.5, HWC->CHW.
 """
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -53,8 +55,22 @@ def to_tensor(bgr_crop: np.ndarray, color: str = "RGB", mean=MEAN, std=STD) -> n
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
+def normalize_batch(bgr_u8):
+    """to_tensor for a batch on any device: uint8 [B,H,W,3] BGR torch tensor -> float32 [B,3,H,W]
+    RGB, the same float32 arithmetic as to_tensor (training moves uint8 batches to the GPU, a
+    quarter of the bytes, and normalises there)."""
+    x = bgr_u8.flip(-1).permute(0, 3, 1, 2).float()
+    return (x - 127.5) / 127.5
+
+
 def align(bgr: np.ndarray, landmarks, size: int) -> np.ndarray:
     return warp_crop(bgr, similarity_matrix(landmarks, template_for(size)), size)
+
+
+@lru_cache(maxsize=2)
+def _yunet(path: str):
+    """One network per model file and process (reading the ONNX file costs more than a frame)."""
+    return cv2.dnn.readNetFromONNX(path)
 
 
 def detect_landmarks(bgr: np.ndarray, yunet_path: str, score_threshold: float = 0.6):
@@ -63,7 +79,7 @@ def detect_landmarks(bgr: np.ndarray, yunet_path: str, score_threshold: float = 
     OpenCV 4.6's cv2.FaceDetectorYN only reads the older YuNet outputs, so the 2023 layout
     (cls/obj/bbox/kps per stride 8/16/32, anchor-free) is decoded here as OpenCV 4.8 does it.
     """
-    net = cv2.dnn.readNetFromONNX(yunet_path)
+    net = _yunet(yunet_path)
     side = 640 if "640" in yunet_path else 320
     h, w = bgr.shape[:2]
     r = side / max(h, w)  # letterbox: scale to fit, pad right and bottom with black

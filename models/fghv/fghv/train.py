@@ -2,15 +2,17 @@
 
 import io
 import json
+import subprocess
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import data, losses, metrics, simulate
-from .nets import FGHV, Baseline, Verifier
-from .preprocess import to_tensor
+from .nets import FGHV, Baseline, Verifier, l2n
+from .preprocess import normalize_batch, to_tensor
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -102,8 +104,8 @@ def test_time_config(args) -> dict:
     return {**TEST_TIME, "step": args.tt_step, "step_rule": args.tt_rule}
 
 
-def next_batch(batches, samples, cache, rng, simulate_p: float, device):
-    """One domain-balanced, augmented training batch (x, live)."""
+def batch_crops(batches, samples, cache, rng, simulate_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """One domain-balanced, augmented training batch as uint8 BGR crops [B,S,S,3] and live [B]."""
     crops, live = [], []
     for i in batches.next():
         crop, is_live = cache[int(i)], samples[int(i)].live
@@ -111,7 +113,73 @@ def next_batch(batches, samples, cache, rng, simulate_p: float, device):
             crop, is_live = simulate.simulate_attack(crop, str(rng.choice(["print", "replay"])), rng), False
         crops.append(data.augment_crop(crop, rng))
         live.append(is_live)
-    return batch_tensor(crops).to(device), torch.tensor(live, device=device)
+    return np.stack(crops), np.array(live)
+
+
+def next_batch(batches, samples, cache, rng, simulate_p: float, device):
+    """One training batch (x, live) on `device`, made in this process."""
+    crops, live = batch_crops(batches, samples, cache, rng, simulate_p)
+    return normalize_batch(torch.from_numpy(crops).to(device)), torch.from_numpy(live).to(device)
+
+
+class BatchStream(torch.utils.data.IterableDataset):
+    """Training batches made in DataLoader worker processes (--workers N): each worker draws its
+    own domain-balanced batches and augmentations from generators seeded with (seed, start step,
+    worker), and keeps its own crop cache. Yields uint8 crops, so pinned host memory and the copy
+    to the GPU carry a quarter of the bytes; the GPU normalises them (normalize_batch)."""
+
+    def __init__(self, samples, size, batch, seed, start, simulate_p, cache_limit):
+        super().__init__()
+        self.samples, self.size, self.batch, self.seed, self.start = samples, size, batch, seed, start
+        self.simulate_p, self.cache_limit = simulate_p, cache_limit
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        batches = data.BalancedBatches(self.samples, self.batch, [self.seed, self.start, wid])
+        rng = np.random.default_rng([self.seed + 1, self.start, wid])
+        cache = CropCache(self.samples, self.size, enabled=len(self.samples) <= self.cache_limit)
+        while True:
+            crops, live = batch_crops(batches, self.samples, cache, rng, self.simulate_p)
+            yield torch.from_numpy(crops), torch.from_numpy(live)
+
+
+def batch_source(args, train_s, size, device, batches, cache, rng, start: int):
+    """Iterator of (x, live) on `device`: in-process (workers 0, exactly resumable) or from a
+    DataLoader with worker processes and pinned memory."""
+    workers = getattr(args, "workers", 0)
+    if not workers:
+        while True:
+            yield next_batch(batches, train_s, cache, rng, args.simulate_p, device)
+    pin = device.type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        BatchStream(train_s, size, args.batch, args.seed, start, args.simulate_p, args.cache_limit),
+        batch_size=None, num_workers=workers, pin_memory=pin, prefetch_factor=4, persistent_workers=True)
+    for crops, live in loader:
+        yield normalize_batch(crops.to(device, non_blocking=pin)), live.to(device, non_blocking=pin)
+
+
+def use_bf16(device: torch.device, mode: str = "auto") -> bool:
+    """bf16 autocast of the backbone: on CUDA devices that have bf16 (Ampere and later), unless off."""
+    if mode == "off" or device.type != "cuda":
+        return False
+    return bool(torch.cuda.is_bf16_supported())
+
+
+def gpu_util(device: torch.device):
+    """GPU utilisation in percent over the driver's last sample period, or None when unknown."""
+    if device.type != "cuda":
+        return None
+    try:
+        return int(torch.cuda.utilization(device))
+    except Exception:  # needs pynvml; fall back to nvidia-smi
+        try:
+            idx = device.index if device.index is not None else torch.cuda.current_device()
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i",
+                                  str(idx)], capture_output=True, text=True, timeout=5)
+            return int(out.stdout.strip().splitlines()[0])
+        except Exception:
+            return None
 
 
 def load_checkpoint(path, device="cpu") -> dict:
@@ -131,7 +199,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
     data.atomic_write(str(path), buf.getvalue())
 
 
-def train(args) -> dict:
+def train(args, train_s=None, val_s=None) -> dict:
+    """Train on args.data/args.train_domains (or the given sample lists; the protocol command
+    passes the splits of imported datasets)."""
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     if args.threads:
@@ -139,8 +209,10 @@ def train(args) -> dict:
     device = pick_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_s = data.scan(args.data, args.train_domains)
-    val_s = data.scan(args.val_data or args.data, args.val_domains) if args.val_domains else []
+    if train_s is None:
+        train_s = data.scan(args.data, args.train_domains)
+    if val_s is None:
+        val_s = data.scan(args.val_data or args.data, args.val_domains) if args.val_domains else []
     ce = getattr(args, "objective", "fghv") == "ce"
     if ce:
         model = Baseline(args.family, args.size, args.width).to(device)
@@ -167,36 +239,50 @@ def train(args) -> dict:
         sched.load_state_dict(st["sched"])
         step, history = st["step"], st["history"]
         torch.set_rng_state(st["torch_rng"])
+        if device.type == "cuda" and st.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(st["cuda_rng"].cpu(), device)
         batches.rng.bit_generator.state = st["batch_rng"]
         rng.bit_generator.state = st["aug_rng"]
         print(f"resumed from {ckpt} at step {step}", flush=True)
     cache = CropCache(train_s, model.size, enabled=len(train_s) <= args.cache_limit)
     val_cache = CropCache(val_s, model.size, enabled=len(val_s) <= args.cache_limit)
-    info = {"train": len(train_s), "val": len(val_s), "device": str(device), **model.config()}
+    amp = use_bf16(device, getattr(args, "bf16", "auto"))
+    info = {"train": len(train_s), "val": len(val_s), "device": str(device), "bf16": amp,
+            "workers": getattr(args, "workers", 0), **model.config()}
     print(json.dumps(info), flush=True)
-    t0, run = time.time(), {}
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+    source = batch_source(args, train_s, model.size, device, batches, cache, rng, step)
+    t0, run, t_log, s_log = time.time(), {}, time.time(), step
     while step < args.steps:
         model.train()
-        x, y = next_batch(batches, train_s, cache, rng, args.simulate_p, device)
+        x, y = next(source)
+        with autocast():  # mixed precision on the backbone only; heads, generators and losses in fp32
+            feat = model.backbone(x)
         if ce:
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y.float())
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model.head(feat.float()).squeeze(-1), y.float())
             parts = {}
         else:
-            f, g, h = model(x, n=args.hypotheses)
+            f = l2n(feat.float())
+            g, h = model.hypotheses(x.shape[0], args.hypotheses, device)
             loss, parts = losses.total(f, g, h, y, lcfg["lambda_v"], lcfg["lambda_d"], lcfg["rcc_scale"],
                                        lcfg["var_margin"], lcfg["lambda_a"], lcfg["ddc_margin"], lcfg["ddc_weight"])
             with torch.no_grad():  # collapse monitor: mean pairwise cosine of each branch's hypotheses
                 parts = {**parts, "cos_gg": losses.within_similarity(g), "cos_hh": losses.within_similarity(h)}
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         step += 1
-        for k, v in {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}.items():
-            run[k] = run.get(k, 0.0) + v
+        # running sums stay on the device: no host sync per step, one at each log line
+        for k, v in {"loss": loss, **parts}.items():
+            run[k] = run[k] + v.detach() if k in run else v.detach().clone()
         if step % args.log_every == 0 or step == args.steps:
             n = args.log_every if step % args.log_every == 0 else step % args.log_every
-            rec = {"step": step, **{k: round(v / n, 5) for k, v in run.items()}, "s": round(time.time() - t0, 1)}
+            sums = torch.stack(list(run.values())).float().cpu().tolist()  # the one sync of this interval
+            now = time.time()
+            rec = {"step": step, **{k: round(v / n, 5) for k, v in zip(run, sums)}, "s": round(now - t0, 1),
+                   "steps_per_s": round((step - s_log) / max(now - t_log, 1e-9), 2), "gpu_util": gpu_util(device)}
+            t_log, s_log = now, step
             run = {}
             if not ce:  # latent displacement of the test-time update on this batch, per branch
                 model.eval()
@@ -207,6 +293,7 @@ def train(args) -> dict:
                 rec["val"] = {k: round(v, 4) for k, v in summarize(score(model, val_s, val_cache, device, tt=tt)).items()}
             history.append(rec)
             print(json.dumps(rec), flush=True)
+            t_log = time.time()  # validation and the displacement check are not training time
         if step % args.save_every == 0 or step == args.steps:
             save_checkpoint(ckpt, {
                 "model": model.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(),
@@ -214,6 +301,7 @@ def train(args) -> dict:
                 "losses": None if ce else lcfg, "test_time": tt,
                 "torch_rng": torch.get_rng_state(), "batch_rng": batches.rng.bit_generator.state,
                 "aug_rng": rng.bit_generator.state,
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             })
     return {"history": history, "checkpoint": str(ckpt), "seconds": time.time() - t0}
 
