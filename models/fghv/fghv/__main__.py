@@ -9,7 +9,7 @@ def _csv(s: str) -> list[str]:
     return [x for x in s.split(",") if x]
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fghv")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -131,7 +131,30 @@ def main(argv=None) -> int:
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--scale", type=float, default=1.0, help="scale the data set sizes (tests use a small one)")
 
-    a = ap.parse_args(argv)
+    o = sub.add_parser("protocol", help="train, sweep, export, calibrate and evaluate one cross-dataset protocol")
+    o.add_argument("--data", required=True, help="DATA written by `import` (domains oulu, casia, replay, msu)")
+    o.add_argument("--train", type=_csv, required=True, help="source domains, e.g. oulu,casia,replay")
+    o.add_argument("--test", required=True, help="target domain, e.g. msu")
+    o.add_argument("--out", required=True)
+    o.add_argument("--steps", type=int, default=20000)
+    o.add_argument("--device", default="auto")
+    o.add_argument("--objective", choices=["fghv", "ce"], default="fghv")
+    o.add_argument("--family", default="lite")
+    o.add_argument("--size", type=int, default=None)
+    o.add_argument("--width", type=float, default=None)
+    o.add_argument("--gen-hidden", type=int, default=512)
+    o.add_argument("--batch", type=int, default=32)
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--workers", type=int, default=0)
+    o.add_argument("--threads", type=int, default=0)
+    o.add_argument("--test-split", choices=["test", "all"], default="test", help="target videos: its test split or all")
+    o.add_argument("--target", default="eer", help="calibration target on the source validation split: eer or a BPCER")
+    o.add_argument("--purpose", default="production", help="manifest purpose of the exported model")
+    return ap
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
     if a.cmd == "complexity":
         from .complexity import table
 
@@ -147,8 +170,21 @@ def main(argv=None) -> int:
     elif a.cmd == "import":
         from .importers import run_import
 
-        print(json.dumps(run_import(a.dataset, a.root, a.out, a.yunet, a.frames, a.workers, a.min_score, a.max_side,
-                                    a.domain), indent=1))
+        try:
+            print(json.dumps(run_import(a.dataset, a.root, a.out, a.yunet, a.frames, a.workers, a.min_score,
+                                        a.max_side, a.domain), indent=1))
+        except (FileNotFoundError, ValueError) as e:  # wrong folder or layout: say so, no traceback
+            print(f"fghv import: {e}", file=sys.stderr)
+            return 2
+    elif a.cmd == "protocol":
+        from .protocol import run as protocol
+
+        try:
+            rep = protocol(a)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"fghv protocol: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps({k: rep[k] for k in ("protocol", "objective", "metrics")}, indent=1))
     elif a.cmd == "ablation":
         from .ablation import run as ablation
 

@@ -58,6 +58,7 @@ def make_oulu(root: Path) -> dict:
     p3.parent.mkdir(parents=True, exist_ok=True)
     p3.write_text("\n".join(lists["Train"]) + "\n")
     corrupt(root / "Test_files" / "2_1_37_1.avi")
+    expect["live/2_1_37_1"] = ("bona_fide", "test")
     return expect
 
 
@@ -98,6 +99,7 @@ def make_replay(root: Path) -> dict:
 
 def make_msu(root: Path) -> dict:
     expect, seed = {}, 300
+    root.mkdir(parents=True, exist_ok=True)
     (root / "train_sub_list.txt").write_text("002\n")
     (root / "test_sub_list.txt").write_text("001\n")
     for client, split in (("002", "train"), ("001", "test")):
