@@ -122,6 +122,47 @@ def markdown(per_seed: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sign_flip_p(d) -> float:
+    """Two-sided exact paired sign-flip (permutation) test of mean(d) = 0: the share of the 2^n
+    sign assignments whose |mean| is at least the observed one (n <= 16 here)."""
+    d = np.asarray(d, np.float64)
+    n = len(d)
+    signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    means = np.abs((signs * d).mean(1))
+    return float((means >= abs(d.mean()) - 1e-12).mean())
+
+
+PAIRED = [("FGHV full box", "baseline (CE)"), ("FGHV p_real only", "baseline (CE)")]
+
+
+def paired(per_seed: list[dict]) -> list[dict]:
+    """Per test set, metric and FGHV row: the per-seed differences FGHV - CE, their mean and sd, and
+    the sign-flip p-value (lower HTER / APCER / BPCER and higher AUC are better)."""
+    out = []
+    for name in ("unseen_domain", "unseen_attack"):
+        for a_row, b_row in PAIRED:
+            types = sorted(per_seed[0][name]["rows"][b_row]["apcer_per_type"])
+            for key in ["hter", "auc", "bpcer", *[f"apcer {t}" for t in types]]:
+                def get(r, key=key):
+                    return r["apcer_per_type"][key[6:]] if key.startswith("apcer ") else r[key]
+                d = [get(sd[name]["rows"][a_row]) - get(sd[name]["rows"][b_row]) for sd in per_seed]
+                out.append({"test": name, "rows": f"{a_row} - {b_row}", "metric": key, "n": len(d),
+                            "mean_diff": float(np.mean(d)), "sd_diff": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+                            "fghv_better_seeds": int(sum((x > 0) if key == "auc" else (x < 0) for x in d)),
+                            "p_sign_flip": sign_flip_p(d)})
+    return out
+
+
+def paired_markdown(rows: list[dict]) -> str:
+    lines = ["| test | FGHV row - CE | metric | mean diff (pp; AUC x100) | sd | seeds FGHV better | p (sign flip) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['test'].replace('_', ' ')} | {r['rows'].split(' - ')[0]} | {r['metric']} | "
+                     f"{100 * r['mean_diff']:+.2f} | {100 * r['sd_diff']:.2f} | {r['fghv_better_seeds']}/{r['n']} | "
+                     f"{r['p_sign_flip']:.3f} |")
+    return "\n".join(lines)
+
+
 def run(a) -> dict:
     from .train import CropCache, features, labels, load_model, score_features
 
@@ -165,10 +206,10 @@ def run(a) -> dict:
         "sets": {k: {"per_domain": v[0], "attacks": v[1], "seed": v[2]} for k, v in SETS.items()},
         "scale": a.scale, "train_args": TRAIN + ["--steps", str(a.steps)], "crop": SIZE, "scene": SCENE,
         "sweep": {str(s): sweeps[s]["rows"] for s in seeds}, "sweep_mean_val_auc": mean_auc, "chosen_test_time": chosen,
-        "per_seed": per_seed, "threads": a.threads, "torch": torch.__version__,
+        "per_seed": per_seed, "paired": paired(per_seed), "threads": a.threads, "torch": torch.__version__,
         "seconds": {"data": round(t_data), "train": round(t_train), "total": round(time.time() - t0)},
     }
-    table = markdown(per_seed)
+    table = markdown(per_seed) + "\n\n## Paired comparison over seeds\n\n" + paired_markdown(out["paired"])
     sw = "\n\n".join(f"seed {s}\n\n" + sweep.markdown(sweeps[s]["rows"]) for s in seeds)
     data.atomic_write(str(root / "results.json"), (json.dumps(out, indent=1) + "\n").encode())
     data.atomic_write(str(root / "table.md"), (f"chosen test-time step: {chosen}\n\n## Sweep (validation)\n\n{sw}\n\n## Test\n{table}\n").encode())

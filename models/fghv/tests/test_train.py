@@ -72,7 +72,9 @@ def test_ablation_command_produces_every_row_and_column(tmp_path):
         for row in s["unseen_attack"]["rows"].values():
             assert 0.0 <= row["hter"] <= 1.0 and 0.0 <= row["bpcer"] <= 1.0
     table = (out / "table.md").read_text()
-    assert "unseen attack" in table and "errors flagged uncertain" in table
+    assert "unseen attack" in table and "errors flagged uncertain" in table and "p (sign flip)" in table
+    assert {p["metric"] for p in res["paired"]} >= {"hter", "auc", "bpcer", "apcer mask"}
+    assert all(0.0 < p["p_sign_flip"] <= 1.0 for p in res["paired"])
 
 
 def test_worker_batches_and_gpu_normalisation_match_the_reference_preprocessing(tmp_path):
