@@ -111,7 +111,7 @@ fi
 
 if [ "$ablation" = "--ablation" ]; then
   step "ablation, 8 seeds, CUDA"
-  timeout 420 $py -m fghv ablation --out "$out/ablation" --seeds 0,1,2,3,4,5,6,7 --steps 1500 --threads 4 \
+  timeout 420 $py -m fghv ablation --out "$out/ablation" --seeds 0,1,2,3,4,5,6,7 --steps 1500 --threads 4 --crop ${CROP:-64} \
     > "$out/ablation.log" 2>&1
   echo "rc $?" >> "$out/ablation.log"; tail -3 "$out/ablation.log"
   find "$out/ablation" -name checkpoint.pt -delete; rm -rf "$out/ablation"/{train,val,unseen_domain,unseen_attack}

@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=1500)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--scale", type=float, default=1.0, help="scale the data set sizes (tests use a small one)")
+    b.add_argument("--crop", type=int, default=64, help="crop side in pixels (the simulated scene is twice that)")
 
     o = sub.add_parser("protocol", help="train, sweep, export, calibrate and evaluate one cross-dataset protocol")
     o.add_argument("--data", required=True, help="DATA written by `import` (domains oulu, casia, replay, msu)")

@@ -28,20 +28,20 @@ SETS = {  # name -> (per-domain counts, attack types, data seed)
     "unseen_domain": ({"camC": 300}, ("print", "replay"), 200),
     "unseen_attack": ({"camA": 150, "camB": 150}, ("mask",), 300),
 }
-TRAIN = ["--family", "lite", "--size", str(SIZE), "--width", "0.5", "--gen-hidden", "128", "--batch", "32",
+TRAIN = ["--family", "lite", "--width", "0.5", "--gen-hidden", "128", "--batch", "32",
          "--hypotheses", "8", "--lr-backbone", "1e-3", "--lr-gen", "1e-3", "--weight-decay", "5e-4", "--simulate-p", "0.1"]
 ROWS = ["baseline (CE)", "FGHV p_real only", "FGHV var only", "FGHV delta_kl only", "FGHV full box"]
 
 
-def make_sets(root: Path, scale: float = 1.0) -> None:
+def make_sets(root: Path, scale: float = 1.0, size: int = SIZE, scene: int = SCENE) -> None:
     for name, (per, attacks, seed) in SETS.items():
         d = root / name
         if not (d / "demo-data.json").exists():
             per = {k: max(8, int(v * scale)) for k, v in per.items()}
-            print(json.dumps({"generating": name, **data.make_demo_data(str(d), SIZE, per, seed, attacks=attacks, scene=SCENE)}), flush=True)
+            print(json.dumps({"generating": name, **data.make_demo_data(str(d), size, per, seed, attacks=attacks, scene=scene)}), flush=True)
 
 
-def train_runs(root: Path, seeds: list[int], steps: int, threads: int) -> None:
+def train_runs(root: Path, seeds: list[int], steps: int, threads: int, size: int = SIZE) -> None:
     from .__main__ import main
 
     for seed in seeds:
@@ -51,7 +51,7 @@ def train_runs(root: Path, seeds: list[int], steps: int, threads: int) -> None:
             if ck.exists() and load_checkpoint(ck)["step"] >= steps:
                 continue
             main(["train", "--data", str(root / "train"), "--train-domains", "camA,camB", "--val-data", str(root / "val"),
-                  "--val-domains", "camA,camB", "--out", str(run), "--objective", objective, *TRAIN, "--steps", str(steps),
+                  "--val-domains", "camA,camB", "--out", str(run), "--objective", objective, *TRAIN, "--size", str(size), "--steps", str(steps),
                   "--seed", str(seed), "--threads", str(threads), "--log-every", "100", "--val-every", str(steps),
                   "--save-every", "200", "--resume"])
 
@@ -170,13 +170,15 @@ def run(a) -> dict:
     root = Path(a.out)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    make_sets(root, a.scale)
+    size = getattr(a, "crop", SIZE)
+    scene = 2 * size
+    make_sets(root, a.scale, size, scene)
     t_data = time.time() - t0
     seeds = [int(s) for s in a.seeds.split(",")]
-    train_runs(root, seeds, a.steps, a.threads)
+    train_runs(root, seeds, a.steps, a.threads, size)
     t_train = time.time() - t0 - t_data
     samples = {n: data.scan(str(root / n)) for n in SETS if n != "train"}
-    caches = {n: CropCache(s, SIZE) for n, s in samples.items()}
+    caches = {n: CropCache(s, size) for n, s in samples.items()}
     feats, models, sweeps = {}, {}, {}
     for seed in seeds:
         model, _ = load_model(str(root / f"seed{seed}" / "fghv" / "checkpoint.pt"))
@@ -202,9 +204,9 @@ def run(a) -> dict:
                            {k: bres[k] for k in ("unseen_domain", "unseen_attack")})
         per_seed.append({"seed": seed, **ev})
     out = {
-        "command": f"python3 -m fghv ablation --out {a.out} --seeds {a.seeds} --steps {a.steps} --threads {a.threads}",
+        "command": f"python3 -m fghv ablation --out {a.out} --seeds {a.seeds} --steps {a.steps} --threads {a.threads} --crop {size}",
         "sets": {k: {"per_domain": v[0], "attacks": v[1], "seed": v[2]} for k, v in SETS.items()},
-        "scale": a.scale, "train_args": TRAIN + ["--steps", str(a.steps)], "crop": SIZE, "scene": SCENE,
+        "scale": a.scale, "train_args": TRAIN + ["--size", str(size), "--steps", str(a.steps)], "crop": size, "scene": scene,
         "sweep": {str(s): sweeps[s]["rows"] for s in seeds}, "sweep_mean_val_auc": mean_auc, "chosen_test_time": chosen,
         "per_seed": per_seed, "paired": paired(per_seed), "threads": a.threads, "torch": torch.__version__,
         "seconds": {"data": round(t_data), "train": round(t_train), "total": round(time.time() - t0)},
