@@ -307,11 +307,11 @@ def train(args, train_s=None, val_s=None) -> dict:
 
 
 def load_model(path: str, device="cpu") -> tuple[FGHV, dict]:
-    st = load_checkpoint(path, device)
+    st = load_checkpoint(path, "cpu")
     c = st["config"]
     if c.get("objective") == "ce":
         model = Baseline(c["family"], c["size"], c["width"])
     else:
         model = FGHV(c["family"], c["size"], c["width"], c["k"], c.get("gen_hidden", 512))
     model.load_state_dict(st["model"])
-    return model.eval(), st
+    return model.to(device).eval(), st  # on `device`: sweep and evaluate feed it tensors there

@@ -69,6 +69,23 @@ def test_training_batches_are_made_on_the_requested_device(tmp_path):
     assert x.device == META and y.device == META
 
 
+def test_a_loaded_checkpoint_is_on_the_requested_device(tmp_path):
+    """sweep, evaluate and calibrate take the model from load_model and feed it batches on the
+    device they were given (failed before: the weights stayed on the CPU)."""
+    from fghv import data
+    from fghv.train import CropCache, features, load_model, save_checkpoint
+
+    for model in (FGHV("lite", 32, 0.25, gen_hidden=32), Baseline("lite", 32, 0.25)):
+        save_checkpoint(tmp_path / "ck.pt", {"model": model.state_dict(), "config": model.config()})
+        loaded, _ = load_model(str(tmp_path / "ck.pt"), META)
+        assert all(p.device == META for p in loaded.parameters())
+    data.make_demo_data(str(tmp_path / "d"), 32, {"camA": 4}, seed=0)
+    samples = data.scan(str(tmp_path / "d"))
+    loaded, _ = load_model(str(tmp_path / "ck.pt"), META)
+    with SameDevice():
+        assert features(loaded, samples, CropCache(samples, 32), META).device == META
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the meta-device tests above stand in")
 def test_train_sweep_export_calibrate_on_cuda(tmp_path):
     from fghv import data
