@@ -13,7 +13,9 @@ its 5 landmarks written beside the frames, so `train` aligns the crops with the 
     DATA/<domain>/import.json    counts and the videos that failed (corrupt, no face), with the reason
 
 Frames are stored scaled so their longer side is at most --max-side (640 by default: a kiosk
-camera's resolution and YuNet's input), JPEG quality 95. Resumable: a video whose folder holds
+camera's resolution and YuNet's input), JPEG quality 95. Not imported: Replay-Attack's `enroll/`
+videos (face-recognition enrolment, not part of its anti-spoofing protocols) and the releases'
+own face-position files (YuNet finds the face in every release the same way). Resumable: a video whose folder holds
 `.import.json` is not read again. A video that cannot be decoded is reported and skipped.
 
 | dataset | layout read | live | print | replay |
