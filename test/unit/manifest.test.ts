@@ -7,9 +7,11 @@ import { isKioskError } from '../../core/errors.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
 import { loadManifest, parseManifest, sha256Hex } from '../../daemon/liveness/manifest.js';
+import { MINIFASNET_MANIFEST } from '../helpers/kiosk-child.js';
+import { testModel } from '../helpers/models.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
 
-const v2Manifest = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+const v2Manifest = MINIFASNET_MANIFEST;
 const skip = needsSharedData('models/MiniFASNetV2.onnx', 'models/MiniFASNetV1SE.onnx');
 
 /** A temp dir with a copy of the V2 manifest pointing at `modelBytes`. */
@@ -174,14 +176,10 @@ describe('model manifests', () => {
   });
 
   it('an ensemble loads its members', { skip }, async () => {
-    const m = await LivenessModel.load(
-      worker,
-      path.join(repoRoot, 'models/minifasnet/ensemble.manifest.json'),
-      {
-        providers: ['cpu'],
-        intraOpThreads: 1,
-      },
-    );
+    const m = await LivenessModel.load(worker, await testModel('minifasnet-ensemble'), {
+      providers: ['cpu'],
+      intraOpThreads: 1,
+    });
     assert.equal(m.info.family, 'ensemble');
     assert.match(m.info.sha256, /^[0-9a-f]{64}$/);
     await m.close();
