@@ -253,6 +253,8 @@ async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
   const file = values.config ?? process.env.FGHV_CONFIG ?? null;
   const { config, file: used, envKeys } = loadConfig(file);
+  const uninstalled = (await import('./config-files.js')).uninstalledModels(config, used);
+  if (uninstalled) throw uninstalled;
   const log = createLogger(config.log);
   const { runDaemon } = await import('./run.js');
   return runDaemon({ config, configFile: used, envKeys, log, version: VERSION });

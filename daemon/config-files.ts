@@ -10,7 +10,9 @@ import { existsSync } from 'node:fs';
 import { packageRoot } from '../config/load.js';
 import { fetchCommand, modelNameOf, modelsDirOf } from '../config/models.js';
 import type { Config } from '../config/schema.js';
+import { ErrorCodes, KioskError } from '../core/errors.js';
 import { defaultDetectorModel } from './detect/index.js';
+import { activeManifest } from './models/model-install.js';
 
 export interface NamedFile {
   /** The config key, dotted (`detector.model`, `mqtt.tls.ca_file`). */
@@ -53,4 +55,25 @@ export function referencedFiles(config: Config, repoRoot = packageRoot): NamedFi
 
 export function missingFiles(config: Config, repoRoot = packageRoot): NamedFile[] {
   return referencedFiles(config, repoRoot).filter((f) => !existsSync(f.path));
+}
+
+/**
+ * The start's refusal when a catalogue model the config names is not installed (null when all
+ * are, or when a model installed with `model install` replaces the configured manifest).
+ */
+export function uninstalledModels(config: Config, configFile: string | null): KioskError | null {
+  const replaced =
+    activeManifest(config.device.state_dir, config.liveness.manifest) !== config.liveness.manifest;
+  const missing = missingFiles(config).filter(
+    (f) => f.model && !(replaced && f.key === 'liveness.manifest'),
+  ) as (NamedFile & { model: string })[];
+  if (!missing.length) return null;
+  return new KioskError(
+    ErrorCodes.MODEL_NOT_FOUND,
+    `the configuration names models that are not installed (${missing.map((m) => `${m.key}: ${m.model}`).join(', ')}); install them with \`${fetchCommand(
+      missing.map((m) => m.model),
+      configFile ?? 'FILE',
+    )}\` (the daemon never downloads)`,
+    { details: { missing } },
+  );
 }

@@ -306,7 +306,9 @@ async function download(
       res.body.pipe(out);
     });
   } catch (err) {
-    out.destroy();
+    // Keep what arrived (flushed, for the next run to resume from); a body too long is dropped.
+    res.body.unpipe(out);
+    if (!out.destroyed) await new Promise<void>((resolve) => out.end(resolve));
     if (got > maxSize) rmSync(part, { force: true });
     throw new KioskError(
       ErrorCodes.MODEL_DOWNLOAD_FAILED,

@@ -315,6 +315,14 @@ describe('model fetch', { skip }, () => {
       c.name.startsWith('file:'),
     );
     assert.match(JSON.stringify(fileChecks), /model fetch minifasnet-v2 --config/);
+    // The daemon refuses to start and says how to install them; it never downloads.
+    const run = cli(['run', '--config', cfg]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /KIOSK_E_MODEL_NOT_FOUND/);
+    assert.ok(
+      run.stderr.includes(`fghv-kiosk model fetch yunet-s minifasnet-v2 --config ${cfg}`),
+      run.stderr,
+    );
     // No name: the models the config uses.
     const fetched = cli(['model', 'fetch', '--mirror', mirror, '--config', cfg]);
     assert.equal(fetched.code, 0, fetched.stderr);

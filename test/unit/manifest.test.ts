@@ -18,7 +18,9 @@ const skip = needsSharedData('models/MiniFASNetV2.onnx', 'models/MiniFASNetV1SE.
 function withModel(modelBytes: Buffer, edit: (m: Record<string, unknown>) => void = () => {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'fghv-manifest-'));
   writeFileSync(path.join(dir, 'model.onnx'), modelBytes);
-  const m = JSON.parse(readFileSync(v2Manifest, 'utf8')) as Record<string, unknown>;
+  // The shipped manifest as the template (file and sha256 are replaced): no installed model needed.
+  const shipped = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+  const m = JSON.parse(readFileSync(shipped, 'utf8')) as Record<string, unknown>;
   m.file = 'model.onnx';
   m.sha256 = sha256Hex(modelBytes);
   edit(m);
