@@ -226,6 +226,26 @@ describe('model fetch', { skip }, () => {
     assert.deepEqual(readdirSync(path.join(dir, '.partial')), []);
   });
 
+  it('a server that ignores the range gets a clean restart from byte 0', async () => {
+    const dir = tempDir('fetch');
+    await assert.rejects(
+      fetchModels({ names: ['minifasnet-v2'], modelsDir: dir, mirror: null, catalogue: catalogue('drop') }),
+      (e) => isKioskError(e, 'KIOSK_E_MODEL_DOWNLOAD_FAILED'),
+    );
+    pub.ranges.length = 0;
+    // 'full' answers 200 with the whole file to a range request.
+    await fetchModels({
+      names: ['minifasnet-v2'],
+      modelsDir: dir,
+      mirror: null,
+      catalogue: catalogue('full'),
+    });
+    assert.equal(pub.ranges.length, 1);
+    assert.match(pub.ranges[0] as string, /^full:bytes=\d+-$/);
+    const loaded = await loadManifest(installedModelPath('minifasnet-v2', dir));
+    assert.equal('modelPath' in loaded && readFileSync(loaded.modelPath).length, 1743561);
+  });
+
   it('a mirror folder with renamed files installs by sha256, the ensemble included', async () => {
     const mirror = tempDir('mirror');
     mkdirSync(path.join(mirror, 'sub'));
