@@ -7,7 +7,6 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 
@@ -64,7 +63,7 @@ function proxyAuth(proxy: URL): Record<string, string> {
 }
 
 /** A TLS socket to target through an HTTP CONNECT tunnel. */
-function tunnel(proxy: URL, target: URL, timeoutMs: number): Promise<Socket> {
+function tunnel(proxy: URL, target: URL, timeoutMs: number): Promise<tls.TLSSocket> {
   const port = Number(target.port || 443);
   return new Promise((resolve, reject) => {
     const req = http.request({
@@ -81,7 +80,17 @@ function tunnel(proxy: URL, target: URL, timeoutMs: number): Promise<Socket> {
         reject(fail(target.href, `proxy ${proxy.host} refused CONNECT: HTTP ${res.statusCode}`));
         return;
       }
-      resolve(tls.connect({ socket, servername: target.hostname }));
+      // The handshake (certificate checked) completes here, so its failure is this call's error.
+      const secure = tls.connect({ socket, servername: target.hostname });
+      const onError = (e: Error) => {
+        socket.destroy();
+        reject(fail(target.href, e.message, e));
+      };
+      secure.once('error', onError);
+      secure.once('secureConnect', () => {
+        secure.off('error', onError);
+        resolve(secure);
+      });
     });
     req.on('timeout', () => req.destroy(new Error(`proxy ${proxy.host} did not answer`)));
     req.on('error', (e) => reject(fail(target.href, `proxy ${proxy.host}: ${e.message}`, e)));
@@ -95,9 +104,11 @@ async function once(target: URL, opts: GetOptions): Promise<IncomingMessage> {
   if (opts.start) headers.range = `bytes=${opts.start}-`;
   const proxy = proxyFor(target, opts.env);
   let request: http.ClientRequest;
+  let tunnelled: tls.TLSSocket | null = null;
   if (proxy && target.protocol === 'https:') {
     const socket = await tunnel(proxy, target, timeoutMs);
-    request = https.request(target, { headers, createConnection: () => socket as tls.TLSSocket });
+    tunnelled = socket;
+    request = https.request(target, { headers, agent: false, createConnection: () => socket });
   } else if (proxy) {
     request = http.request({
       host: proxy.hostname,
@@ -110,7 +121,11 @@ async function once(target: URL, opts: GetOptions): Promise<IncomingMessage> {
   }
   return new Promise((resolve, reject) => {
     request.setTimeout(timeoutMs, () => request.destroy(new Error(`no data for ${timeoutMs} ms`)));
-    request.on('response', resolve);
+    request.on('response', (res) => {
+      // No agent owns a tunnel: close it once the response is read (or abandoned).
+      if (tunnelled) res.once('close', () => tunnelled?.destroy());
+      resolve(res);
+    });
     request.on('error', (e) => reject(fail(target.href, e.message, e)));
     request.end();
   });

@@ -5,10 +5,11 @@
  * names plays an offline bundle. Nothing may be installed unless it verifies.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Catalogue, installedModelPath, loadCatalogue, parseCatalogue } from '../../config/models.js';
@@ -34,6 +35,21 @@ function cli(args: string[]) {
     timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CLI without blocking this process (whose servers it talks to). */
+function cliAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, env });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('close', (code) => resolve({ code, out }));
+  });
 }
 
 /** The loopback publisher: routes by the first path segment; records the Range headers it saw. */
@@ -313,6 +329,90 @@ describe('model fetch', { skip }, () => {
     });
     assert.equal(r[0]?.source, 'mirror-url');
     assert.deepEqual(pub.proxied, ['http://mirror.example.org/pub/yunet_s_640_640.onnx']);
+  });
+
+  it('HTTPS through a CONNECT proxy (HTTPS_PROXY), the certificate verified', {
+    skip: spawnSync('openssl', ['version']).status === 0 ? false : 'needs the openssl command',
+  }, async () => {
+    const tls = tempDir('tls');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost',
+        '-keyout',
+        path.join(tls, 'key.pem'),
+        '-out',
+        path.join(tls, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const site = https.createServer(
+      { key: readFileSync(path.join(tls, 'key.pem')), cert: readFileSync(path.join(tls, 'cert.pem')) },
+      (req, res) => {
+        const file = shared(`models/${path.basename(req.url ?? '')}`);
+        if (!existsSync(file)) res.writeHead(404).end();
+        else res.end(readFileSync(file));
+      },
+    );
+    const tunnels: string[] = [];
+    const proxy = http.createServer((_req, res) => res.writeHead(405).end());
+    proxy.on('connect', (req, client: net.Socket) => {
+      tunnels.push(req.url ?? '');
+      const port = Number((req.url ?? '').split(':')[1]);
+      const upstream = net.connect(port, '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const sitePort = (site.address() as AddressInfo).port;
+      const cfg = path.join(tempDir('site'), 'kiosk.yaml');
+      writeFileSync(cfg, 'device:\n  state_dir: state\n');
+      const args = [
+        'model',
+        'fetch',
+        'yunet-s',
+        '--mirror',
+        `https://localhost:${sitePort}/pub`,
+        '--config',
+        cfg,
+      ];
+      const env = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        HTTPS_PROXY: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      };
+      // A certificate nobody vouches for: refused, nothing installed.
+      const untrusted = await cliAsync(args, env);
+      assert.equal(untrusted.code, 1, untrusted.out);
+      assert.match(untrusted.out, /KIOSK_E_MODEL_DOWNLOAD_FAILED.*(self[- ]signed|certificate)/i);
+      assert.equal(existsSync(path.join(path.dirname(cfg), 'state/models/fetched/yunet-s')), false);
+      // Trusted (as a site's own CA would be): installed, and every byte went through the tunnel.
+      const ok = await cliAsync(args, { ...env, NODE_EXTRA_CA_CERTS: path.join(tls, 'cert.pem') });
+      assert.equal(ok.code, 0, ok.out);
+      assert.match(ok.out, /yunet-s: installed from mirror-url/);
+      assert.deepEqual(tunnels, [`localhost:${sitePort}`, `localhost:${sitePort}`]);
+    } finally {
+      site.closeAllConnections();
+      site.close();
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 
   it('from a folder under other names to a verdict: fetch with --config, then classify by name', () => {
