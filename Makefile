@@ -9,7 +9,10 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 .PHONY: run test bench setup-run setup-test build lint test-ts test-py demo-model demo-video clean
 
 # glibc malloc settings: see daemon/supervision/malloc-env.ts (the systemd unit and pm2 set the same).
+# With CONFIG, the catalogue models it names are installed first (`model fetch`, a set-up step:
+# the daemon never downloads); MIRROR=DIR|URL takes them from a site's mirror or offline bundle.
 run: setup-run
+	$(if $(CONFIG),node bin/fghv-kiosk.js model fetch --config $(CONFIG) $(if $(MIRROR),--mirror $(MIRROR)))
 	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 node bin/fghv-kiosk.js run $(if $(CONFIG),--config $(CONFIG))
 
 test: setup-test

@@ -6,25 +6,17 @@
  * the defaults and in environment overrides are relative to the package root, so the
  * embedded demo works from any working directory.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ErrorCodes, KioskError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
 import { formatIssues } from '../core/zod-issues.js';
+import { isModelName, modelRef, modelsDirOf } from './models.js';
+import { packageRoot } from './package-root.js';
 import { type Config, configSchema } from './schema.js';
 
-/** The package root (the directory holding package.json), from config/ or dist/config/. */
-export const packageRoot = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-  return dir;
-})();
+export { packageRoot } from './package-root.js';
 
 export const ENV_PREFIX = 'FGHV_';
 
@@ -98,7 +90,19 @@ const PATH_KEYS: readonly (readonly string[])[] = [
   ['status', 'token_file'],
   ['model_update', 'public_key_file'],
   ['model_update', 'incoming_dir'],
+  ['models', 'dir'],
+  ['models', 'mirror'],
 ];
+
+/** Keys that take a catalogue model name as well as a path (config/models.ts). */
+const MODEL_KEYS = new Set(['detector.model', 'liveness.manifest']);
+
+/** A value that is not a file-system path: a catalogue model name, or a mirror URL. */
+function notAPath(key: string, value: string): boolean {
+  if (MODEL_KEYS.has(key)) return isModelName(value);
+  if (key === 'models.mirror') return /^https?:\/\//i.test(value);
+  return false;
+}
 
 /** Camera kinds whose `source` is a file path (not a device, pipeline, URL or ffmpeg input). */
 const FILE_SOURCE_KINDS = new Set([undefined, 'file']);
@@ -115,7 +119,8 @@ function resolvePaths(obj: Record<string, unknown>, base: string): void {
     const last = keys[keys.length - 1] as string;
     if (node && typeof node === 'object' && !Array.isArray(node)) {
       const n = node as Record<string, unknown>;
-      if (typeof n[last] === 'string') n[last] = resolveFrom(base, n[last] as string);
+      if (typeof n[last] === 'string' && !notAPath(keys.join('.'), n[last] as string))
+        n[last] = resolveFrom(base, n[last] as string);
     }
   }
   if (Array.isArray(obj.cameras)) {
@@ -133,7 +138,20 @@ function resolvePaths(obj: Record<string, unknown>, base: string): void {
 function resolveDefaults(cfg: Config): Config {
   const copy = structuredClone(cfg);
   resolvePaths(copy as unknown as Record<string, unknown>, packageRoot);
-  return copy;
+  return resolveModelNames(copy);
+}
+
+/**
+ * Catalogue names become the paths of the installed models (under models.dir), so everything
+ * after loading sees paths; `detector.name: yunet` with no model uses the installed yunet-s.
+ * Whether the files exist is checked where paths are (config check, doctor, start).
+ */
+export function resolveModelNames(cfg: Config): Config {
+  const dir = modelsDirOf(cfg);
+  cfg.liveness.manifest = modelRef(cfg.liveness.manifest, 'liveness', dir);
+  if (cfg.detector.model !== null) cfg.detector.model = modelRef(cfg.detector.model, 'detector', dir);
+  else if (cfg.detector.name === 'yunet') cfg.detector.model = modelRef('yunet-s', 'detector', dir);
+  return cfg;
 }
 
 export interface LoadedConfig {

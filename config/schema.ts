@@ -160,7 +160,7 @@ export const configSchema = z.strictObject({
   detector: z
     .strictObject({
       name: z.enum(DETECTOR_NAMES).default('blazeface'),
-      /** null: the built-in default for the detector (BlazeFace from its npm package, YuNet from ../shared/data/models). */
+      /** A path or an installed model name (`yunet-s`); null: the default for the detector (BlazeFace from its npm package, YuNet the installed `yunet-s`). */
       model: z.string().nullable().default(null),
       score_threshold: fraction.default(0.6),
       /**
@@ -174,7 +174,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   liveness: z
     .strictObject({
-      /** Path to a model manifest (JSON). */
+      /** Path to a model manifest (JSON), or an installed model name (`minifasnet-v2`, see `fghv-kiosk model list`). */
       manifest: z.string().default('models/fghv-demo/manifest.json'),
       /** Execution providers, tried one at a time in this order. */
       providers: z.array(providerName).min(1).default(['tensorrt', 'cuda', 'cpu']),
@@ -280,6 +280,15 @@ export const configSchema = z.strictObject({
       incoming_dir: z.string().nullable().default(null),
       /** Larger model files are refused before they are read. */
       max_model_mb: z.number().positive().default(512),
+    })
+    .prefault({}),
+  /** Third-party models installed by `fghv-kiosk model fetch` (models/catalogue.json). */
+  models: z
+    .strictObject({
+      /** Where `model fetch` installs and where model names resolve (null: `<device.state_dir>/models/fetched`). */
+      dir: z.string().nullable().default(null),
+      /** Where `model fetch` looks first: a folder (files under any names, found by sha256) or a site's http(s) mirror URL. */
+      mirror: z.string().nullable().default(null),
     })
     .prefault({}),
   log: z

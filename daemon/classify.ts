@@ -28,7 +28,8 @@ export interface ClassifiedFace {
   quality_gate: QualityGate | null;
   /** null: a quality gate failed, the daemon would not have classified this face. */
   verdict: Verdict | null;
-  scores: DecisionScores;
+  /** The decision payload's score names that the model gives (p_real; var and delta_kl for FGHV). */
+  scores: Partial<DecisionScores>;
 }
 
 export type ClassifyResult =
@@ -98,11 +99,12 @@ export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyRes
             },
             quality_gate: gate,
             verdict: r?.verdict ?? null,
-            scores: {
-              p_real: roundOrNull(scores.p_real),
-              var: roundOrNull(scores.var),
-              delta_kl: roundOrNull(scores.delta_kl),
-            },
+            // Only the scores this model gives (a softmax model has p_real alone); none without a verdict.
+            scores: Object.fromEntries(
+              Object.entries(scores)
+                .filter(([, v]) => v !== null)
+                .map(([k, v]) => [k, roundOrNull(v)]),
+            ) as Partial<DecisionScores>,
           });
         }
         result = { file, width: image.cols, height: image.rows, faces };

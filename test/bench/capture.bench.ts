@@ -25,6 +25,7 @@ import { FakeCamera } from '../../drivers/camera/fake.js';
 import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
 import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import type { CameraDriver } from '../../drivers/camera/types.js';
+import { testModel } from '../helpers/models.js';
 import { freePort, startHttpStream } from '../helpers/stream-server.js';
 
 const FRAMES = 300;
@@ -241,8 +242,11 @@ interface OutageTrial {
 const DEMO = path.join(packageRoot, 'media/demo-kiosk.mp4');
 const OUTAGE_WAIT_MS = 120_000;
 
+/** MiniFASNetV2 installed from ../shared/data/models by `model fetch` (test/helpers/models.ts). */
+const MINIFASNET = await testModel('minifasnet-v2');
+
 function outageDaemon(camera: Record<string, unknown>): Daemon {
-  const manifest = path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+  const manifest = MINIFASNET;
   const config = validateConfig(
     {
       device: { id: 'bench', state_dir: mkdtempSync(path.join(os.tmpdir(), 'fghv-out-')) },

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { packageRoot, validateConfig } from '../../config/load.js';
 import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { testModel } from '../helpers/models.js';
 import { commit, machine } from './machine.js';
 
 interface Row {
@@ -58,8 +59,9 @@ async function runOnce(detector: 'blazeface' | 'yunet', manifest: string): Promi
 async function main(): Promise<void> {
   const manifests = [
     path.join(packageRoot, 'models/fghv-demo/manifest.json'),
-    path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
-    path.join(packageRoot, 'models/minifasnet/ensemble.manifest.json'),
+    // Installed from ../shared/data/models by `model fetch` (test/helpers/models.ts).
+    await testModel('minifasnet-v2'),
+    await testModel('minifasnet-ensemble'),
   ];
   const yunet = path.resolve(packageRoot, '../shared/data/models/yunet_s_640_640.onnx');
   const rows: Row[] = [];

@@ -18,6 +18,7 @@ import { silentLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { drawOverlay, type OverlayFace, overlayShapes } from '../../daemon/status/overlay.js';
 import { JPEG_QUALITY } from '../../daemon/status/preview.js';
+import { testModel } from '../helpers/models.js';
 import { commit, machine } from './machine.js';
 
 /**
@@ -87,9 +88,12 @@ interface Run {
   previewSent: number;
 }
 
+/** MiniFASNetV2 installed from ../shared/data/models by `model fetch` (test/helpers/models.ts). */
+const MINIFASNET = await testModel('minifasnet-v2');
+
 function manifest(): string {
   const demo = path.join(packageRoot, 'models/fghv-demo/manifest.json');
-  return existsSync(demo) ? demo : path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+  return existsSync(demo) ? demo : MINIFASNET;
 }
 
 /** A viewer in its own process: reads the stream and throws the bytes away. */

@@ -1,6 +1,6 @@
 /**
  * The real `fghv-kiosk` CLI as a child process, for supervision tests: a config file in a
- * temp dir (fake or file camera, the shared MiniFASNetV2 model, CPU), output captured,
+ * temp dir (fake or file camera, MiniFASNetV2 installed from the shared data, CPU), output captured,
  * waits bounded, and every child killed when the test process exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -8,13 +8,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { repoRoot, shared } from './paths.js';
+import { testModel } from './models.js';
+import { repoRoot } from './paths.js';
 
 export const KIOSK_BIN = path.join(repoRoot, 'bin/fghv-kiosk.js');
-export const MINIFASNET_MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+/** MiniFASNetV2 installed by `model fetch` from ../shared/data/models (test/helpers/models.ts). */
+export const MINIFASNET_MANIFEST = await testModel('minifasnet-v2');
 /** What the daemon tests need from ../shared/data (for needsSharedData). */
 export const MODEL_DATA = 'models/MiniFASNetV2.onnx';
-export const modelFile = () => shared(MODEL_DATA);
+/** The installed MiniFASNetV2 file (the one MINIFASNET_MANIFEST names). */
+export const modelFile = () => path.join(path.dirname(MINIFASNET_MANIFEST), 'MiniFASNetV2.onnx');
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {

@@ -5,9 +5,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { TEST_MODELS_DIR, testModel } from '../helpers/models.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
 
 const bin = path.join(repoRoot, 'bin/fghv-kiosk.js');
+// MiniFASNetV2 and YuNet installed from ../shared/data/models by `model fetch`; configs name them.
+await testModel('minifasnet-v2');
+await testModel('yunet-s');
+const MODELS_YAML = `models:\n  dir: ${JSON.stringify(TEST_MODELS_DIR)}\n`;
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [bin, ...args], {
@@ -54,6 +59,11 @@ describe('fghv-kiosk CLI', () => {
     const here = cli(['config', 'check', 'config/examples/usb-camera.yaml']);
     assert.equal(here.code, 1);
     assert.match(here.stderr, /mqtt\.password_file: \/etc\/fghv-kiosk\/mqtt-password/);
+    // Its models are named: a machine without them is told the command that installs them.
+    assert.match(
+      here.stderr,
+      /liveness\.manifest: .*minifasnet-v2\/manifest\.json \(not installed: run `fghv-kiosk model fetch minifasnet-v2 --config /,
+    );
     const garbage = cli(['config', 'check', tmp('g.yaml', 'mqtt: [\n')]);
     assert.equal(garbage.code, 1);
     assert.match(garbage.stderr, /KIOSK_E_CONFIG_PARSE/);
@@ -68,10 +78,16 @@ describe('fghv-kiosk CLI', () => {
       ['verify', '--help'],
       ['config', 'check', '--help'],
       ['cameras', '-h'],
+      ['drill', '--help'],
+      ['drill', 'report', '--help'],
+      ['drill', 'apply', '--help'],
+      ['model', 'fetch', '--help'],
     ]) {
       const r = cli(args);
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`fghv-kiosk ${args[0]}`), args.join(' '));
+      if (args[1] === 'report' || args[1] === 'apply' || args[1] === 'fetch')
+        assert.equal(r.stdout.match(/ {2}fghv-kiosk /g)?.length, 1, `${args.join(' ')}: its own block only`);
       assert.doesNotMatch(r.stdout, /fghv-kiosk version/, `${args.join(' ')} prints only its own usage`);
     }
     const bad = cli(['classify', '--model', 'models/fghv-demo/manifest.json', '--detector', 'nope', 'x.jpg']);
@@ -105,17 +121,9 @@ describe('fghv-kiosk CLI', () => {
     skip: needsSharedData('models/MiniFASNetV2.onnx', 'models/yunet_s_640_640.onnx', 'images/T1.jpg'),
   }, () => {
     // T1's face is 172 px: with quality.min_face_px 200 the daemon would say retry/face_size.
-    const cfg = tmp('gates.yaml', 'quality:\n  min_face_px: 200\n');
+    const cfg = tmp('gates.yaml', `quality:\n  min_face_px: 200\n${MODELS_YAML}`);
     const small = shared('images/T1.jpg');
-    const args = [
-      'classify',
-      '--model',
-      'models/minifasnet/MiniFASNetV2.manifest.json',
-      '--detector',
-      'yunet',
-      '--config',
-      cfg,
-    ];
+    const args = ['classify', '--model', 'minifasnet-v2', '--detector', 'yunet', '--config', cfg];
     const gated = cli([...args, '--json', small]);
     assert.equal(gated.code, 0, gated.stderr);
     const face = JSON.parse(gated.stdout.trim()).faces[0];
@@ -123,14 +131,18 @@ describe('fghv-kiosk CLI', () => {
     assert.ok(face.quality.face_px < 200, JSON.stringify(face.quality));
     assert.equal(face.quality_gate, 'face_size');
     assert.equal(face.verdict, null);
-    assert.deepEqual(face.scores, { p_real: null, var: null, delta_kl: null });
+    assert.deepEqual(face.scores, {});
     const text = cli([...args, small]);
     assert.match(text.stdout, /retry\/face_size/);
     const skipped = JSON.parse(cli([...args, '--skip-quality', '--json', small]).stdout.trim()).faces[0];
     assert.equal(skipped.quality_gate, null);
     assert.notEqual(skipped.verdict, null);
+    // A softmax model gives p_real only: no var or delta_kl (FGHV's) in JSON or text.
+    assert.deepEqual(Object.keys(skipped.scores), ['p_real']);
     assert.equal(typeof skipped.scores.p_real, 'number');
-    assert.equal('p_live' in skipped.scores, false);
+    const skippedText = cli([...args, '--skip-quality', small]).stdout;
+    assert.match(skippedText, /p_real=/);
+    assert.doesNotMatch(skippedText, /var=|delta_kl=/);
   });
 
   it('config defaults prints a configuration that validates', () => {
@@ -144,8 +156,10 @@ describe('fghv-kiosk CLI', () => {
   }, () => {
     const r = cli([
       'classify',
+      '--config',
+      tmp('models.yaml', MODELS_YAML),
       '--model',
-      'models/minifasnet/MiniFASNetV2.manifest.json',
+      'minifasnet-v2',
       '--detector',
       'yunet',
       '--json',

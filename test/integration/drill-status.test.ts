@@ -14,7 +14,8 @@ import { validateConfig } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
 import type { DrillStatus } from '../../daemon/drill/daemon-drill.js';
 import { readDrill } from '../../daemon/drill/record.js';
-import { needsSharedData, repoRoot } from '../helpers/paths.js';
+import { MINIFASNET_MANIFEST } from '../helpers/kiosk-child.js';
+import { needsSharedData } from '../helpers/paths.js';
 import { photoVideo } from '../helpers/photo-video.js';
 
 const skip = needsSharedData('images/T1.jpg', 'models/MiniFASNetV2.onnx');
@@ -46,7 +47,7 @@ describe('drill from the status page', { skip }, () => {
         mqtt: { embedded_port: 0, health_interval_s: 3600 },
         cameras: [{ id: 'front', source: file, loop: true, realtime: true }],
         liveness: {
-          manifest: path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
+          manifest: MINIFASNET_MANIFEST,
           providers: ['cpu'],
         },
         status: { port: 0 },

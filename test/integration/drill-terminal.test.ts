@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { drillsDir, readDrill } from '../../daemon/drill/record.js';
+import { MINIFASNET_MANIFEST } from '../helpers/kiosk-child.js';
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 import { photoVideo } from '../helpers/photo-video.js';
 
@@ -30,7 +31,7 @@ describe('drill at the terminal', { skip }, () => {
           device: { state_dir: stateDir, id: 'tty' },
           cameras: [{ id: 'door', source: file, loop: true, realtime: true }],
           liveness: {
-            manifest: path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
+            manifest: MINIFASNET_MANIFEST,
             providers: ['cpu'],
           },
         }),

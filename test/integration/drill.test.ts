@@ -26,11 +26,12 @@ import type { DrillReport } from '../../daemon/drill/report.js';
 import { openDrill, runScripted } from '../../daemon/drill/runner.js';
 import { createCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
+import { MINIFASNET_MANIFEST } from '../helpers/kiosk-child.js';
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 import { photoVideo } from '../helpers/photo-video.js';
 
 const bin = path.join(repoRoot, 'bin/fghv-kiosk.js');
-const manifest = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+const manifest = MINIFASNET_MANIFEST;
 const skip = needsSharedData('images/T1.jpg', 'images/F1.jpg', 'images/F2.jpg', 'models/MiniFASNetV2.onnx');
 
 const close = (actual: number | undefined, expected: number, tol = 5e-6) =>

@@ -1,5 +1,5 @@
 /**
- * Model installation and live model updates with the shared MiniFASNet models: sha256 and
+ * Model installation and live model updates with the MiniFASNet models (installed from the shared data): sha256 and
  * signature checks, warm-up and self-test before the switch, rollback on failure, previous
  * model kept, frames keep being processed during the switch.
  */
@@ -15,13 +15,15 @@ import { Daemon } from '../../daemon/daemon.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { modelSignedBytes, readInstalled } from '../../daemon/models/model-install.js';
 import { prepareModel } from '../../daemon/models/model-update.js';
-import { MINIFASNET_MANIFEST, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
-import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
+import { MINIFASNET_MANIFEST, modelFile, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
+import { testModel } from '../helpers/models.js';
+import { needsSharedData, repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
 
-const V1SE = shared('models/MiniFASNetV1SE.onnx');
-const V1SE_MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json');
-const V2 = shared('models/MiniFASNetV2.onnx');
+// Installed from ../shared/data/models by `model fetch` (test/helpers/models.ts).
+const V1SE_MANIFEST = await testModel('minifasnet-v1se');
+const V1SE = path.join(path.dirname(V1SE_MANIFEST), 'MiniFASNetV1SE.onnx');
+const V2 = modelFile();
 const skip = needsSharedData('models/MiniFASNetV1SE.onnx', 'models/MiniFASNetV2.onnx');
 
 /** A manifest whose sha256 matches a file of garbage: passes verification, fails to load. */
@@ -150,7 +152,7 @@ describe('Daemon.updateModel while running', { skip }, () => {
       assert.ok(processed() > atFail, 'the pipeline stopped after a failed update');
 
       // And back to V2: V1SE becomes the previous model, its files kept.
-      const v2Manifest = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+      const v2Manifest = MINIFASNET_MANIFEST;
       await daemon.updateModel(V2, v2Manifest);
       const installed = readInstalled(config.device.state_dir);
       assert.equal(installed.current?.name, 'minifasnet-v2');

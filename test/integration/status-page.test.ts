@@ -17,12 +17,13 @@ import { cv } from '../../core/cv.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { OverlayColors } from '../../daemon/status/overlay.js';
 import { findDrawnBox } from '../helpers/drawn-box.js';
+import { MINIFASNET_MANIFEST } from '../helpers/kiosk-child.js';
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 import { parsePromText, sumOf } from '../helpers/prom-text.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DEMO_MANIFEST = path.join(repoRoot, 'models/fghv-demo/manifest.json');
-const MINIFASNET = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+const MINIFASNET = MINIFASNET_MANIFEST;
 
 /** The demo model when it exists, else the shared MiniFASNetV2; a skip message when neither can run. */
 function pickModel(): { manifest: string; skip: false | string } {

@@ -18,20 +18,22 @@ import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { modelSignedBytes, stageModel } from '../../daemon/models/model-install.js';
 import { spoofReject } from '../helpers/decision-input.js';
 import { spawnKiosk } from '../helpers/kiosk-child.js';
+import { testModel } from '../helpers/models.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { simYaml, startSim, stopSim } from '../helpers/mqtt-contract-broker.js';
-import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
+import { needsSharedData } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
 
 const MODEL = 'models/MiniFASNetV1SE.onnx';
-const MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json');
+// MiniFASNetV1SE installed from ../shared/data/models by `model fetch` (test/helpers/models.ts).
+const MANIFEST = await testModel('minifasnet-v1se');
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'fghv-sec-'));
 
 describe('security: signed manifests (finding 4)', { skip: needsSharedData(MODEL) }, () => {
   test('a correctly signed model under an attacker manifest (accept-all, purpose production) is refused', async () => {
     const dir = tmp();
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-    const model = shared(MODEL);
+    const model = path.join(path.dirname(MANIFEST), 'MiniFASNetV1SE.onnx');
     const bytes = readFileSync(model);
     const sha = createHash('sha256').update(bytes).digest('hex');
     const genuine = readFileSync(MANIFEST);

@@ -16,10 +16,14 @@ import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
 
 const PORTRAITS = ['hopper.jpg', 'astronaut.png', 'T1.jpg', 'F1.jpg', 'F2.jpg'];
 
+/** BlazeFace from models/blazeface (npm), YuNet read in place from ../shared/data/models. */
+const detectorModel = (name: DetectorName) =>
+  name === 'yunet' ? shared('models/yunet_s_640_640.onnx') : defaultDetectorModel(name, repoRoot);
+
 function needsModel(name: DetectorName): false | string {
   const data = needsSharedData(...PORTRAITS.map((p) => `images/${p}`), 'models/yunet_s_640_640.onnx');
   if (data) return data;
-  const model = defaultDetectorModel(name, repoRoot);
+  const model = detectorModel(name);
   return existsSync(model) ? false : `needs ${model}, which is absent (run scripts/fetch-blazeface.sh)`;
 }
 
@@ -66,7 +70,7 @@ for (const name of ['blazeface', 'yunet'] as const) {
       worker = InferenceWorker.start();
       detector = await createDetector(worker, {
         name,
-        model: null,
+        model: detectorModel(name),
         scoreThreshold: 0.6,
         nmsIou: 0.3,
         maxFaces: 10,
@@ -200,7 +204,7 @@ describe('BlazeFace and YuNet agree on eyes and nose', { skip: needsModel('blaze
     };
     try {
       const blaze = await createDetector(worker, { ...opts, name: 'blazeface' });
-      const yunet = await createDetector(worker, { ...opts, name: 'yunet' });
+      const yunet = await createDetector(worker, { ...opts, name: 'yunet', model: detectorModel('yunet') });
       for (const file of PORTRAITS) {
         const [b] = await blaze.detect(image(file));
         const [y] = await yunet.detect(image(file));

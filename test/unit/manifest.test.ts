@@ -7,16 +7,20 @@ import { isKioskError } from '../../core/errors.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
 import { loadManifest, parseManifest, sha256Hex } from '../../daemon/liveness/manifest.js';
+import { MINIFASNET_MANIFEST } from '../helpers/kiosk-child.js';
+import { testModel } from '../helpers/models.js';
 import { needsSharedData, repoRoot, shared } from '../helpers/paths.js';
 
-const v2Manifest = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+const v2Manifest = MINIFASNET_MANIFEST;
 const skip = needsSharedData('models/MiniFASNetV2.onnx', 'models/MiniFASNetV1SE.onnx');
 
 /** A temp dir with a copy of the V2 manifest pointing at `modelBytes`. */
 function withModel(modelBytes: Buffer, edit: (m: Record<string, unknown>) => void = () => {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'fghv-manifest-'));
   writeFileSync(path.join(dir, 'model.onnx'), modelBytes);
-  const m = JSON.parse(readFileSync(v2Manifest, 'utf8')) as Record<string, unknown>;
+  // The shipped manifest as the template (file and sha256 are replaced): no installed model needed.
+  const shipped = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+  const m = JSON.parse(readFileSync(shipped, 'utf8')) as Record<string, unknown>;
   m.file = 'model.onnx';
   m.sha256 = sha256Hex(modelBytes);
   edit(m);
@@ -174,14 +178,10 @@ describe('model manifests', () => {
   });
 
   it('an ensemble loads its members', { skip }, async () => {
-    const m = await LivenessModel.load(
-      worker,
-      path.join(repoRoot, 'models/minifasnet/ensemble.manifest.json'),
-      {
-        providers: ['cpu'],
-        intraOpThreads: 1,
-      },
-    );
+    const m = await LivenessModel.load(worker, await testModel('minifasnet-ensemble'), {
+      providers: ['cpu'],
+      intraOpThreads: 1,
+    });
     assert.equal(m.info.family, 'ensemble');
     assert.match(m.info.sha256, /^[0-9a-f]{64}$/);
     await m.close();

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../../../config/load.js';
 import { MALLOC_ENV } from '../../../daemon/supervision/malloc-env.js';
+import { testModel } from '../../helpers/models.js';
 import { commit } from '../machine.js';
 import type { LatencyResult, LatencySpec } from './latency-run.js';
 import type { RunResult, RunSpec } from './pipeline-run.js';
@@ -32,8 +33,11 @@ const shared = (f: string) => path.resolve(packageRoot, '../shared/data/models',
 const EQUAL_WORK = {
   detector: 'yunet',
   detectorModel: shared('yunet_n_320_320.onnx'),
-  manifest: path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
+  // Installed from ../shared/data/models by `model fetch` (test/helpers/models.ts).
+  manifest: await testModel('minifasnet-v2'),
 } as const;
+const MINIFASNET_V1SE = await testModel('minifasnet-v1se');
+const MINIFASNET_ENSEMBLE = await testModel('minifasnet-ensemble');
 
 export const DETECTORS = [
   {
@@ -207,9 +211,9 @@ function main(): void {
   const manifests = {
     'fghv-demo': path.join(packageRoot, 'models/fghv-demo/manifest.json'),
     'fghv-demo-fp16': fp16Manifest(tmp),
-    'minifasnet-v2': path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
-    'minifasnet-v1se': path.join(packageRoot, 'models/minifasnet/MiniFASNetV1SE.manifest.json'),
-    'minifasnet-ensemble': path.join(packageRoot, 'models/minifasnet/ensemble.manifest.json'),
+    'minifasnet-v2': EQUAL_WORK.manifest,
+    'minifasnet-v1se': MINIFASNET_V1SE,
+    'minifasnet-ensemble': MINIFASNET_ENSEMBLE,
   };
   const base = { frames, loop: false, warmupFrames: 10, sampleEvery: 0, threads: 0 };
   try {
@@ -270,6 +274,8 @@ function main(): void {
               video,
               EQUAL_WORK.detectorModel,
               'minifasnet',
+              '--manifest',
+              EQUAL_WORK.manifest,
               '--warmup',
               '10',
             ]);
