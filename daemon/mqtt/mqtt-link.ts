@@ -16,6 +16,11 @@
  *   at least once; receivers deduplicate.
  * - Retained state the client owns (`availability` birth and will, `retain()`) is re-published
  *   on every connect, since a broker restart clears it.
+ * - A message whose topic the broker would refuse (too long, too many levels, control
+ *   characters: topic-limits.ts) is never written; it resolves `refused`. A broker answers
+ *   such a topic by closing the connection, so one message must never cost the link it.
+ * - `once` messages (command responses) are written at most once: never queued while
+ *   offline, never re-sent after a reconnect; a connection lost before their PUBACK drops them.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -29,6 +34,7 @@ import {
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { redactSecrets } from '../../core/log.js';
+import { DEFAULT_TOPIC_LIMITS, type TopicLimits, topicProblem } from './topic-limits.js';
 
 export interface LinkLogger {
   debug(obj: object, msg: string): void;
@@ -54,6 +60,8 @@ export interface MqttLinkOptions {
   log?: LinkLogger;
   /** Jitter source (tests fix it). */
   random?: () => number;
+  /** What the broker accepts as a topic (default: MQTT's 65,535 bytes, mosquitto's 200 levels). */
+  topicLimits?: TopicLimits;
   /** TLS material (PEM contents, not paths) for mqtts:// URLs. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
   /**
@@ -90,6 +98,12 @@ export interface OutgoingMessage {
    * re-sends it after the next connect.
    */
   durable?: boolean;
+  /**
+   * Written at most once (command responses): never queued while offline, never re-sent after
+   * a reconnect. A response that cost the connection (the broker refused it) is dropped, so it
+   * cannot be re-sent on every reconnect and keep the link down (issue 24, finding 1).
+   */
+  once?: boolean;
   /** MQTT 5 properties (correlation data of command responses); ignored on 3.1.1. */
   properties?: { correlationData?: Buffer };
 }
@@ -207,6 +221,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.opts = {
       maxQueued: 100,
       connectTimeoutMs: 10_000,
+      topicLimits: DEFAULT_TOPIC_LIMITS,
       log: silentLogger,
       random: Math.random,
       ...options,
@@ -289,8 +304,16 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     return new Promise((resolve) => {
       const pending: Pending = { msg, resolve, sentOn: null };
       if (this.closing !== null) return this.drop(pending, 'closed');
+      const problem = topicProblem(msg.topic, this.opts.topicLimits);
+      if (problem !== null) {
+        this.log.warn(
+          { topic: msg.topic.slice(0, 200), problem },
+          'MQTT publish refused: the broker would refuse this topic',
+        );
+        return this.drop(pending, 'refused');
+      }
       if (this.connected) return this.send(pending);
-      if (msg.qos === 0 || msg.durable) return this.drop(pending, 'offline');
+      if (msg.qos === 0 || notRequeued(msg)) return this.drop(pending, 'offline');
       this.queue.push(pending);
       while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     });
@@ -415,8 +438,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.inflight.delete(p);
       p.sentOn = null;
     }
-    for (const p of unacked.filter((u) => u.msg.durable)) this.drop(p, 'offline');
-    this.queue.unshift(...unacked.filter((u) => !u.msg.durable));
+    for (const p of unacked.filter((u) => notRequeued(u.msg))) this.drop(p, 'offline');
+    this.queue.unshift(...unacked.filter((u) => !notRequeued(u.msg)));
     while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     client.end(true);
     if (this.closing !== null) return;
@@ -494,7 +517,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
         if (err && !client.connected && !this.closing) {
           // The connection died first (keepalive timeout flushes callbacks before 'close').
           p.sentOn = null;
-          if (msg.durable) this.drop(p, 'offline');
+          if (notRequeued(msg)) this.drop(p, 'offline');
           else this.queue.unshift(p);
           return;
         }
@@ -514,6 +537,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (reason !== 'offline') this.log.debug({ topic: p.msg.topic, reason }, 'MQTT message dropped');
     p.resolve({ delivered: false, reason });
   }
+}
+
+/** Durable messages are re-sent by their owner, `once` messages never: the link does not queue either. */
+function notRequeued(msg: OutgoingMessage): boolean {
+  return msg.durable === true || msg.once === true;
 }
 
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {

@@ -172,18 +172,11 @@ export class CommandServer {
     packet: IPublishPacket,
   ): { topic: string; correlation: Buffer | undefined } {
     const props = packet.properties;
-    // Only under this device's own response prefix: a response topic elsewhere (another
-    // device's decision topic, a lock's `set`) would let any client publish through us past
-    // the broker's ACLs.
-    const own = `${this.opts.link.topics.base}/response/`;
+    // A response topic outside this device's response prefix, or one a broker would refuse
+    // (topics.ts responseTopicAllowed), is not used: the reply goes to response/<command>.
+    const { topics } = this.opts.link;
     const requested = props?.responseTopic;
-    const topic =
-      typeof requested === 'string' &&
-      requested.startsWith(own) &&
-      requested.length > own.length &&
-      /^[^+#\0]+$/.test(requested)
-        ? requested
-        : `${own}${command}`;
+    const topic = topics.responseTopicAllowed(requested) ? requested : `${topics.base}/response/${command}`;
     return { topic, correlation: props?.correlationData };
   }
 
@@ -345,6 +338,9 @@ export class CommandServer {
       payload: JSON.stringify(body),
       qos: 1,
       retain: false,
+      // Sent at most once: a reply the broker refused (it closes the connection) is dropped,
+      // never re-sent on every reconnect (issue 24, finding 1).
+      once: true,
       ...(correlation ? { properties: { correlationData: correlation } } : {}),
     });
   }
