@@ -36,8 +36,12 @@ export interface CommandTarget {
   }) => Promise<unknown>;
   /** Called after the `restart` response was sent. */
   restart(): void;
-  /** request/verify: the camera's next decision (its held person released), or a timeout. */
-  verify?: (cameraId: string, timeoutMs: number) => Promise<unknown>;
+  /**
+   * request/verify. `signed` (a fleet signature): the camera's held person is released and its
+   * next decision returned, or a timeout. Unsigned: the camera's current state only, no release
+   * and no decision (issue 24, finding 2).
+   */
+  verify?: (cameraId: string, timeoutMs: number, signed: boolean) => Promise<unknown>;
 }
 
 export interface CommandServerOptions {
@@ -228,7 +232,7 @@ export class CommandServer {
     this.queued++;
     const task = async () => {
       try {
-        const data = await this.run(parsed.command, parsed.args);
+        const data = await this.run(parsed.command, parsed.args, parsed.signed);
         await this.respond(replyTo, correlation, command, parsed.transaction, null, data, parsed.signed);
         if (parsed.command === 'restart') this.opts.target.restart();
       } catch (err) {
@@ -255,7 +259,7 @@ export class CommandServer {
     else this.queue = this.queue.then(task).catch((err) => this.opts.onError?.(err));
   }
 
-  private async run(command: CommandName, args: Record<string, unknown>): Promise<unknown> {
+  private async run(command: CommandName, args: Record<string, unknown>, signed: boolean): Promise<unknown> {
     const t = this.opts.target;
     switch (command) {
       case 'health_check':
@@ -292,7 +296,7 @@ export class CommandServer {
         return { restarting: true };
       case 'verify': {
         if (!t.verify) throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'verify: not in this build');
-        return t.verify(args.camera_id as string, args.timeout_ms as number);
+        return t.verify(args.camera_id as string, args.timeout_ms as number, signed);
       }
     }
   }
