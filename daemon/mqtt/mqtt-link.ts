@@ -23,7 +23,6 @@
  *   offline, never re-sent after a reconnect; a connection lost before their PUBACK drops them.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import {
   connect,
   type IClientOptions,
@@ -32,7 +31,8 @@ import {
   type MqttClient,
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { ErrorCodes } from '../../core/errors.js';
+import { MAX_SMALL_FILE_BYTES, readCheckedFile } from '../../core/file-rule.js';
 import { redactSecrets } from '../../core/log.js';
 import { DEFAULT_TOPIC_LIMITS, type TopicLimits, topicProblem } from './topic-limits.js';
 
@@ -124,13 +124,13 @@ export function readMqttPassword(
   env: NodeJS.ProcessEnv = process.env,
 ): string | null {
   if (mqtt.password_file !== null) {
-    try {
-      return readFileSync(mqtt.password_file, 'utf8').split(/\r?\n/)[0] ?? '';
-    } catch (cause) {
-      throw new KioskError(ErrorCodes.MQTT_CONNECT, `cannot read mqtt.password_file ${mqtt.password_file}`, {
-        cause,
-      });
-    }
+    // A regular file of at most 1 MiB, checked before reading (core/file-rule.ts).
+    const text = readCheckedFile(mqtt.password_file, {
+      what: 'mqtt.password_file',
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.MQTT_CONNECT,
+    }).toString('utf8');
+    return text.split(/\r?\n/)[0] ?? '';
   }
   return env.FGHV_MQTT_PASSWORD ?? null;
 }
@@ -139,11 +139,11 @@ export function readMqttPassword(
 export function readTlsFiles(tls: Config['mqtt']['tls']): MqttLinkOptions['tls'] {
   const read = (what: string, file: string | null): Buffer | undefined => {
     if (file === null) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (cause) {
-      throw new KioskError(ErrorCodes.MQTT_CONNECT, `cannot read mqtt.tls.${what} ${file}`, { cause });
-    }
+    return readCheckedFile(file, {
+      what: `mqtt.tls.${what}`,
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.MQTT_CONNECT,
+    });
   };
   const ca = read('ca_file', tls.ca_file);
   const cert = read('cert_file', tls.cert_file);
