@@ -15,7 +15,8 @@
  * - In-flight QoS 1 messages whose connection dies before PUBACK go back to the queue front:
  *   at least once; receivers deduplicate.
  * - Retained state the client owns (`availability` birth and will, `retain()`) is re-published
- *   on every connect, since a broker restart clears it.
+ *   on every connect, since a broker restart clears it, and re-asserted when another value
+ *   appears there while connected (at most every 2 s per topic; not while closing).
  * - A message whose topic the broker would refuse (too long, too many levels, control
  *   characters: topic-limits.ts) is never written; it resolves `refused`. A broker answers
  *   such a topic by closing the connection, so one message must never cost the link it.
@@ -228,6 +229,12 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     };
     this.log = this.opts.log;
     this.version = options.protocolVersion;
+    // `online` is owned like any retained state: re-published on every connect and re-asserted
+    // when another value appears while connected (a forged retained `offline`, issue 24,
+    // finding 5). First in the map: the birth goes out before anything else.
+    const availability = options.availability;
+    if (availability)
+      this.owned.set(availability.topic, { payload: availability.online, sent: null, lastReassert: 0 });
     this.clientId = options.clientId;
   }
 
@@ -277,7 +284,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * A retained message this client owns: published now if connected and changed, again on
+   * A retained message this client owns (as is `availability`'s `online`): published now if connected and changed, again on
    * every connect, and never queued (offline, it waits for the next connect). The link also
    * subscribes to the topic: another value appearing there (another client writing it) is
    * overwritten with this one, at most once per 2 s per topic, so that two processes sharing
@@ -409,9 +416,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       { url: redactUrl(this.opts.url), protocol: version, clientId: this.clientId },
       'MQTT connected',
     );
-    // A broker restart clears retained state: announce ourselves on every connect.
-    const availability = this.opts.availability;
-    if (availability) void this.sendRetained(client, availability.topic, availability.online);
+    // A broker restart clears retained state: announce ourselves (`online`, owned) and the
+    // rest of the owned state on every connect.
     for (const [topic, owned] of this.owned) {
       owned.sent = null;
       this.publishOwned(topic);
@@ -459,7 +465,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   /** Another value on an owned topic is overwritten with ours (see `retain()`). */
   private guardOwned(topic: string, payload: Buffer): void {
     const owned = this.owned.get(topic);
-    if (!owned || !this.client || !this.connected) return;
+    // Closing: our own `offline` comes back on the availability topic and must stay.
+    if (!owned || !this.client || !this.connected || this.closing !== null) return;
     if (payload.toString('utf8') === owned.payload) return;
     const now = Date.now();
     const wait = Math.max(0, owned.lastReassert + 2000 - now);
@@ -467,7 +474,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.log.warn({ topic }, 'another retained value appeared on a topic this client owns: re-asserting');
     const client = this.client;
     setTimeout(() => {
-      if (client === this.client && this.connected) void this.sendRetained(client, topic, owned.payload);
+      if (client === this.client && this.connected && this.closing === null)
+        void this.sendRetained(client, topic, owned.payload);
     }, wait).unref();
   }
 
