@@ -4,6 +4,8 @@
  * errors, so a typo never silently falls back to a default.
  */
 import { z } from 'zod';
+import { ed25519PublicKey } from '../core/ed25519.js';
+import { ErrorCodes } from '../core/errors.js';
 import { statusBindProblem } from '../core/net.js';
 
 const positiveInt = z.number().int().positive();
@@ -25,6 +27,13 @@ export type CameraKind = (typeof CAMERA_KINDS)[number];
 
 /** Face detectors: the one list (daemon/detect/index.ts has one case per name). */
 export const DETECTOR_NAMES = ['blazeface', 'yunet'] as const;
+
+/**
+ * Longest life of a decision (`mqtt.decision_expiry_s`), in seconds: a gate acts on a decision
+ * within seconds, and verifyDecision refuses one whose `expires_at` lies further after its `ts`
+ * (issue 24, finding 9).
+ */
+export const MAX_DECISION_EXPIRY_S = 300;
 export type DetectorName = (typeof DETECTOR_NAMES)[number];
 
 export const cameraSchema = z
@@ -107,7 +116,7 @@ export const configSchema = z.strictObject({
       keepalive_s: positiveInt.default(30),
       reconnect_min_ms: positiveInt.default(500),
       reconnect_max_ms: positiveInt.default(30000),
-      decision_expiry_s: positiveInt.default(10),
+      decision_expiry_s: positiveInt.max(MAX_DECISION_EXPIRY_S).default(10),
       health_interval_s: z.number().positive().default(30),
       /** For mqtts:// URLs: PEM files; the client certificate and key only when the broker asks for them. */
       tls: z
@@ -146,7 +155,22 @@ export const configSchema = z.strictObject({
       /** Requests must carry `sig` (Ed25519 over canonical JSON) by one of `fleet_public_keys` and a fresh `ts`. */
       require_signature: z.boolean().default(false),
       /** Base64 of raw 32-byte Ed25519 public keys, or PEM. */
-      fleet_public_keys: z.array(z.string().min(1)).default([]),
+      fleet_public_keys: z
+        .array(
+          // Parsed as `run` parses it, so `config check` refuses what `run` would (issue 24, finding 9).
+          z
+            .string()
+            .min(1)
+            .refine((k) => {
+              try {
+                ed25519PublicKey(k, ErrorCodes.SIGNATURE_KEY_INVALID, 'invalid');
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'not an Ed25519 public key: base64 of the raw 32 bytes (as info.decision_public_key), or PEM'),
+        )
+        .default([]),
       /** A signed request's `ts` may differ from the device clock by at most this. */
       max_clock_skew_s: positiveInt.default(60),
       /** Larger request payloads are refused unread. */

@@ -117,19 +117,27 @@ async function cmdConfig(args: string[]): Promise<number> {
   }
   if (sub !== 'check' || !file || rest.length)
     usage('config: expected `config check FILE` or `config defaults`');
-  // What `run` would use: the file with the FGHV_* environment applied, and the status
-  // token read and checked as at start; then the files it names must exist.
+  // What `run` would use: the file with the FGHV_* environment applied; the files it names
+  // checked by the rule they are read by (regular files of a bounded size, core/file-rule.ts),
+  // then the status token read and checked as at start.
   const { config, file: abs, envKeys } = loadConfig(file);
-  if (config.status.enabled) resolveStatusToken(config.status);
-  const { missingFiles, missingHint } = await import('./config-files.js');
-  const missing = schemaOnly ? [] : missingFiles(config);
-  if (missing.length) {
+  const { fileProblems, missingHint } = await import('./config-files.js');
+  const problems = schemaOnly ? [] : fileProblems(config);
+  if (problems.length) {
+    // A missing catalogue model is named with the fetch command that installs it.
+    const why = (m: (typeof problems)[number]) =>
+      (m.problem === 'does not exist' && missingHint(m, abs)) || ` ${m.problem}`;
     throw new KioskError(
       ErrorCodes.CONFIG_INVALID,
-      `${abs}: valid syntax, but it names files that do not exist:\n${missing.map((m) => `  ${m.key}: ${m.path}${missingHint(m, abs)}`).join('\n')}`,
-      { details: { missing } },
+      `${abs}: valid syntax, but files it names cannot be used:\n${problems.map((m) => `  ${m.key}: ${m.path}${why(m)}`).join('\n')}`,
+      {
+        details: {
+          files: problems.map(({ key, path: p, problem, model }) => ({ key, path: p, problem, ...(model ? { model } : {}) })),
+        },
+      },
     );
   }
+  if (config.status.enabled) resolveStatusToken(config.status);
   process.stdout.write(`${abs}: valid${envKeys.length ? ` (with ${envKeys.join(', ')})` : ''}\n`);
   return 0;
 }

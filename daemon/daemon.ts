@@ -279,7 +279,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
               log,
               audit: (event, details) => this.contract?.event(event, details),
               restart: () => this.emit('restart'),
-              verify: (cameraId, timeoutMs) => this.verifyNow(cameraId, timeoutMs),
+              verify: (cameraId, timeoutMs, signed) => this.verifyNow(cameraId, timeoutMs, signed),
             }),
             () => this.info,
           );
@@ -567,10 +567,16 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.emit('decision', payload);
   }
 
-  /** request/verify: the camera's next published decision, or `timed_out`. */
-  private async verifyNow(cameraId: string, timeoutMs: number): Promise<unknown> {
+  /**
+   * request/verify. Fleet-signed: the camera's held person is released and its next published
+   * decision returned (or `timed_out`). Unsigned: the camera's guidance state only. A release
+   * can produce another live `accept` for a person already accepted (a documented gate opens
+   * again), so only a fleet signature may ask for one (issue 24, finding 2).
+   */
+  private async verifyNow(cameraId: string, timeoutMs: number, signed: boolean): Promise<unknown> {
     const slot = this.cameras.find((c) => c.id === cameraId);
     if (!slot) throw new KioskError(ErrorCodes.COMMAND_INVALID, `no camera "${cameraId}" on this device`);
+    if (!signed) return { decision: null, signed: false, state: slot.pipeline.guidance };
     let published: DecisionPayload | null = null;
     const seen = (p: DecisionPayload) => {
       if (p.camera_id === cameraId) published ??= p;

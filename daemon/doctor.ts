@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { cv } from '../core/cv.js';
 import { asError, isKioskError } from '../core/errors.js';
+import { fileProblem } from '../core/file-rule.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
 import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
 import { missingHint, referencedFiles } from './config-files.js';
@@ -110,14 +111,16 @@ function checkStateDir(dir: string): CheckResult[] {
 
 /** Every file the config names: the detector model, the manifest, password, TLS and key files. */
 function checkFiles(config: Config, configFile: string | null): CheckResult[] {
+  // By the rule each file is read by (core/file-rule.ts): missing, not a regular file, too large.
   return referencedFiles(config).map((f) => {
-    const { key, path: p } = f;
-    return existsSync(p)
+    const { key, path: p, rule } = f;
+    const problem = fileProblem(p, rule);
+    return problem === null
       ? { name: `file:${key}`, status: 'ok' as const, message: p, details: { key, path: p } }
       : {
           name: `file:${key}`,
           status: 'fail' as const,
-          message: `${p} does not exist${missingHint(f, configFile) || (key === 'detector.model' ? ' (run would fail with KIOSK_E_MODEL_NOT_FOUND)' : '')}`,
+          message: `${p} ${problem}${problem === 'does not exist' ? missingHint(f, configFile) || (key === 'detector.model' ? ' (run would fail with KIOSK_E_MODEL_NOT_FOUND)' : '') : ''}`,
           details: { key, path: p, ...(f.model ? { model: f.model } : {}) },
         };
   });

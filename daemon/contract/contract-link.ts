@@ -1,7 +1,7 @@
 /**
  * The MQTT contract on the transport: the device's topics (`<prefix>/<device_id>/...`), its
- * client id, `availability` as birth and will, the retained `info` (owned: another value there
- * is overwritten), decisions and health. The transport below (daemon/mqtt/mqtt-link.ts) only
+ * client id, `availability` as birth and will, the retained `info` (both owned: another value
+ * there is overwritten while connected), decisions and health. The transport below (daemon/mqtt/mqtt-link.ts) only
  * moves opaque messages; what a topic or payload means is decided here and above.
  */
 import type { Config } from '../../config/schema.js';

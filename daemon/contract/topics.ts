@@ -14,6 +14,7 @@ import type {
   QualityGate,
 } from '../decision/types.js';
 import type { LinkCounters } from '../mqtt/mqtt-link.js';
+import { topicProblem } from '../mqtt/topic-limits.js';
 
 export const CONTRACT_VERSION = 1 as const;
 
@@ -69,7 +70,36 @@ export class Topics {
   response(command: string): string {
     return `${this.base}/response/${checkLevel('command', command)}`;
   }
+
+  /**
+   * Whether a requester's MQTT 5 response topic is honoured: only under this device's own
+   * `response/` prefix (a topic elsewhere, another device's decision topic or a lock's `set`,
+   * would let any client publish through the device past the broker's ACLs), with at most
+   * RESPONSE_TOPIC_MAX_LEVELS non-empty levels and RESPONSE_TOPIC_MAX_BYTES bytes of UTF-8
+   * below it, and nothing a broker refuses (wildcards, control characters, malformed UTF-8).
+   * A broker closes the connection of a client that publishes a topic it refuses, so a reply
+   * on such a topic would take the device off the broker (issue 24, finding 1).
+   */
+  responseTopicAllowed(requested: unknown): requested is string {
+    if (typeof requested !== 'string') return false;
+    const own = `${this.base}/response/`;
+    if (!requested.startsWith(own)) return false;
+    const below = requested.slice(own.length);
+    if (below.length === 0 || Buffer.byteLength(below, 'utf8') > RESPONSE_TOPIC_MAX_BYTES) return false;
+    const levels = below.split('/');
+    if (levels.length > RESPONSE_TOPIC_MAX_LEVELS || levels.some((l) => l.length === 0)) return false;
+    return topicProblem(requested) === null;
+  }
 }
+
+/**
+ * Limits on the part of a requester's response topic below `<base>/response/`. A correlation
+ * id or a requester's name needs a level or two and a few dozen bytes; these leave room for
+ * that and keep every reply topic far below MQTT's 65,535 bytes and mosquitto's 200 levels
+ * whatever the configured prefix (a prefix plus device id is itself short).
+ */
+export const RESPONSE_TOPIC_MAX_LEVELS = 8;
+export const RESPONSE_TOPIC_MAX_BYTES = 256;
 
 export type Availability = 'online' | 'offline';
 

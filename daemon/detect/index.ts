@@ -16,6 +16,7 @@ import {
 } from '../../config/models.js';
 import { type Config, DETECTOR_NAMES } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { checkFile, DEFAULT_MAX_MODEL_BYTES } from '../../core/file-rule.js';
 import { DETECTOR_LANE, type InferenceWorker } from '../inference/inference-worker.js';
 import { BlazeFaceDetector } from './blazeface.js';
 import type { DetectorTuning } from './nms.js';
@@ -36,6 +37,8 @@ export interface CreateDetectorOptions extends DetectorTuning {
   /** ONNX Runtime intra-op spinning (default false). */
   allowSpinning?: boolean;
   repoRoot: string;
+  /** The model file's size limit (default DEFAULT_MAX_MODEL_BYTES; config: model_update.max_model_mb). */
+  maxModelBytes?: number;
 }
 
 /** The detector a config names (score_threshold as the gate; callers override what differs). */
@@ -53,6 +56,7 @@ export function detectorOptions(
     intraOpThreads: config.liveness.intra_op_threads,
     allowSpinning: config.liveness.intra_op_spinning,
     repoRoot: packageRoot,
+    maxModelBytes: Math.round(config.model_update.max_model_mb * 2 ** 20),
     ...overrides,
   };
 }
@@ -88,7 +92,14 @@ export async function createDetector(
   const model = opts.model
     ? path.resolve(opts.repoRoot, opts.model)
     : defaultDetectorModel(opts.name, opts.repoRoot);
-  if (!existsSync(model)) {
+  if (existsSync(model)) {
+    // A regular file of a bounded size, checked before ONNX Runtime reads it (core/file-rule.ts).
+    checkFile(model, {
+      what: `${opts.name} model`,
+      maxBytes: opts.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
+      code: ErrorCodes.MODEL_CORRUPT,
+    });
+  } else {
     const fetchName = modelNameOf(model, path.dirname(path.dirname(model)));
     const hint =
       opts.name === 'blazeface' && !opts.model

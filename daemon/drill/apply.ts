@@ -8,11 +8,12 @@
  * proposal that is looser than the model's own thresholds is refused unless the local config
  * sets `liveness.allow_looser_thresholds`, as for the command.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { readCheckedText } from '../../core/file-rule.js';
 import { AuditStore } from '../contract/audit/audit-store.js';
 import { buildAuditEvent } from '../contract/audit/events.js';
 import { applyStoredThresholds, applyThresholdOverrides } from '../contract/commands/daemon-target.js';
@@ -20,6 +21,7 @@ import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
 import { activeManifest } from '../models/model-install.js';
 import { resolveDeviceId } from '../mqtt/device-id.js';
+import { MAX_DRILL_FILE_BYTES } from './record.js';
 import type { DrillReport } from './report.js';
 
 export interface ApplyResult {
@@ -108,7 +110,14 @@ export async function applyDrillProposal(
       ErrorCodes.DRILL_INVALID,
       `${drillDir} has no report.json: run \`fghv-kiosk drill report\` first`,
     );
-  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as DrillReport;
+  // Files of a drill directory (which the command line may name) by the file rule.
+  const read = (file: string) =>
+    readCheckedText(file, {
+      what: 'drill file',
+      maxBytes: MAX_DRILL_FILE_BYTES,
+      code: ErrorCodes.DRILL_INVALID,
+    });
+  const report = JSON.parse(read(reportFile)) as DrillReport;
   const ctx = { drill_id: report.drill.id, revert, expectModelSha256: report.drill.model.sha256 };
   if (revert) {
     if (!existsSync(appliedFile))
@@ -116,7 +125,7 @@ export async function applyDrillProposal(
         ErrorCodes.DRILL_INVALID,
         `drill ${report.drill.id} was never applied: nothing to revert`,
       );
-    const applied = JSON.parse(readFileSync(appliedFile, 'utf8')) as { before: Record<string, number> };
+    const applied = JSON.parse(read(appliedFile)) as { before: Record<string, number> };
     const r = await setThresholdsLocally(config, applied.before, ctx);
     writeFileAtomic(
       appliedFile,

@@ -15,7 +15,6 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -25,6 +24,7 @@ import type { Config } from '../../config/schema.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { cv } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { readCheckedText } from '../../core/file-rule.js';
 import { configHash } from '../contract/commands/daemon-target.js';
 import type {
   Box,
@@ -39,6 +39,11 @@ import type { Verdict } from '../liveness/verdict.js';
 import type { FrameResult } from '../pipeline/pipeline.js';
 
 export const DRILL_RECORD_VERSION = 1;
+
+/** drill.json, report.json, applied.json: small JSON documents (read by core/file-rule.ts). */
+export const MAX_DRILL_FILE_BYTES = 16 * 2 ** 20;
+/** presentations.jsonl: one line per presentation. */
+export const MAX_PRESENTATIONS_BYTES = 256 * 2 ** 20;
 
 export type PresentationLabel = 'bona_fide' | 'attack';
 
@@ -224,7 +229,13 @@ export function startDrillRecord(setup: DrillSetup): {
 export function readDrill(dir: string): DrillRecord {
   let meta: DrillMeta;
   try {
-    meta = JSON.parse(readFileSync(path.join(dir, 'drill.json'), 'utf8')) as DrillMeta;
+    meta = JSON.parse(
+      readCheckedText(path.join(dir, 'drill.json'), {
+        what: 'drill.json',
+        maxBytes: MAX_DRILL_FILE_BYTES,
+        code: ErrorCodes.DRILL_INVALID,
+      }),
+    ) as DrillMeta;
   } catch (cause) {
     throw new KioskError(ErrorCodes.DRILL_INVALID, `${dir} is not a drill record (no readable drill.json)`, {
       cause,
@@ -232,7 +243,11 @@ export function readDrill(dir: string): DrillRecord {
   }
   let text = '';
   try {
-    text = readFileSync(path.join(dir, 'presentations.jsonl'), 'utf8');
+    text = readCheckedText(path.join(dir, 'presentations.jsonl'), {
+      what: 'presentations.jsonl',
+      maxBytes: MAX_PRESENTATIONS_BYTES,
+      code: ErrorCodes.DRILL_INVALID,
+    });
   } catch {
     // no presentation finished yet
   }

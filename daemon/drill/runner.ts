@@ -11,13 +11,13 @@
  * - live (`LiveDrill`): the configured camera in real time; the installer opens and closes
  *   each presentation (terminal prompts, or the status page).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { packageRoot } from '../../config/load.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { readCheckedText } from '../../core/file-rule.js';
 import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
@@ -61,10 +61,20 @@ const labelsSchema = z.strictObject({
 export type LabelsFile = z.infer<typeof labelsSchema>;
 export type ScriptedPresentation = LabelsFile['presentations'][number] & { videoPath: string };
 
+/** A labels file lists presentations: a few kilobytes. */
+export const MAX_LABELS_BYTES = 1 << 20;
+
 export function readLabels(file: string): ScriptedPresentation[] {
   let parsed: unknown;
   try {
-    parsed = YAML.parse(readFileSync(file, 'utf8'));
+    // A regular file of at most 1 MiB, checked before reading (core/file-rule.ts).
+    parsed = YAML.parse(
+      readCheckedText(file, {
+        what: 'labels file',
+        maxBytes: MAX_LABELS_BYTES,
+        code: ErrorCodes.DRILL_INVALID,
+      }),
+    );
   } catch (cause) {
     throw new KioskError(
       ErrorCodes.DRILL_INVALID,

@@ -4,10 +4,10 @@
  * session is created, so a corrupt or swapped model refuses to start with a clear error.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { DEFAULT_MAX_MODEL_BYTES, readCheckedFileAsync } from '../../core/file-rule.js';
 import { formatIssues } from '../../core/zod-issues.js';
 
 const point = z.tuple([z.number(), z.number()]);
@@ -124,20 +124,19 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Manifests are small JSON documents. */
+export const MAX_MANIFEST_BYTES = 1 << 20;
+
 async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new KioskError(
-      ErrorCodes.MANIFEST_NOT_FOUND,
-      `model manifest ${file} cannot be read: ${(e as Error).message}`,
-      {
-        cause: e,
-        details: { path: file },
-      },
-    );
-  }
+  // A regular file of at most 1 MiB, checked before reading (core/file-rule.ts).
+  const text = (
+    await readCheckedFileAsync(file, {
+      what: 'model manifest',
+      maxBytes: MAX_MANIFEST_BYTES,
+      code: ErrorCodes.MANIFEST_INVALID,
+      missingCode: ErrorCodes.MANIFEST_NOT_FOUND,
+    })
+  ).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -186,15 +185,22 @@ export function parseManifest(raw: unknown, source: string): Manifest {
   return parsed.data;
 }
 
-/** Read, validate and verify a manifest (recursively for ensembles). */
-export async function loadManifest(manifestPath: string, depth = 0): Promise<LoadedModel> {
+/**
+ * Read, validate and verify a manifest (recursively for ensembles). Manifest and model are
+ * read by the file rule (core/file-rule.ts): regular files, the model of at most maxModelBytes.
+ */
+export async function loadManifest(
+  manifestPath: string,
+  depth = 0,
+  maxModelBytes = DEFAULT_MAX_MODEL_BYTES,
+): Promise<LoadedModel> {
   const abs = path.resolve(manifestPath);
   const manifest = parseManifest(await readJson(abs), abs);
   if (manifest.family === 'ensemble') {
     if (depth > 0) throw new KioskError(ErrorCodes.MANIFEST_INVALID, `${abs}: ensembles cannot be nested`);
     const members: LoadedModel[] = [];
     for (const m of manifest.members) {
-      const member = await loadManifest(path.resolve(path.dirname(abs), m), depth + 1);
+      const member = await loadManifest(path.resolve(path.dirname(abs), m), depth + 1, maxModelBytes);
       if (member.manifest.family !== 'softmax') {
         throw new KioskError(
           ErrorCodes.MANIFEST_INVALID,
@@ -206,19 +212,12 @@ export async function loadManifest(manifestPath: string, depth = 0): Promise<Loa
     return { manifest, manifestPath: abs, members };
   }
   const modelPath = path.resolve(path.dirname(abs), manifest.file);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(modelPath);
-  } catch (e) {
-    throw new KioskError(
-      ErrorCodes.MODEL_NOT_FOUND,
-      `model file ${modelPath} (from ${abs}) cannot be read: ${(e as Error).message}`,
-      {
-        cause: e,
-        details: { path: modelPath, manifest: abs },
-      },
-    );
-  }
+  const bytes = await readCheckedFileAsync(modelPath, {
+    what: `model file (from ${abs})`,
+    maxBytes: maxModelBytes,
+    code: ErrorCodes.MODEL_CORRUPT,
+    missingCode: ErrorCodes.MODEL_NOT_FOUND,
+  });
   const actual = sha256Hex(bytes);
   if (actual !== manifest.sha256) {
     throw new KioskError(

@@ -12,9 +12,10 @@ import { writeFileAtomic } from '../../core/atomic-write.js';
 import { cv } from '../../core/cv.js';
 import { ed25519PublicKey } from '../../core/ed25519.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { DEFAULT_MAX_MODEL_BYTES, readCheckedFile } from '../../core/file-rule.js';
 import type { FaceDetection } from '../detect/types.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
-import { loadManifest, parseManifest } from '../liveness/manifest.js';
+import { loadManifest, MAX_MANIFEST_BYTES, parseManifest } from '../liveness/manifest.js';
 
 export interface InstalledModel {
   manifest: string;
@@ -75,6 +76,8 @@ export interface StageOptions {
   /** When set, `signature` (base64 Ed25519 over modelSignedBytes: model and manifest) is required and checked. */
   publicKey?: KeyObject | null;
   signature?: string | null;
+  /** The model file's size limit (model_update.max_model_mb; default DEFAULT_MAX_MODEL_BYTES). */
+  maxModelBytes?: number;
 }
 
 /**
@@ -96,8 +99,14 @@ export async function stageModel(opts: StageOptions): Promise<StagedModel> {
   const manifestAbs = path.resolve(opts.manifestFile);
   let rawManifest: Record<string, unknown>;
   let manifestBytes: Buffer;
+  // Manifest and model by the file rule (core/file-rule.ts): regular files, bounded, checked first.
+  manifestBytes = readCheckedFile(manifestAbs, {
+    what: 'model manifest',
+    maxBytes: MAX_MANIFEST_BYTES,
+    code: ErrorCodes.MANIFEST_INVALID,
+    missingCode: ErrorCodes.MANIFEST_NOT_FOUND,
+  });
   try {
-    manifestBytes = readFileSync(manifestAbs);
     rawManifest = JSON.parse(manifestBytes.toString('utf8')) as Record<string, unknown>;
   } catch (cause) {
     throw new KioskError(
@@ -115,14 +124,12 @@ export async function stageModel(opts: StageOptions): Promise<StagedModel> {
       'model install takes one model file and its manifest, not an ensemble',
     );
   }
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path.resolve(opts.modelFile));
-  } catch (cause) {
-    throw new KioskError(ErrorCodes.MODEL_NOT_FOUND, `model file ${opts.modelFile} cannot be read`, {
-      cause,
-    });
-  }
+  const bytes = readCheckedFile(path.resolve(opts.modelFile), {
+    what: 'model file',
+    maxBytes: opts.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
+    code: ErrorCodes.MODEL_CORRUPT,
+    missingCode: ErrorCodes.MODEL_NOT_FOUND,
+  });
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== manifest.sha256) {
     throw new KioskError(

@@ -7,6 +7,7 @@ import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { MAX_SMALL_FILE_BYTES, readCheckedText } from '../../core/file-rule.js';
 import type { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
 import {
@@ -44,8 +45,7 @@ function readSignature(opts: PrepareOptions): string | null {
   }
 }
 
-/** Manifests are small JSON documents. */
-export const MAX_MANIFEST_BYTES = 1 << 20;
+export { MAX_MANIFEST_BYTES } from '../liveness/manifest.js';
 
 /**
  * The path of a file the `model_update` command may read: a regular file (no FIFO, device or
@@ -83,18 +83,11 @@ export async function prepareModel(
   const keyFile = config.model_update.public_key_file;
   let publicKey = null;
   if (keyFile !== null) {
-    let text: string;
-    try {
-      text = readFileSync(path.resolve(keyFile), 'utf8');
-    } catch (cause) {
-      throw new KioskError(
-        ErrorCodes.MODEL_SIGNATURE_INVALID,
-        `model_update.public_key_file ${keyFile} cannot be read`,
-        {
-          cause,
-        },
-      );
-    }
+    const text = readCheckedText(path.resolve(keyFile), {
+      what: 'model_update.public_key_file',
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.MODEL_SIGNATURE_INVALID,
+    });
     publicKey = modelPublicKey(text);
   }
   const staged = await stageModel({
@@ -103,6 +96,7 @@ export async function prepareModel(
     manifestFile: opts.manifestFile,
     publicKey,
     signature: publicKey ? readSignature(opts) : null,
+    maxModelBytes: Math.round(config.model_update.max_model_mb * 2 ** 20),
   });
   let model: LivenessModel | null = null;
   try {

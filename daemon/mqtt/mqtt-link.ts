@@ -15,10 +15,15 @@
  * - In-flight QoS 1 messages whose connection dies before PUBACK go back to the queue front:
  *   at least once; receivers deduplicate.
  * - Retained state the client owns (`availability` birth and will, `retain()`) is re-published
- *   on every connect, since a broker restart clears it.
+ *   on every connect, since a broker restart clears it, and re-asserted when another value
+ *   appears there while connected (at most every 2 s per topic; not while closing).
+ * - A message whose topic the broker would refuse (too long, too many levels, control
+ *   characters: topic-limits.ts) is never written; it resolves `refused`. A broker answers
+ *   such a topic by closing the connection, so one message must never cost the link it.
+ * - `once` messages (command responses) are written at most once: never queued while
+ *   offline, never re-sent after a reconnect; a connection lost before their PUBACK drops them.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import {
   connect,
   type IClientOptions,
@@ -27,8 +32,10 @@ import {
   type MqttClient,
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { ErrorCodes } from '../../core/errors.js';
+import { MAX_SMALL_FILE_BYTES, readCheckedFile } from '../../core/file-rule.js';
 import { redactSecrets } from '../../core/log.js';
+import { DEFAULT_TOPIC_LIMITS, type TopicLimits, topicProblem } from './topic-limits.js';
 
 export interface LinkLogger {
   debug(obj: object, msg: string): void;
@@ -54,6 +61,8 @@ export interface MqttLinkOptions {
   log?: LinkLogger;
   /** Jitter source (tests fix it). */
   random?: () => number;
+  /** What the broker accepts as a topic (default: MQTT's 65,535 bytes, mosquitto's 200 levels). */
+  topicLimits?: TopicLimits;
   /** TLS material (PEM contents, not paths) for mqtts:// URLs. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
   /**
@@ -90,6 +99,12 @@ export interface OutgoingMessage {
    * re-sends it after the next connect.
    */
   durable?: boolean;
+  /**
+   * Written at most once (command responses): never queued while offline, never re-sent after
+   * a reconnect. A response that cost the connection (the broker refused it) is dropped, so it
+   * cannot be re-sent on every reconnect and keep the link down (issue 24, finding 1).
+   */
+  once?: boolean;
   /** MQTT 5 properties (correlation data of command responses); ignored on 3.1.1. */
   properties?: { correlationData?: Buffer };
 }
@@ -110,13 +125,13 @@ export function readMqttPassword(
   env: NodeJS.ProcessEnv = process.env,
 ): string | null {
   if (mqtt.password_file !== null) {
-    try {
-      return readFileSync(mqtt.password_file, 'utf8').split(/\r?\n/)[0] ?? '';
-    } catch (cause) {
-      throw new KioskError(ErrorCodes.MQTT_CONNECT, `cannot read mqtt.password_file ${mqtt.password_file}`, {
-        cause,
-      });
-    }
+    // A regular file of at most 1 MiB, checked before reading (core/file-rule.ts).
+    const text = readCheckedFile(mqtt.password_file, {
+      what: 'mqtt.password_file',
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.MQTT_CONNECT,
+    }).toString('utf8');
+    return text.split(/\r?\n/)[0] ?? '';
   }
   return env.FGHV_MQTT_PASSWORD ?? null;
 }
@@ -125,11 +140,11 @@ export function readMqttPassword(
 export function readTlsFiles(tls: Config['mqtt']['tls']): MqttLinkOptions['tls'] {
   const read = (what: string, file: string | null): Buffer | undefined => {
     if (file === null) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (cause) {
-      throw new KioskError(ErrorCodes.MQTT_CONNECT, `cannot read mqtt.tls.${what} ${file}`, { cause });
-    }
+    return readCheckedFile(file, {
+      what: `mqtt.tls.${what}`,
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.MQTT_CONNECT,
+    });
   };
   const ca = read('ca_file', tls.ca_file);
   const cert = read('cert_file', tls.cert_file);
@@ -207,12 +222,19 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.opts = {
       maxQueued: 100,
       connectTimeoutMs: 10_000,
+      topicLimits: DEFAULT_TOPIC_LIMITS,
       log: silentLogger,
       random: Math.random,
       ...options,
     };
     this.log = this.opts.log;
     this.version = options.protocolVersion;
+    // `online` is owned like any retained state: re-published on every connect and re-asserted
+    // when another value appears while connected (a forged retained `offline`, issue 24,
+    // finding 5). First in the map: the birth goes out before anything else.
+    const availability = options.availability;
+    if (availability)
+      this.owned.set(availability.topic, { payload: availability.online, sent: null, lastReassert: 0 });
     this.clientId = options.clientId;
   }
 
@@ -262,7 +284,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * A retained message this client owns: published now if connected and changed, again on
+   * A retained message this client owns (as is `availability`'s `online`): published now if connected and changed, again on
    * every connect, and never queued (offline, it waits for the next connect). The link also
    * subscribes to the topic: another value appearing there (another client writing it) is
    * overwritten with this one, at most once per 2 s per topic, so that two processes sharing
@@ -289,8 +311,16 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     return new Promise((resolve) => {
       const pending: Pending = { msg, resolve, sentOn: null };
       if (this.closing !== null) return this.drop(pending, 'closed');
+      const problem = topicProblem(msg.topic, this.opts.topicLimits);
+      if (problem !== null) {
+        this.log.warn(
+          { topic: msg.topic.slice(0, 200), problem },
+          'MQTT publish refused: the broker would refuse this topic',
+        );
+        return this.drop(pending, 'refused');
+      }
       if (this.connected) return this.send(pending);
-      if (msg.qos === 0 || msg.durable) return this.drop(pending, 'offline');
+      if (msg.qos === 0 || notRequeued(msg)) return this.drop(pending, 'offline');
       this.queue.push(pending);
       while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     });
@@ -386,9 +416,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       { url: redactUrl(this.opts.url), protocol: version, clientId: this.clientId },
       'MQTT connected',
     );
-    // A broker restart clears retained state: announce ourselves on every connect.
-    const availability = this.opts.availability;
-    if (availability) void this.sendRetained(client, availability.topic, availability.online);
+    // A broker restart clears retained state: announce ourselves (`online`, owned) and the
+    // rest of the owned state on every connect.
     for (const [topic, owned] of this.owned) {
       owned.sent = null;
       this.publishOwned(topic);
@@ -415,8 +444,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.inflight.delete(p);
       p.sentOn = null;
     }
-    for (const p of unacked.filter((u) => u.msg.durable)) this.drop(p, 'offline');
-    this.queue.unshift(...unacked.filter((u) => !u.msg.durable));
+    for (const p of unacked.filter((u) => notRequeued(u.msg))) this.drop(p, 'offline');
+    this.queue.unshift(...unacked.filter((u) => !notRequeued(u.msg)));
     while (this.queue.length > this.opts.maxQueued) this.drop(this.queue.shift() as Pending, 'overflow');
     client.end(true);
     if (this.closing !== null) return;
@@ -436,7 +465,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   /** Another value on an owned topic is overwritten with ours (see `retain()`). */
   private guardOwned(topic: string, payload: Buffer): void {
     const owned = this.owned.get(topic);
-    if (!owned || !this.client || !this.connected) return;
+    // Closing: our own `offline` comes back on the availability topic and must stay.
+    if (!owned || !this.client || !this.connected || this.closing !== null) return;
     if (payload.toString('utf8') === owned.payload) return;
     const now = Date.now();
     const wait = Math.max(0, owned.lastReassert + 2000 - now);
@@ -444,7 +474,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.log.warn({ topic }, 'another retained value appeared on a topic this client owns: re-asserting');
     const client = this.client;
     setTimeout(() => {
-      if (client === this.client && this.connected) void this.sendRetained(client, topic, owned.payload);
+      if (client === this.client && this.connected && this.closing === null)
+        void this.sendRetained(client, topic, owned.payload);
     }, wait).unref();
   }
 
@@ -494,7 +525,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
         if (err && !client.connected && !this.closing) {
           // The connection died first (keepalive timeout flushes callbacks before 'close').
           p.sentOn = null;
-          if (msg.durable) this.drop(p, 'offline');
+          if (notRequeued(msg)) this.drop(p, 'offline');
           else this.queue.unshift(p);
           return;
         }
@@ -514,6 +545,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (reason !== 'offline') this.log.debug({ topic: p.msg.topic, reason }, 'MQTT message dropped');
     p.resolve({ delivered: false, reason });
   }
+}
+
+/** Durable messages are re-sent by their owner, `once` messages never: the link does not queue either. */
+function notRequeued(msg: OutgoingMessage): boolean {
+  return msg.durable === true || msg.once === true;
 }
 
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {

@@ -6,9 +6,9 @@
  * or as the basic-auth password with any user name (browsers).
  */
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
+import { MAX_SMALL_FILE_BYTES, readCheckedText } from '../../core/file-rule.js';
 import { isLoopbackHost, statusBindProblem } from '../../core/net.js';
 
 /** Shorter tokens are refused: the page shows camera images. */
@@ -63,7 +63,13 @@ export function checkAccess(
  */
 export function resolveStatusToken(
   status: Pick<Config['status'], 'host' | 'token_file'>,
-  read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+  read: (file: string) => string = (f) =>
+    // A regular file of at most 1 MiB, checked before reading: /dev/zero or a FIFO is refused at once.
+    readCheckedText(f, {
+      what: 'status.token_file',
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.STATUS_AUTH_CONFIG,
+    }),
 ): string | null {
   const problem = statusBindProblem(status);
   if (problem)
@@ -73,6 +79,7 @@ export function resolveStatusToken(
   try {
     text = read(status.token_file);
   } catch (cause) {
+    if (isKioskError(cause)) throw cause;
     throw new KioskError(
       ErrorCodes.STATUS_AUTH_CONFIG,
       `cannot read status.token_file ${status.token_file}`,

@@ -23,7 +23,12 @@ import { readSystemFigures } from '../telemetry/health.js';
 import { checkAccess, resolveStatusToken } from './auth.js';
 import { type CameraTotals, type MetricsSource, StatusMetrics } from './metrics.js';
 import { STATUS_PAGE_HTML } from './page.js';
-import { MJPEG_CONTENT_TYPE, PreviewHub } from './preview.js';
+import {
+  MJPEG_CONTENT_TYPE,
+  PREVIEW_FAIR_SHARE_MS,
+  PREVIEW_STALL_TIMEOUT_MS,
+  PreviewHub,
+} from './preview.js';
 import { type RateSample, ratesBetween, summariseDecision } from './status-json.js';
 
 /** What the server reads from the daemon (the Daemon class satisfies the event and getter parts). */
@@ -99,6 +104,13 @@ export class StatusServer {
     this.hub = new PreviewHub({
       fps: opts.config.preview_fps,
       onError: (err) => opts.log.warn({ err }, 'preview frame failed'),
+      onStalled: (_c, why) =>
+        opts.log.warn(
+          { viewers: this.hub.clientCount, why },
+          why === 'stalled'
+            ? `preview viewer disconnected: it read no frame for ${PREVIEW_STALL_TIMEOUT_MS / 1000} s (its slot is free again)`
+            : `preview viewer disconnected after ${PREVIEW_FAIR_SHARE_MS / 1000} s to make room for a new one (every slot was taken)`,
+        ),
     });
     this.metrics = new StatusMetrics({
       // `info` changes after start (the provider in use), so it is read at each scrape.

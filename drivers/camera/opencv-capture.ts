@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { cv, type Mat } from '../../core/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { checkFile } from '../../core/file-rule.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
 
 type VideoCapture = InstanceType<typeof cv.VideoCapture>;
@@ -98,11 +99,27 @@ export class OpenCvCapture extends PumpedCamera {
         details: { source },
       });
     }
+    // The file rule (core/file-rule.ts): a video is a regular file (a FIFO or /dev/zero would
+    // hang or feed the decoder forever), a V4L2 camera a character device.
+    if (kind === 'file')
+      checkFile(source, {
+        what: 'video file',
+        maxBytes: Number.MAX_SAFE_INTEGER,
+        code: ErrorCodes.CAMERA_OPEN_FAILED,
+      });
     if (kind === 'v4l2') {
       const device = /^\d+$/.test(source) ? `/dev/video${source}` : source;
       if (process.platform === 'linux' && !existsSync(device)) {
         throw new KioskError(ErrorCodes.CAMERA_NOT_FOUND, `V4L2 device not found: ${device}`, {
           details: { source },
+        });
+      }
+      if (process.platform === 'linux') {
+        checkFile(device, {
+          what: 'V4L2 device',
+          maxBytes: 0,
+          code: ErrorCodes.CAMERA_OPEN_FAILED,
+          allowCharDevice: true,
         });
       }
     }

@@ -2,15 +2,18 @@
  * One still image as a one-frame camera, for `classify`: the same frame path (BGR, stamps,
  * stats) as live capture, so classifying a photo exercises the code a camera frame goes through.
  */
-import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { cv, type Mat } from '../../core/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { readCheckedFileAsync } from '../../core/file-rule.js';
 import { toBgr8 } from './bgr.js';
+import { imageHeaderProblem, MAX_IMAGE_FILE_BYTES } from './image-header.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
 /**
- * Decode an image file to 8-bit BGR; KIOSK_E_IMAGE_UNREADABLE when missing or not an image.
+ * Decode an image file to 8-bit BGR; KIOSK_E_IMAGE_UNREADABLE when missing, not a regular file
+ * of at most MAX_IMAGE_FILE_BYTES (core/file-rule.ts), not a PNG or JPEG, or declaring more
+ * pixels than MAX_IMAGE_PIXELS (image-header.ts: checked before decoding).
  * Pixels are taken as stored, like a camera frame: an EXIF orientation tag is ignored unless
  * asked for (the shared sample photos carry a stale tag on already-upright pixels; applying it
  * turns their faces sideways).
@@ -19,13 +22,15 @@ export async function readImageBgr(
   path: string,
   opts: { applyExifOrientation?: boolean } = {},
 ): Promise<Mat> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new KioskError(ErrorCodes.IMAGE_UNREADABLE, `cannot read image ${path}: ${asError(e).message}`, {
-      cause: asError(e),
-      details: { path },
+  const bytes = await readCheckedFileAsync(path, {
+    what: 'image',
+    maxBytes: MAX_IMAGE_FILE_BYTES,
+    code: ErrorCodes.IMAGE_UNREADABLE,
+  });
+  const problem = imageHeaderProblem(bytes);
+  if (problem) {
+    throw new KioskError(ErrorCodes.IMAGE_UNREADABLE, `image ${path} ${problem}`, {
+      details: { path, bytes: bytes.length },
     });
   }
   let mat: Mat | undefined;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
+import { fleetKey, signedBody } from '../helpers/attack-kit.js';
 import { type KioskChild, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import {
   type Collector,
@@ -25,6 +26,8 @@ const schemas = new ContractSchemas(path.join(repoRoot, 'contract/schemas'));
 
 const ffmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const DEVICE = 'presence-kiosk';
+/** A re-verification needs a fleet signature (issue 24, finding 2). */
+const fleetSigner = fleetKey();
 
 describe('one decision per presence, and request/verify', {
   skip: needsMosquitto() || (ffmpeg ? false : 'needs ffmpeg on PATH'),
@@ -65,6 +68,7 @@ describe('one decision per presence, and request/verify', {
           },
         ],
         liveness: { manifest: path.join(repoRoot, 'models/fghv-demo/manifest.json'), providers: ['cpu'] },
+        commands: { fleet_public_keys: [fleetSigner.publicKey] },
       },
     });
     kiosk = spawnKiosk(['run', '--config', file]);
@@ -106,7 +110,13 @@ describe('one decision per presence, and request/verify', {
     );
     await fleet.publishAsync(
       `fghv/${DEVICE}/request/verify`,
-      JSON.stringify({ transaction: 't1', camera_id: 'front', timeout_ms: 10_000 }),
+      JSON.stringify(
+        signedBody(fleetSigner, DEVICE, 'verify', {
+          transaction: 't1',
+          camera_id: 'front',
+          timeout_ms: 10_000,
+        }),
+      ),
       { qos: 1 },
     );
     const body = (await reply) as {

@@ -105,7 +105,7 @@ describe('status page access rules', () => {
     );
     assert.throws(
       () => resolveStatusToken({ host: '0.0.0.0', token_file: '/nonexistent/fghv-token' }),
-      (e) => isKioskError(e, ErrorCodes.STATUS_AUTH_CONFIG) && /cannot read/.test(e.message),
+      (e) => isKioskError(e, ErrorCodes.STATUS_AUTH_CONFIG) && /cannot be read/.test(e.message),
     );
   });
 });

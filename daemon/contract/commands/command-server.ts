@@ -36,8 +36,12 @@ export interface CommandTarget {
   }) => Promise<unknown>;
   /** Called after the `restart` response was sent. */
   restart(): void;
-  /** request/verify: the camera's next decision (its held person released), or a timeout. */
-  verify?: (cameraId: string, timeoutMs: number) => Promise<unknown>;
+  /**
+   * request/verify. `signed` (a fleet signature): the camera's held person is released and its
+   * next decision returned, or a timeout. Unsigned: the camera's current state only, no release
+   * and no decision (issue 24, finding 2).
+   */
+  verify?: (cameraId: string, timeoutMs: number, signed: boolean) => Promise<unknown>;
 }
 
 export interface CommandServerOptions {
@@ -172,18 +176,11 @@ export class CommandServer {
     packet: IPublishPacket,
   ): { topic: string; correlation: Buffer | undefined } {
     const props = packet.properties;
-    // Only under this device's own response prefix: a response topic elsewhere (another
-    // device's decision topic, a lock's `set`) would let any client publish through us past
-    // the broker's ACLs.
-    const own = `${this.opts.link.topics.base}/response/`;
+    // A response topic outside this device's response prefix, or one a broker would refuse
+    // (topics.ts responseTopicAllowed), is not used: the reply goes to response/<command>.
+    const { topics } = this.opts.link;
     const requested = props?.responseTopic;
-    const topic =
-      typeof requested === 'string' &&
-      requested.startsWith(own) &&
-      requested.length > own.length &&
-      /^[^+#\0]+$/.test(requested)
-        ? requested
-        : `${own}${command}`;
+    const topic = topics.responseTopicAllowed(requested) ? requested : `${topics.base}/response/${command}`;
     return { topic, correlation: props?.correlationData };
   }
 
@@ -235,7 +232,7 @@ export class CommandServer {
     this.queued++;
     const task = async () => {
       try {
-        const data = await this.run(parsed.command, parsed.args);
+        const data = await this.run(parsed.command, parsed.args, parsed.signed);
         await this.respond(replyTo, correlation, command, parsed.transaction, null, data, parsed.signed);
         if (parsed.command === 'restart') this.opts.target.restart();
       } catch (err) {
@@ -262,7 +259,7 @@ export class CommandServer {
     else this.queue = this.queue.then(task).catch((err) => this.opts.onError?.(err));
   }
 
-  private async run(command: CommandName, args: Record<string, unknown>): Promise<unknown> {
+  private async run(command: CommandName, args: Record<string, unknown>, signed: boolean): Promise<unknown> {
     const t = this.opts.target;
     switch (command) {
       case 'health_check':
@@ -299,7 +296,7 @@ export class CommandServer {
         return { restarting: true };
       case 'verify': {
         if (!t.verify) throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'verify: not in this build');
-        return t.verify(args.camera_id as string, args.timeout_ms as number);
+        return t.verify(args.camera_id as string, args.timeout_ms as number, signed);
       }
     }
   }
@@ -345,6 +342,9 @@ export class CommandServer {
       payload: JSON.stringify(body),
       qos: 1,
       retain: false,
+      // Sent at most once: a reply the broker refused (it closes the connection) is dropped,
+      // never re-sent on every reconnect (issue 24, finding 1).
+      once: true,
       ...(correlation ? { properties: { correlationData: correlation } } : {}),
     });
   }

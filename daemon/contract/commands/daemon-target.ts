@@ -37,8 +37,8 @@ export interface DaemonInternals {
   audit: (event: AuditEventName, details: Record<string, unknown>) => void;
   /** Graceful stop and exit with RESTART_EXIT_CODE. */
   restart: () => void;
-  /** request/verify (see CameraPipeline.requestDecision). */
-  verify?: (cameraId: string, timeoutMs: number) => Promise<unknown>;
+  /** request/verify (see CommandTarget.verify and CameraPipeline.requestDecision). */
+  verify?: (cameraId: string, timeoutMs: number, signed: boolean) => Promise<unknown>;
 }
 
 /**

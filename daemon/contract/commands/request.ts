@@ -43,9 +43,11 @@ export const commandSchemas = {
   }),
   restart: z.strictObject({ ...envelope }),
   /**
-   * Decide the person in front of camera `camera_id` now (one decision per presence holds a
-   * decided person): answered with that camera's next decision payload, or a timeout. Read-like:
-   * it changes no setting and cannot make an accept the rules would not make.
+   * Fleet-signed: decide the person in front of camera `camera_id` again now (one decision per
+   * presence holds a decided person; a re-verification is for a gate that timed out before the
+   * person passed): answered with that camera's next decision payload, or a timeout. Unsigned:
+   * answered with the camera's current state only (`{decision: null, signed: false, state}`),
+   * no release, so no client on the broker can make a second live accept for one presence.
    */
   verify: z.strictObject({
     ...envelope,

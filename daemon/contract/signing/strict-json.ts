@@ -69,7 +69,10 @@ export function parseStrictJson(input: Buffer | string, opts: StrictJsonOptions)
   if (typeof input === 'string') text = input;
   else {
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+      // ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it: signed
+      // bytes never start with one, and a gate's own JSON.parse would throw on it (issue 24,
+      // finding 7).
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
     } catch {
       return { ok: false, reason: 'not_utf8' };
     }

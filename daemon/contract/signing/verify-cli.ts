@@ -4,11 +4,14 @@
  * Audit copies verify by default; `--live` (with `--device`, `--camera`, `--check-expiry`)
  * applies a gate's checks.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, KioskError } from '../../../core/errors.js';
+import { MAX_SMALL_FILE_BYTES, readCheckedText } from '../../../core/file-rule.js';
 import { publicKeyFrom } from './keys.js';
 import { checkDecision } from './verify.js';
+
+/** Decision logs given as files: one JSON line per decision, at most this many bytes a file. */
+export const MAX_DECISION_LOG_BYTES = 256 * 2 ** 20;
 
 export function runVerify(args: string[], stdinText: () => string, out: (line: string) => void): number {
   const { values, positionals } = parseArgs({
@@ -26,7 +29,13 @@ export function runVerify(args: string[], stdinText: () => string, out: (line: s
   });
   let keyText = values.key;
   if (!keyText && values.info) {
-    const info = JSON.parse(readFileSync(values.info, 'utf8')) as { decision_public_key?: unknown };
+    // Files by the file rule (core/file-rule.ts): regular files of a bounded size.
+    const infoText = readCheckedText(values.info, {
+      what: '--info',
+      maxBytes: MAX_SMALL_FILE_BYTES,
+      code: ErrorCodes.USAGE,
+    });
+    const info = JSON.parse(infoText) as { decision_public_key?: unknown };
     if (typeof info.decision_public_key === 'string') keyText = info.decision_public_key;
   }
   if (!keyText)
@@ -35,7 +44,15 @@ export function runVerify(args: string[], stdinText: () => string, out: (line: s
       'verify: give --key BASE64 or --info FILE with decision_public_key',
     );
   const key = publicKeyFrom(keyText);
-  const texts = positionals.length ? positionals.map((f) => readFileSync(f, 'utf8')) : [stdinText()];
+  const texts = positionals.length
+    ? positionals.map((f) =>
+        readCheckedText(f, {
+          what: 'decision file',
+          maxBytes: MAX_DECISION_LOG_BYTES,
+          code: ErrorCodes.USAGE,
+        }),
+      )
+    : [stdinText()];
   let lastSeq: number | undefined;
   let failed = 0;
   for (const line of texts.join('\n').split('\n')) {

@@ -5,6 +5,7 @@
  * and absurd nesting are refused before anything is read from them.
  */
 import { type KeyObject, verify } from 'node:crypto';
+import { MAX_DECISION_EXPIRY_S } from '../../../config/schema.js';
 import { signedBytes } from './canonical-json.js';
 import { publicKeyFrom } from './keys.js';
 import { parseStrictJson } from './strict-json.js';
@@ -20,7 +21,11 @@ export type VerifyFailure =
   | 'wrong_device'
   | 'wrong_camera'
   | 'expired'
-  | 'replayed_seq';
+  | 'replayed_seq'
+  /** `seq` absent, not an integer, negative or beyond 2^53 - 1. */
+  | 'bad_seq'
+  /** `ts` or `expires_at` absent, or `expires_at` not within MAX_DECISION_EXPIRY_S after `ts`. */
+  | 'bad_expiry';
 
 export type VerifyResult = { ok: true; seq: number } | { ok: false; reason: VerifyFailure };
 
@@ -86,12 +91,22 @@ export function checkDecision(
     expires_at?: unknown;
     seq?: unknown;
     delivery?: unknown;
+    ts?: unknown;
   };
   if (typeof p.sig !== 'string') return { ok: false, reason: 'missing_signature' };
   if (!verifySignature(payload, publicKey)) return { ok: false, reason: 'bad_signature' };
   // Only a signed `delivery: live` counts: audit copies (and decisions signed before the
   // delivery kind existed) can never be presented to a gate as live.
   if (opts.live && p.delivery !== 'live') return { ok: false, reason: 'not_live' };
+  // Bounds a correctly signed payload must still keep (issue 24, finding 9): a seq of 1e300 or
+  // none would end a gate's replay check for good, an expiry in 2099 its expiry check.
+  const seq = p.seq;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)
+    return { ok: false, reason: 'bad_seq' };
+  const ts = typeof p.ts === 'string' ? Date.parse(p.ts) : Number.NaN;
+  const until = typeof p.expires_at === 'string' ? Date.parse(p.expires_at) : Number.NaN;
+  if (!(until - ts > 0 && until - ts <= MAX_DECISION_EXPIRY_S * 1000))
+    return { ok: false, reason: 'bad_expiry' };
   if (opts.deviceId !== undefined && p.device_id !== opts.deviceId)
     return { ok: false, reason: 'wrong_device' };
   if (opts.cameraId !== undefined && p.camera_id !== opts.cameraId)
@@ -100,7 +115,6 @@ export function checkDecision(
     const expires = typeof p.expires_at === 'string' ? Date.parse(p.expires_at) : Number.NaN;
     if (!Number.isFinite(expires) || opts.now >= expires) return { ok: false, reason: 'expired' };
   }
-  const seq = typeof p.seq === 'number' ? p.seq : Number.NaN;
   if (opts.lastSeq !== undefined && !(seq > opts.lastSeq)) return { ok: false, reason: 'replayed_seq' };
   return { ok: true, seq };
 }
