@@ -22,6 +22,7 @@ function obs(
     verdict: gate ? null : 'live',
     scores: gate ? null : { p_real: 0.9 },
     facesInView: 1,
+    look: Float32Array.of(0.1, 0.2, 0.3),
     ...extra,
   };
 }
