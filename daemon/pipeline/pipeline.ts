@@ -46,7 +46,15 @@ export interface PipelineCounters {
 export interface FrameResult {
   cameraId: string;
   frame: Frame;
-  faces: (FrameObservation & { landmarks: FaceDetection['landmarks']; detectorScore: number })[];
+  /**
+   * presence (after this frame): 'held' when the face is a person already accepted or rejected
+   * (one decision per presence), 'new' when it is a presence still to be decided.
+   */
+  faces: (FrameObservation & {
+    landmarks: FaceDetection['landmarks'];
+    detectorScore: number;
+    presence: 'held' | 'new';
+  })[];
   /** Detections not considered (multiple_faces: largest). */
   ignored: number;
   decisions: SessionDecision[];
@@ -367,7 +375,7 @@ export class CameraPipeline {
         look,
       };
       observations.push(obs);
-      detail.push({ ...obs, landmarks: face.landmarks, detectorScore: face.score });
+      detail.push({ ...obs, landmarks: face.landmarks, detectorScore: face.score, presence: 'new' });
     }
     if (observations.some((o) => o.verdict !== null)) {
       stages.record('align', alignMs);
@@ -381,6 +389,7 @@ export class CameraPipeline {
     );
     this.fusion = state;
     stages.record('decide', this.now() - t);
+    for (const f of detail) if (state.held[trackKey(cameraId, f.trackId)]) f.presence = 'held';
     this.guidance = guidanceFor(
       { cameraId, facesInView: faces.length, weakFaces: weak, observations, state },
       config,
