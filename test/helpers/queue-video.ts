@@ -136,8 +136,8 @@ export async function queueVideo(dir: string, name: string, steps: QueueStep[]):
 
 export interface QueueRun {
   decisions: SessionDecision[];
-  /** Per frame: the faces the pipeline considered (track, presence held/new, verdict). */
-  frames: Pick<FrameResult, 'faces'>[];
+  /** Per frame: its time on the video's clock, the faces the pipeline considered (track, presence held/new, verdict). */
+  frames: (Pick<FrameResult, 'faces'> & { t: number })[];
   processed: number;
 }
 
@@ -150,6 +150,8 @@ export async function decideVideo(
     config: Pick<Config, 'quality' | 'decision'>;
     log: Logger;
     decideFrom?: number;
+    /** Classify held faces too (decisions unchanged), so every frame can be replayed under another rule. */
+    scoreHeldFaces?: boolean;
   },
 ): Promise<QueueRun> {
   const camera = createCamera(
@@ -161,12 +163,17 @@ export async function decideVideo(
   const pipeline = new CameraPipeline({
     cameraId: 'front',
     camera,
-    ...deps,
+    detector: deps.detector,
+    liveness: deps.liveness,
+    config: deps.config,
+    log: deps.log,
+    ...(deps.decideFrom === undefined ? {} : { decideFrom: deps.decideFrom }),
     stages: { record: () => {} },
     onDecision: () => {},
-    onFrame: (r) => frames.push({ faces: r.faces.map((f) => ({ ...f, look: undefined })) }),
+    onFrame: (r) => frames.push({ t: r.frame.capturedMono, faces: r.faces }),
     now: () => clock,
   });
+  pipeline.scoreHeldFaces = deps.scoreHeldFaces ?? false;
   const decisions: SessionDecision[] = [];
   await camera.open();
   for await (const f of camera.frames()) {
