@@ -13,7 +13,13 @@ import type { SourceEvent } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
 import { faceLook } from '../decision/appearance.js';
 import { emptyFusionState, fuse, releasePresence, trackKey } from '../decision/fusion.js';
-import { GuidanceLimiter, type GuidanceState, guidanceFor } from '../decision/guidance.js';
+import {
+  GuidanceLimiter,
+  type GuidanceState,
+  type GuidedPresence,
+  guidanceFor,
+  guidedPresence,
+} from '../decision/guidance.js';
 import { measureFaceInImage, qualityGate } from '../decision/quality.js';
 import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
@@ -81,8 +87,11 @@ export interface PipelineDeps {
    * The frame's Mat is released after the call: copy it to keep it.
    */
   onFrame?: (result: FrameResult) => void;
-  /** The guidance state changed (rate-limited: GUIDANCE_MIN_INTERVAL_MS). */
-  onGuidance?: (state: GuidanceState, faces: number) => void;
+  /**
+   * The guidance state changed, or the person held (rate-limited: GUIDANCE_MIN_INTERVAL_MS).
+   * `presence`: monotonic instants of the guided person's presence (same clock as `now`).
+   */
+  onGuidance?: (state: GuidanceState, faces: number, presence: GuidedPresence) => void;
   now?: () => number;
 }
 
@@ -390,12 +399,15 @@ export class CameraPipeline {
     this.fusion = state;
     stages.record('decide', this.now() - t);
     for (const f of detail) if (state.held[trackKey(cameraId, f.trackId)]) f.presence = 'held';
-    this.guidance = guidanceFor(
-      { cameraId, facesInView: faces.length, weakFaces: weak, observations, state },
-      config,
+    const guidanceInput = { cameraId, facesInView: faces.length, weakFaces: weak, observations, state };
+    this.guidance = guidanceFor(guidanceInput, config);
+    const presence = guidedPresence(guidanceInput);
+    const say = this.guidanceLimiter.offer(
+      this.guidance,
+      frame.capturedMono,
+      this.guidance === 'decided' ? `decided@${presence.heldSinceMono}` : this.guidance,
     );
-    const say = this.guidanceLimiter.offer(this.guidance, frame.capturedMono);
-    if (say) this.deps.onGuidance?.(say, faces.length);
+    if (say) this.deps.onGuidance?.(say, faces.length, presence);
     this.counters.processed++;
     this.lastProgressMono = this.now();
     this.deps.onFrame?.({
