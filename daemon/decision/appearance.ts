@@ -92,7 +92,9 @@ export function faceLook(bgr: Mat, landmarks: Landmarks5): Look | null {
 
 /** 0 (identical) .. 1; Infinity when either look is missing or they differ in length. */
 export function lookDistance(a: Look | null | undefined, b: Look | null | undefined): number {
-  if (!a || !b || a.length !== b.length || a.length === 0) return Number.POSITIVE_INFINITY;
+  // Only real descriptors compare: a look that went through JSON (a plain object) never matches.
+  if (!(a instanceof Float32Array && b instanceof Float32Array) || a.length !== b.length || a.length === 0)
+    return Number.POSITIVE_INFINITY;
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
     const d = (a[i] as number) - (b[i] as number);

@@ -109,6 +109,8 @@ describe('appearance: same person or the next one', {
     assert.equal(samePerson(undefined, a), false);
     assert.equal(samePerson(null, null), false);
     assert.equal(lookDistance(a, a.subarray(1)), Number.POSITIVE_INFINITY);
+    const viaJson = JSON.parse(JSON.stringify(a)) as Look;
+    assert.equal(samePerson(viaJson, viaJson), false, 'a look that went through JSON never matches');
     const m = frameAt(1);
     const tiny: Landmarks5 = [
       [300, 200],
