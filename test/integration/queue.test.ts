@@ -7,6 +7,7 @@
  *  - the same accepted person stepping out for 0.8 s and back gets one;
  *  - a person told to move closer (retry low_quality face_size) who does gets a new decision
  *    without leaving;
+ *  - a print attack stepping into the spot of an accepted person is rejected, not carried;
  *  - the status page's overlay says which faces are held and which are new.
  * Before issue 23 (a spot held for track loss + cooldown, about 3.7 s) the first case got one or
  * two decisions, the third none (bench/queue.md has the figures before and after).
@@ -129,6 +130,24 @@ describe('a queue of people gets one decision per person', {
     assert.equal(at(s1.firstFrame + 1)?.presence, 'new', label(s1.firstFrame + 1));
     assert.match(label(s1.firstFrame + s1.frames - 1), /^#\d+ held$/);
     assert.match(label(s3.firstFrame + 5), /^#\d+ held$/, 'back after 0.8 s: still held');
+  });
+
+  it('an attacker stepping into the spot of an accepted person 0.3 s after them is decided: reject', async () => {
+    const v = await queueVideo(dir, 'attacker', [
+      { who: null, seconds: 0.5 },
+      { who: 'T1.jpg', seconds: 2 },
+      { who: null, seconds: 0.3 },
+      { who: 'F1.jpg', seconds: 2 },
+      { who: null, seconds: 1 },
+    ]);
+    const r = await run(v.file);
+    assert.deepEqual(
+      r.decisions.map((d) => [stepOf(v, d), d.decision, d.reason]),
+      [
+        [1, 'accept', 'live_verified'],
+        [3, 'reject', 'spoof_detected'],
+      ],
+    );
   });
 
   it('a person told to move closer who does gets a new decision, without leaving', async () => {
