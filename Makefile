@@ -25,6 +25,8 @@ bench: setup-test
 	node dist/test/bench/pipeline.bench.js
 	node dist/test/bench/capture.bench.js
 	node dist/test/bench/recall.bench.js
+	node dist/test/bench/identity.bench.js
+	node dist/test/bench/queue.bench.js
 	$(PY) scripts/bench-fghv.py
 	# bench/performance.md: SOAK_FRAMES=100000 (the issue's soak, about an hour here) unless set lower
 	node dist/test/bench/perf/report.js --soak-frames $(or $(SOAK_FRAMES),100000)

@@ -269,6 +269,13 @@ export const configSchema = z.strictObject({
       uncertain_action: z.enum(['retry', 'reject']).default('retry'),
       /** A frame older than this when its turn comes is not decided on. */
       max_frame_age_ms: positiveInt.default(1000),
+      /**
+       * redecide 'presence': a held person's face back after this long without a detection (or
+       * under a new track) must match their look to stay held; anyone else is a new presence.
+       */
+      presence_gap_ms: z.number().int().min(0).default(250),
+      /** redecide 'presence': after a retry the person can fix, decide again once it has been fixed this long. */
+      retry_settle_ms: z.number().int().min(0).default(500),
     })
     .prefault({}),
   status: z

@@ -17,7 +17,7 @@ import {
 } from './contract/commands/daemon-target.js';
 import { ContractLink, linkOptionsFromConfig } from './contract/contract-link.js';
 import { ContractServices, contractCapabilities } from './contract/contract-services.js';
-import { decisionInput } from './contract/decision-input.js';
+import { decisionInput, monoToIso } from './contract/decision-input.js';
 import { SeqCounter } from './contract/seq-counter.js';
 import {
   type CameraRecoveryFigures,
@@ -336,14 +336,24 @@ export class Daemon extends EventEmitter<DaemonEvents> {
               onFrame: (r) => {
                 if (this.listenerCount('frame') > 0) this.emit('frame', r);
               },
-              onGuidance: (state, faces) => {
+              onGuidance: (state, faces, presence) => {
+                const wall = Date.now();
+                const mono = performance.now();
+                const iso = (at: number | undefined) =>
+                  at === undefined ? undefined : monoToIso(at, mono, wall);
                 const payload: GuidancePayload = {
                   v: CONTRACT_VERSION,
-                  ts: new Date().toISOString(),
+                  ts: new Date(wall).toISOString(),
                   device_id: this.deviceId,
                   camera_id: cam.id,
                   state,
                   faces,
+                  ...(presence.presenceSinceMono === undefined
+                    ? {}
+                    : { presence_since: iso(presence.presenceSinceMono) }),
+                  ...(presence.heldSinceMono === undefined
+                    ? {}
+                    : { held_since: iso(presence.heldSinceMono) }),
                 };
                 if (this.link)
                   void this.link.publish({

@@ -34,5 +34,12 @@ export function decisionInput(
       first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
       last_frame_to_publish: Math.round(nowMono - d.lastFrameMono),
     },
+    presence_since: monoToIso(d.presenceSinceMono, nowMono),
+    ...(d.decision === 'retry' ? {} : { held_since: monoToIso(d.decidedAtMono, nowMono) }),
   };
+}
+
+/** A monotonic instant (performance.now() ms) as wall-clock ISO time, given both clocks now. */
+export function monoToIso(mono: number, nowMono: number, nowWallMs: number = Date.now()): string {
+  return new Date(Math.round(nowWallMs - (nowMono - mono))).toISOString();
 }

@@ -145,6 +145,13 @@ export interface DecisionPayload {
   model: ModelRef;
   execution_provider: string;
   latency_ms: { first_frame_to_decision: number; last_frame_to_publish: number };
+  /**
+   * When this person's presence began (their first frame in view; earlier than the session
+   * when they were told to fix something and decided again). A new person: a new value.
+   */
+  presence_since?: string;
+  /** accept and reject only: the person is held from this instant (no second decision while they stay). */
+  held_since?: string;
   /** Under the signature: `live` on `<camera>/decision`, `audit` on the audit copy. Only `live` may open a gate. */
   delivery: 'live' | 'audit';
   /** Base64 Ed25519 signature over the canonical JSON of every other field except `replayed` (daemon/contract/signing). */
@@ -193,6 +200,10 @@ export interface GuidancePayload {
   camera_id: string;
   state: GuidanceState;
   faces: number;
+  /** When the presence of the person being guided began (absent with no face or no presence yet). */
+  presence_since?: string;
+  /** State `decided`: since when this person has been held; a new value is a new person. */
+  held_since?: string;
 }
 
 export interface InfoPayload {

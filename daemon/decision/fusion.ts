@@ -29,24 +29,30 @@
  * A lost track with an open session ends in retry `face_lost` (timeouts are checked first).
  * After a decision the track waits, by `redecide`:
  *  - 'cooldown': frames captured before decidedAt + cooldown_ms start no new session;
- *  - 'presence' (one decision per presence): after an accept or a reject the track is held and
- *    starts no new session at all until it is lost (the person left) or releasePresence() is
- *    called (a client's request/verify). A new track that starts where a held person's lost
- *    track was (IoU >= track_iou) within cooldown_ms of the loss is the same person (a missed
- *    detection or a frame gap split the track) and is held too. After a retry it waits max(cooldown_ms,
- *    retry_interval_ms), so a person standing still, or a crowd, gets at most one retry per
- *    interval instead of one per cooldown.
+ *  - 'presence' (one decision per presence, issues 15 and 23): a presence is a person, not a
+ *    spot. After an accept or a reject the person is held: their track starts no new session
+ *    while they stay, until it is lost or releasePresence() is called (request/verify). Whenever
+ *    a held track's face comes back after a gap of presence_gap_ms or more without a detection,
+ *    or a new track starts where a held person's lost track was (IoU >= track_iou) within
+ *    cooldown_ms of the loss, the face must match the held person's look (appearance.ts) to stay
+ *    held; any other face (someone else stepped in, or no look) is a new presence and is decided.
+ *    After a retry the track waits max(cooldown_ms, retry_interval_ms), so a person standing
+ *    still, or a crowd, gets at most one retry per interval; but after a retry the person can fix
+ *    (low_quality: face size, light, sharpness; multiple_faces), a new session starts as soon as
+ *    every frame has passed (no gate failed, one face) for retry_settle_ms.
  * A lost track's cooldown and hold are dropped (the tracker never reuses ids).
  */
+import { samePerson } from './appearance.js';
 import { iou } from './tracker.js';
 import type {
-  Box,
   Decision,
   DecisionConfig,
   DecisionReason,
+  FixableRetry,
   FrameObservation,
   FusionInput,
   FusionState,
+  HeldPresence,
   QualityGate,
   SessionDecision,
   TrackSession,
@@ -61,7 +67,7 @@ interface Outcome {
 const GATE_ORDER: readonly QualityGate[] = ['face_size', 'brightness', 'sharpness'];
 
 export function emptyFusionState(): FusionState {
-  return { sessions: {}, cooldownUntil: {}, held: {}, heldBox: {}, left: {} };
+  return { sessions: {}, cooldownUntil: {}, held: {}, left: {}, fixing: {} };
 }
 
 /**
@@ -76,8 +82,8 @@ export function releasePresence(state: FusionState, cameraId: string): FusionSta
     sessions: state.sessions,
     cooldownUntil: keep(state.cooldownUntil),
     held: keep(state.held),
-    heldBox: keep(state.heldBox),
     left: keep(state.left),
+    fixing: keep(state.fixing),
   };
 }
 
@@ -98,52 +104,83 @@ export function fuse(
   const { nowMs, cameraId } = input;
   const sessions: Record<string, TrackSession> = { ...state.sessions };
   const cooldownUntil: Record<string, number> = { ...state.cooldownUntil };
-  const held: Record<string, Decision> = { ...state.held };
-  const heldBox: Record<string, Box> = { ...state.heldBox };
-  const left: Record<string, { decision: Decision; box: Box; until: number }> = { ...state.left };
+  const held: Record<string, HeldPresence> = { ...state.held };
+  const left: Record<string, HeldPresence & { until: number }> = { ...state.left };
+  const fixing: Record<string, FixableRetry> = { ...state.fixing };
   const decisions: SessionDecision[] = [];
   const presence = cfg.redecide === 'presence';
   const close = (key: string, s: TrackSession, outcome: Outcome): void => {
     delete sessions[key];
     if (presence && outcome.decision !== 'retry') {
-      held[key] = outcome.decision;
-      heldBox[key] = s.lastBox;
-    } else
+      held[key] = {
+        decision: outcome.decision,
+        box: s.lastBox,
+        seenMono: s.lastFrameMono,
+        look: s.lastLook,
+        heldSinceMono: nowMs,
+        presenceSinceMono: s.presenceSinceMono,
+      };
+    } else {
       cooldownUntil[key] =
         nowMs +
         (presence && outcome.decision === 'retry'
           ? Math.max(cfg.cooldown_ms, cfg.retry_interval_ms)
           : cfg.cooldown_ms);
+      if (presence && FIXABLE.has(outcome.reason))
+        fixing[key] = { presenceSinceMono: s.presenceSinceMono, okSinceMono: null };
+    }
     decisions.push(toDecision(s, outcome, nowMs));
   };
 
   for (const obs of selectObservations(input.observations, cfg)) {
     const key = trackKey(cameraId, obs.trackId);
-    if (held[key] !== undefined) {
-      heldBox[key] = obs.box;
-      continue;
-    }
-    if (presence && !sessions[key]) {
+    const h = held[key];
+    if (h !== undefined) {
+      // Back after a gap: still the same person only if the face matches their look.
+      const stays = obs.capturedMono - h.seenMono < cfg.presence_gap_ms || samePerson(h.look, obs.look);
+      if (stays) {
+        held[key] = { ...h, box: obs.box, seenMono: obs.capturedMono, look: obs.look ?? h.look };
+        continue;
+      }
+      delete held[key]; // someone else stepped in: a new presence, decided from this frame on
+    } else if (presence && !sessions[key] && cooldownUntil[key] === undefined) {
       // The same person back under a new track id (the old one was lost a moment ago, here)?
       const same = Object.entries(left).find(
         ([k, l]) =>
-          k.startsWith(`${cameraId}#`) && obs.capturedMono < l.until && iou(l.box, obs.box) >= cfg.track_iou,
+          k.startsWith(`${cameraId}#`) &&
+          obs.capturedMono < l.until &&
+          iou(l.box, obs.box) >= cfg.track_iou &&
+          samePerson(l.look, obs.look),
       );
       if (same) {
         delete left[same[0]];
-        held[key] = same[1].decision;
-        heldBox[key] = obs.box;
+        const { until: _, ...was } = same[1];
+        held[key] = { ...was, box: obs.box, seenMono: obs.capturedMono, look: obs.look ?? was.look };
         continue;
       }
     }
+    let presenceSince = obs.capturedMono;
     const until = cooldownUntil[key];
-    if (until !== undefined && obs.capturedMono < until) continue;
+    if (until !== undefined && obs.capturedMono < until) {
+      const f = fixing[key];
+      if (!f) continue;
+      // After a fixable retry: decided again once the reason has been gone for retry_settle_ms.
+      const ok = obs.qualityGate === null && !(cfg.multiple_faces === 'retry' && obs.facesInView > 1);
+      const okSince = ok ? (f.okSinceMono ?? obs.capturedMono) : null;
+      if (okSince === null || obs.capturedMono - okSince < cfg.retry_settle_ms) {
+        fixing[key] = { ...f, okSinceMono: okSince };
+        continue;
+      }
+      delete cooldownUntil[key];
+      delete fixing[key];
+      presenceSince = f.presenceSinceMono;
+    }
     const open = sessions[key];
     if (open && obs.capturedMono - open.firstFrameMono > cfg.session_timeout_ms) {
       close(key, open, timeoutOutcome(open, cfg));
       continue;
     }
-    const s = addFrame(open ?? newSession(cameraId, obs), obs, cfg);
+    const s = addFrame(open ?? newSession(cameraId, obs, presenceSince), obs, cfg);
     const crowded = cfg.multiple_faces === 'retry' && obs.facesInView > 1;
     const outcome: Outcome | null = crowded
       ? { decision: 'retry', reason: 'multiple_faces' }
@@ -164,18 +201,21 @@ export function fuse(
     const s = sessions[key];
     if (s) close(key, s, { decision: 'retry', reason: 'face_lost' });
     delete cooldownUntil[key];
+    delete fixing[key];
     const h = held[key];
-    const box = heldBox[key];
-    if (h !== undefined && box) left[key] = { decision: h, box, until: nowMs + cfg.cooldown_ms };
+    if (h !== undefined) left[key] = { ...h, until: nowMs + cfg.cooldown_ms };
     delete held[key];
-    delete heldBox[key];
   }
 
   // Expired cooldowns are dropped so the state stays bounded by the tracks in view.
   for (const [key, until] of Object.entries(cooldownUntil)) if (until <= nowMs) delete cooldownUntil[key];
+  for (const key of Object.keys(fixing)) if (cooldownUntil[key] === undefined) delete fixing[key];
   for (const [key, l] of Object.entries(left)) if (l.until <= nowMs) delete left[key];
-  return { state: { sessions, cooldownUntil, held, heldBox, left }, decisions };
+  return { state: { sessions, cooldownUntil, held, left, fixing }, decisions };
 }
+
+/** Retries the person can fix by themselves: come closer, find light, hold still, step up alone. */
+const FIXABLE: ReadonlySet<DecisionReason> = new Set(['low_quality', 'multiple_faces']);
 
 function selectObservations(obs: FrameObservation[], cfg: DecisionConfig): FrameObservation[] {
   if (cfg.multiple_faces !== 'largest' || obs.length < 2) return obs;
@@ -186,7 +226,7 @@ function selectObservations(obs: FrameObservation[], cfg: DecisionConfig): Frame
   return [best];
 }
 
-function newSession(cameraId: string, obs: FrameObservation): TrackSession {
+function newSession(cameraId: string, obs: FrameObservation, presenceSinceMono: number): TrackSession {
   return {
     cameraId,
     trackId: obs.trackId,
@@ -202,6 +242,8 @@ function newSession(cameraId: string, obs: FrameObservation): TrackSession {
     scoreCounts: {},
     lastQuality: obs.quality,
     lastBox: obs.box,
+    lastLook: obs.look ?? null,
+    presenceSinceMono,
   };
 }
 
@@ -215,6 +257,7 @@ function addFrame(s: TrackSession, obs: FrameObservation, cfg: DecisionConfig): 
     gateFailures,
     lastQuality: obs.quality,
     lastBox: obs.box,
+    lastLook: obs.look ?? s.lastLook,
   };
   if (obs.verdict === null) return next;
   const scoreSums = { ...s.scoreSums };
@@ -275,5 +318,6 @@ function toDecision(s: TrackSession, o: Outcome, nowMs: number): SessionDecision
     firstFrameMono: s.firstFrameMono,
     lastFrameMono: s.lastFrameMono,
     decidedAtMono: nowMs,
+    presenceSinceMono: s.presenceSinceMono,
   };
 }

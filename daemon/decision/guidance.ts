@@ -10,6 +10,7 @@
  *    but above report_threshold): something face-like is there, not yet clear enough to decide;
  *  - `one_person`: several faces and decision.multiple_faces is `retry`;
  *  - `decided`: the person was accepted or rejected and is held (one decision per presence);
+ *    the next person held is a change too (guidedPresence: a new held_since);
  *  - `move_closer` / `too_dark` / `too_bright` / `hold_still`: the face failed the face_size /
  *    brightness (below min, above max) / sharpness gate;
  *  - `verifying`: a session is collecting verdicts;
@@ -51,9 +52,7 @@ export function guidanceFor(
   if (input.facesInView === 0 || input.observations.length === 0)
     return (input.weakFaces ?? 0) > 0 ? 'face_detected' : 'idle';
   if (input.facesInView > 1 && cfg.decision.multiple_faces === 'retry') return 'one_person';
-  // The person nearest the camera (largest box) is the one being guided.
-  const area = (o: FrameObservation) => o.box[2] * o.box[3];
-  const o = input.observations.reduce((a, b) => (area(b) > area(a) ? b : a));
+  const o = guided(input.observations);
   const key = trackKey(input.cameraId, o.trackId);
   if (input.state.held[key] !== undefined) return 'decided';
   switch (o.qualityGate) {
@@ -68,6 +67,29 @@ export function guidanceFor(
   }
 }
 
+/** The person nearest the camera (largest box) is the one being guided. */
+function guided(observations: readonly FrameObservation[]): FrameObservation {
+  const area = (o: FrameObservation) => o.box[2] * o.box[3];
+  return observations.reduce((a, b) => (area(b) > area(a) ? b : a));
+}
+
+/** Monotonic instants of the guided person's presence, for the guidance payload (issue 23). */
+export interface GuidedPresence {
+  presenceSinceMono?: number;
+  /** Only while the person is held (state `decided`). */
+  heldSinceMono?: number;
+}
+
+/** When the guided person's presence began and, if held, since when: {} when there is none yet. */
+export function guidedPresence(input: GuidanceInput): GuidedPresence {
+  if (input.observations.length === 0) return {};
+  const key = trackKey(input.cameraId, guided(input.observations).trackId);
+  const h = input.state.held[key];
+  if (h) return { presenceSinceMono: h.presenceSinceMono, heldSinceMono: h.heldSinceMono };
+  const since = input.state.sessions[key]?.presenceSinceMono ?? input.state.fixing[key]?.presenceSinceMono;
+  return since === undefined ? {} : { presenceSinceMono: since };
+}
+
 /**
  * Publishes a state when it differs from the last one published, at most once per
  * `minIntervalMs`; a change inside the interval is published at the first frame after it
@@ -79,11 +101,17 @@ export class GuidanceLimiter {
 
   constructor(private readonly minIntervalMs: number) {}
 
-  /** The state to publish now, or null. */
-  offer(state: GuidanceState, nowMs: number): GuidanceState | null {
-    if (state === this.published) return null;
+  private publishedKey: string | null = null;
+
+  /**
+   * The state to publish now, or null. `key` tells states apart beyond their name (the held
+   * person's held_since: \`decided\` for the next person is a change too); default the state.
+   */
+  offer(state: GuidanceState, nowMs: number, key: string = state): GuidanceState | null {
+    if (key === this.publishedKey) return null;
     if (nowMs - this.publishedAt < this.minIntervalMs) return null;
     this.published = state;
+    this.publishedKey = key;
     this.publishedAt = nowMs;
     return state;
   }

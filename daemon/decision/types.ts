@@ -4,6 +4,7 @@
  * derive from the one schema so defaults and validation stay in one place.
  */
 import type { Config } from '../../config/schema.js';
+import type { Look } from './appearance.js';
 
 /** [x, y, w, h] in pixels of the original image. */
 export type Box = [number, number, number, number];
@@ -59,6 +60,11 @@ export interface FrameObservation {
   scores: Record<string, number> | null;
   /** Faces the detector reported in this frame (this one included). */
   facesInView: number;
+  /**
+   * The face's appearance (appearance.ts), for telling a returning person from the next one;
+   * null or absent: not described, and then never taken for the person who was there.
+   */
+  look?: Look | null;
 }
 
 export interface FusionInput {
@@ -89,6 +95,11 @@ export interface SessionDecision {
   firstFrameMono: number;
   lastFrameMono: number;
   decidedAtMono: number;
+  /**
+   * When this person's presence began: the first frame of their first session in view. Earlier
+   * than firstFrameMono when they were told to fix something (retry) and were then decided again.
+   */
+  presenceSinceMono: number;
 }
 
 /** One open person-session on one track. Plain data so the state can be logged or snapshotted. */
@@ -109,6 +120,30 @@ export interface TrackSession {
   readonly lastQuality: FaceQuality;
   /** Box of the session's last frame. */
   readonly lastBox: Box;
+  /** The newest look of the session's face (null: none could be described yet). */
+  readonly lastLook: Look | null;
+  /** See SessionDecision.presenceSinceMono. */
+  readonly presenceSinceMono: number;
+}
+
+/** A person who got an accept or a reject and is held (one decision per presence). */
+export interface HeldPresence {
+  readonly decision: Decision;
+  /** Where the person was last seen, and when (monotonic ms). */
+  readonly box: Box;
+  readonly seenMono: number;
+  /** Their newest look: a face back after a gap is the same person only if it matches. */
+  readonly look: Look | null;
+  /** When the hold began (the decision), and when the presence began. */
+  readonly heldSinceMono: number;
+  readonly presenceSinceMono: number;
+}
+
+/** A person who got a retry for a reason they can fix (face size, light, sharpness, crowd). */
+export interface FixableRetry {
+  readonly presenceSinceMono: number;
+  /** Since when every frame of the track passed (no gate failed, one face); null: not now. */
+  readonly okSinceMono: number | null;
 }
 
 export interface FusionState {
@@ -117,16 +152,20 @@ export interface FusionState {
   /** Track key -> monotonic ms before which a decided track starts no new session. */
   readonly cooldownUntil: Readonly<Record<string, number>>;
   /**
-   * redecide 'presence': track key -> the accept or reject that person got. The track starts no
-   * new session until it is lost or the presence is released (request/verify).
+   * redecide 'presence': track key -> the person held after an accept or reject. The track starts
+   * no new session while the same person stays (a face back after a gap of presence_gap_ms or
+   * more must match their look), until it is lost or the presence is released (request/verify).
    */
-  readonly held: Readonly<Record<string, Decision>>;
-  /** Where each held person was last seen (their track's last box). */
-  readonly heldBox: Readonly<Record<string, Box>>;
+  readonly held: Readonly<Record<string, HeldPresence>>;
   /**
    * Held people whose track was just lost, by their old track key: a new track starting in the
-   * same place (IoU >= track_iou) before `until` is the same person (a detector or tracker
-   * hiccup, a frame gap under load) and stays held.
+   * same place (IoU >= track_iou) before `until` whose look matches is the same person (a
+   * detector or tracker hiccup, a step out and back) and stays held; anyone else is new.
    */
-  readonly left: Readonly<Record<string, { decision: Decision; box: Box; until: number }>>;
+  readonly left: Readonly<Record<string, HeldPresence & { readonly until: number }>>;
+  /**
+   * redecide 'presence': tracks waiting after a fixable retry. Once every frame has passed for
+   * retry_settle_ms, the person is decided again without waiting out retry_interval_ms.
+   */
+  readonly fixing: Readonly<Record<string, FixableRetry>>;
 }

@@ -87,11 +87,15 @@ export function replayPresentation(
   let state = emptyFusionState();
   const out: SessionDecision[] = [];
   const lastSeen = new Map<number, number>();
+  // Records keep no look (appearance.ts); a presentation is one subject, so every face of it
+  // gets the same one and a detection gap does not turn the subject into a new presence.
+  const subject = new Float32Array(1);
   for (const f of p.frames) {
     const observations: FrameObservation[] = f.faces.map((o) => ({
       ...o,
       capturedMono: f.t,
       verdict: o.scores && o.qualityGate === null ? axis.verdict(o.scores, t) : null,
+      look: subject,
     }));
     for (const o of f.faces) lastSeen.set(o.trackId, f.t);
     const lost = [...lastSeen].filter(([, seen]) => f.t - seen > cfg.track_lost_ms).map(([id]) => id);

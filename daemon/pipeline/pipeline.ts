@@ -11,8 +11,15 @@ import type { Logger } from '../../core/log.js';
 import { uprightRotation } from '../../drivers/camera/orient.js';
 import type { SourceEvent } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
+import { faceLook } from '../decision/appearance.js';
 import { emptyFusionState, fuse, releasePresence, trackKey } from '../decision/fusion.js';
-import { GuidanceLimiter, type GuidanceState, guidanceFor } from '../decision/guidance.js';
+import {
+  GuidanceLimiter,
+  type GuidanceState,
+  type GuidedPresence,
+  guidanceFor,
+  guidedPresence,
+} from '../decision/guidance.js';
 import { measureFaceInImage, qualityGate } from '../decision/quality.js';
 import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
@@ -45,7 +52,15 @@ export interface PipelineCounters {
 export interface FrameResult {
   cameraId: string;
   frame: Frame;
-  faces: (FrameObservation & { landmarks: FaceDetection['landmarks']; detectorScore: number })[];
+  /**
+   * presence (after this frame): 'held' when the face is a person already accepted or rejected
+   * (one decision per presence), 'new' when it is a presence still to be decided.
+   */
+  faces: (FrameObservation & {
+    landmarks: FaceDetection['landmarks'];
+    detectorScore: number;
+    presence: 'held' | 'new';
+  })[];
   /** Detections not considered (multiple_faces: largest). */
   ignored: number;
   decisions: SessionDecision[];
@@ -72,8 +87,11 @@ export interface PipelineDeps {
    * The frame's Mat is released after the call: copy it to keep it.
    */
   onFrame?: (result: FrameResult) => void;
-  /** The guidance state changed (rate-limited: GUIDANCE_MIN_INTERVAL_MS). */
-  onGuidance?: (state: GuidanceState, faces: number) => void;
+  /**
+   * The guidance state changed, or the person held (rate-limited: GUIDANCE_MIN_INTERVAL_MS).
+   * `presence`: monotonic instants of the guided person's presence (same clock as `now`).
+   */
+  onGuidance?: (state: GuidanceState, faces: number, presence: GuidedPresence) => void;
   now?: () => number;
 }
 
@@ -350,6 +368,10 @@ export class CameraPipeline {
         verdict = r.verdict;
         scores = r.scores;
       }
+      // Who this is (one decision per presence is per person, not per spot): about 0.3 ms a face.
+      const tl = this.now();
+      const look = config.decision.redecide === 'presence' ? faceLook(frame.mat, face.landmarks) : null;
+      alignMs += this.now() - tl;
       const obs: FrameObservation = {
         trackId,
         box: face.box,
@@ -359,9 +381,10 @@ export class CameraPipeline {
         verdict,
         scores,
         facesInView: config.decision.multiple_faces === 'largest' ? 1 : faces.length,
+        look,
       };
       observations.push(obs);
-      detail.push({ ...obs, landmarks: face.landmarks, detectorScore: face.score });
+      detail.push({ ...obs, landmarks: face.landmarks, detectorScore: face.score, presence: 'new' });
     }
     if (observations.some((o) => o.verdict !== null)) {
       stages.record('align', alignMs);
@@ -375,12 +398,16 @@ export class CameraPipeline {
     );
     this.fusion = state;
     stages.record('decide', this.now() - t);
-    this.guidance = guidanceFor(
-      { cameraId, facesInView: faces.length, weakFaces: weak, observations, state },
-      config,
+    for (const f of detail) if (state.held[trackKey(cameraId, f.trackId)]) f.presence = 'held';
+    const guidanceInput = { cameraId, facesInView: faces.length, weakFaces: weak, observations, state };
+    this.guidance = guidanceFor(guidanceInput, config);
+    const presence = guidedPresence(guidanceInput);
+    const say = this.guidanceLimiter.offer(
+      this.guidance,
+      frame.capturedMono,
+      this.guidance === 'decided' ? `decided@${presence.heldSinceMono}` : this.guidance,
     );
-    const say = this.guidanceLimiter.offer(this.guidance, frame.capturedMono);
-    if (say) this.deps.onGuidance?.(say, faces.length);
+    if (say) this.deps.onGuidance?.(say, faces.length, presence);
     this.counters.processed++;
     this.lastProgressMono = this.now();
     this.deps.onFrame?.({

@@ -41,9 +41,16 @@ export function faceColor(face: Pick<OverlayFace, 'qualityGate' | 'verdict'>): B
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
 
-/** Two lines: "#3 live p_live=0.97" and "112px sharp 0.45 bright 0.52 [gate: sharpness]". */
+/**
+ * Two lines: "#3 new live p_live=0.97" and "112px sharp 0.45 bright 0.52 [gate: sharpness]".
+ * `new`: a presence still to be decided; `held`: a person already accepted or rejected, not
+ * classified again (one decision per presence), so usually without a verdict.
+ */
 export function faceLabel(face: OverlayFace): [string, string] {
-  const state = face.qualityGate ? 'gated' : (face.verdict ?? 'no verdict');
+  const verdict = face.qualityGate
+    ? 'gated'
+    : (face.verdict ?? (face.presence === 'held' ? '' : 'no verdict'));
+  const state = [face.presence, verdict].filter(Boolean).join(' ');
   const scores = Object.entries(face.scores ?? {})
     .slice(0, 3)
     .map(([k, v]) => `${k}=${fmt(v)}`)

@@ -45,6 +45,7 @@ function previewFrameCosts(): { copyMs: number; drawMs: number; encodeMs: number
       [360, 260],
     ],
     detectorScore: 0.9,
+    presence: 'new',
   };
   const copy: number[] = [];
   const draw: number[] = [];

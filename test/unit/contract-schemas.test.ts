@@ -8,6 +8,7 @@ import { buildAuditEvent } from '../../daemon/contract/audit/events.js';
 import { COMMAND_NAMES } from '../../daemon/contract/commands/request.js';
 import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
 import { contractCapabilities } from '../../daemon/contract/contract-services.js';
+import { decisionInput, monoToIso } from '../../daemon/contract/decision-input.js';
 import { haDiscoveryMessages } from '../../daemon/contract/ha-discovery.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/contract/topics.js';
@@ -107,6 +108,35 @@ describe('contract JSON Schemas', () => {
       schemas.validate('command-request.json', { transaction: 1, thresholds: { var_max: 0.1 } }),
       [],
     );
+  });
+
+  test('a decision says when its presence began and, for accept and reject, since when it is held', () => {
+    const session = {
+      cameraId: 'front',
+      trackId: 4,
+      decision: 'accept',
+      reason: 'live_verified',
+      frames: { seen: 5, inferred: 5, live: 5, verified: 5 },
+      scores: { p_real: 0.9 },
+      quality: { face_px: 150, sharpness: 0.5, brightness: 0.5 },
+      firstFrameMono: 5000,
+      lastFrameMono: 5400,
+      decidedAtMono: 5400,
+      presenceSinceMono: 1000,
+    } as const;
+    const model = { name: 'm', version: '1', sha256: 'ab' };
+    const before = Date.now();
+    const accept = decisionInput(session, model, 'cpu', 5500);
+    const since = Date.parse(accept.presence_since ?? '');
+    // 4.5 s before publishing (mono 5500 - 1000), on the wall clock.
+    assert.ok(since >= before - 4500 - 5 && since <= Date.now() - 4500 + 5, accept.presence_since);
+    assert.equal(Date.parse(accept.held_since ?? '') - since, 4400);
+    assert.deepEqual(schemas.validate('decision.json', decision(accept as never)), []);
+    const retry = decisionInput({ ...session, decision: 'retry', reason: 'timeout' }, model, 'cpu', 5500);
+    assert.equal(retry.held_since, undefined, 'a retry holds nobody');
+    assert.deepEqual(schemas.validate('decision.json', decision(retry as never)), []);
+    assert.equal(monoToIso(1000, 3000, Date.UTC(2026, 0, 1)), '2025-12-31T23:59:58.000Z');
+    assert.match(schemas.validate('decision.json', decision({ held_since: 'then' })).join(), /date-time/);
   });
 
   test('violations are reported: unsigned, unknown reason, extra field, bad types, bad error code', () => {

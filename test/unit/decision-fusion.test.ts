@@ -15,6 +15,9 @@ const defaults: DecisionConfig = configSchema.parse({}).decision;
 /** The behaviour before one-decision-per-presence: a new session after every cooldown_ms. */
 const cooldownMode: DecisionConfig = { ...defaults, redecide: 'cooldown' };
 const GOOD = { face_px: 150, sharpness: 0.5, brightness: 0.5 };
+/** Two people's looks (appearance.ts): far apart, as two different faces are. */
+const LOOK_A = Float32Array.from({ length: 1764 }, (_, i) => (i % 2 ? 0.2 : 0));
+const LOOK_B = Float32Array.from({ length: 1764 }, (_, i) => (i % 2 ? 0 : 0.2));
 
 function obs(
   trackId: number,
@@ -31,9 +34,14 @@ function obs(
     verdict,
     scores: verdict === null ? null : { p_real: verdict === 'live' ? 0.9 : 0.2 },
     facesInView: 1,
+    look: LOOK_A,
     ...extra,
   };
 }
+
+/** Held people by track key -> their decision. */
+const heldDecisions = (st: FusionState) =>
+  Object.fromEntries(Object.entries(st.held).map(([k, h]) => [k, h.decision]));
 
 /** Drives the reducer like the pipeline does: one call per frame, time passed in. */
 class Driver {
@@ -243,7 +251,7 @@ describe('fuse: one decision per presence (the default)', () => {
         .map((x) => [x.decision, x.firstFrameMono]),
       [['accept', 0]],
     );
-    assert.deepEqual(d.state.held, { 'front#1': 'accept' });
+    assert.deepEqual(heldDecisions(d.state), { 'front#1': 'accept' });
     // With today's behaviour the same 40 s give one accept per cooldown.
     const old = new Driver(cooldownMode);
     assert.equal(old.run(V(still)).flat().length, 12);
@@ -252,7 +260,7 @@ describe('fuse: one decision per presence (the default)', () => {
     // A new track where the person stood, right after the loss: the same person (a missed
     // detection split the track), still held: no second decision.
     for (let t = 40_100; t <= 41_000; t += 100) assert.deepEqual(d.step(t, [obs(2, t, 'live')]), []);
-    assert.deepEqual(d.state.held, { 'front#2': 'accept' });
+    assert.deepEqual(heldDecisions(d.state), { 'front#2': 'accept' });
     // Gone for longer than cooldown_ms: whoever stands there next is a new presence.
     d.step(41_100, [], [2]);
     d.step(44_200, []);
@@ -300,7 +308,7 @@ describe('fuse: one decision per presence (the default)', () => {
     d.run(V('LLLLL'), 500);
     assert.equal(d.decisions.length, 1);
     d.state = releasePresence(d.state, 'other-camera');
-    assert.deepEqual(d.state.held, { 'front#1': 'accept' }, 'another camera is not touched');
+    assert.deepEqual(heldDecisions(d.state), { 'front#1': 'accept' }, 'another camera is not touched');
     d.state = releasePresence(d.state, 'front');
     assert.deepEqual(d.state.held, {});
     // Released, the person must still show a full window: four frames decide nothing.
@@ -313,6 +321,121 @@ describe('fuse: one decision per presence (the default)', () => {
         .map((x) => x.decision),
       ['reject'],
     );
+  });
+});
+
+describe('fuse: a presence is a person, not a spot (issue 23)', () => {
+  /** Person `look` at track `id` from t0 for `n` frames, 100 ms apart, live. */
+  const stand = (d: Driver, id: number, t0: number, n: number, look: Float32Array | null) => {
+    for (let i = 0; i < n; i++) d.step(t0 + i * 100, [obs(id, t0 + i * 100, 'live', { look })]);
+  };
+
+  it('the next person in the spot of a lost, held one is decided; the same person back is not', () => {
+    const d = new Driver();
+    stand(d, 1, 0, 10, LOOK_A);
+    d.step(1700, [], [1]); // track lost (0.7 s after the last frame)
+    stand(d, 2, 1800, 10, LOOK_B); // someone else, 0.8 s after the first left
+    d.step(3500, [], [2]);
+    stand(d, 3, 3600, 10, LOOK_B); // the second person back after 0.8 s: held
+    assert.deepEqual(
+      d.decisions.map((x) => [x.trackId, x.decision, x.firstFrameMono, x.presenceSinceMono]),
+      [
+        [1, 'accept', 0, 0],
+        [2, 'accept', 1800, 1800],
+      ],
+    );
+    assert.deepEqual(heldDecisions(d.state), { 'front#3': 'accept' });
+    assert.equal(d.state.held['front#3']?.heldSinceMono, 2200, 'the hold carries over, from the decision');
+  });
+
+  it('a face that cannot be described is never taken for the person held there (fail safe)', () => {
+    const d = new Driver();
+    stand(d, 1, 0, 10, LOOK_A);
+    d.step(1700, [], [1]);
+    stand(d, 2, 1800, 10, null);
+    assert.deepEqual(
+      d.decisions.map((x) => x.trackId),
+      [1, 2],
+    );
+  });
+
+  it('a held track whose face comes back after presence_gap_ms must match the look', () => {
+    const d = new Driver();
+    stand(d, 1, 0, 10, LOOK_A);
+    // Detector gaps shorter than presence_gap_ms: nothing is compared, even with no look.
+    d.step(1100, [obs(1, 1100, 'live', { look: null })]);
+    // The same person after a 300 ms gap (the tracker kept the track): held.
+    stand(d, 1, 1400, 3, LOOK_A);
+    assert.equal(d.decisions.length, 1);
+    // Someone else after a 300 ms gap on the same track: a new presence, decided.
+    stand(d, 1, 1900, 6, LOOK_B);
+    assert.deepEqual(
+      d.decisions.map((x) => [x.trackId, x.decision, x.firstFrameMono]),
+      [
+        [1, 'accept', 0],
+        [1, 'accept', 1900],
+      ],
+    );
+    // The look is followed while the track continues: the new person stays held after a gap.
+    stand(d, 1, 2800, 10, LOOK_B);
+    assert.equal(d.decisions.length, 2);
+  });
+
+  it('after a fixable retry the person is decided again once fixed for retry_settle_ms', () => {
+    const d = new Driver();
+    const small = (t: number) => obs(1, t, null, { qualityGate: 'face_size' });
+    for (let t = 0; t <= 4100; t += 100) d.step(t, [small(t)]);
+    assert.deepEqual(
+      d.decisions.map((x) => [x.decision, x.reason, x.qualityGate]),
+      [['retry', 'low_quality', 'face_size']],
+    );
+    assert.ok(d.state.fixing['front#1'], 'waiting for the person to fix it');
+    // Steps closer, but flickers back once: the settle time restarts.
+    d.step(4200, [obs(1, 4200, 'live')]);
+    d.step(4300, [obs(1, 4300, 'live')]);
+    d.step(4400, [small(4400)]);
+    for (let t = 4500; t <= 4900; t += 100) d.step(t, [obs(1, t, 'live')]);
+    assert.equal(d.decisions.length, 1, 'not yet: fixed for 400 ms only');
+    for (let t = 5000; t <= 5400; t += 100) d.step(t, [obs(1, t, 'live')]);
+    assert.deepEqual(
+      d.decisions.map((x) => [x.decision, x.firstFrameMono, x.presenceSinceMono]),
+      [
+        ['retry', 0, 0],
+        ['accept', 5000, 0],
+      ],
+      'a new session from the first frame after the settle time; the presence began at the retry',
+    );
+    assert.deepEqual(heldDecisions(d.state), { 'front#1': 'accept' });
+    assert.deepEqual(d.state.fixing, {});
+  });
+
+  it('one person left of a crowd is decided after retry_settle_ms; a timeout waits the retry interval', () => {
+    const d = new Driver();
+    d.step(0, [
+      obs(1, 0, 'live', { facesInView: 2 }),
+      obs(2, 0, 'live', { facesInView: 2, box: [400, 100, 150, 150] }),
+    ]);
+    d.step(100, [], [2]);
+    for (let t = 100; t <= 1100; t += 100) d.step(t, [obs(1, t, 'live')]);
+    assert.deepEqual(
+      d.decisions.map((x) => [x.trackId, x.reason]),
+      [
+        [1, 'multiple_faces'],
+        [2, 'multiple_faces'],
+        [1, 'live_verified'],
+      ],
+    );
+    // uncertain is not the person's to fix: the retry interval applies.
+    const u = new Driver();
+    u.run(V('UUUUU'));
+    assert.deepEqual(u.run(V('LLLLLLLLLLLLLLLLLLLL'), 500).flat(), []);
+    assert.deepEqual(u.state.fixing, {});
+  });
+
+  it("redecide 'cooldown' keeps its rule: no looks, no fixing", () => {
+    const d = new Driver(cooldownMode);
+    for (let t = 0; t <= 4100; t += 100) d.step(t, [obs(1, t, null, { qualityGate: 'face_size' })]);
+    assert.deepEqual(d.state.fixing, {});
   });
 });
 

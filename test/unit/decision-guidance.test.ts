@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/schema.js';
 import { emptyFusionState, fuse } from '../../daemon/decision/fusion.js';
-import { GuidanceLimiter, guidanceFor } from '../../daemon/decision/guidance.js';
+import { GuidanceLimiter, guidanceFor, guidedPresence } from '../../daemon/decision/guidance.js';
 import type { FrameObservation, FusionState, QualityGate } from '../../daemon/decision/types.js';
 
 const cfg = configSchema.parse({});
@@ -22,6 +22,7 @@ function obs(
     verdict: gate ? null : 'live',
     scores: gate ? null : { p_real: 0.9 },
     facesInView: 1,
+    look: Float32Array.of(0.1, 0.2, 0.3),
     ...extra,
   };
 }
@@ -72,6 +73,37 @@ describe('guidance', () => {
     assert.deepEqual([0, 100, 200, 300].map(step), ['verifying', 'verifying', 'verifying', 'verifying']);
     assert.equal(step(400), 'decided', 'the fifth live frame accepts; the person is held');
     assert.equal(step(5000), 'decided');
+  });
+
+  it('says when the guided presence began and since when it is held; the next person held is a change', () => {
+    let state = emptyFusionState();
+    const limiter = new GuidanceLimiter(500);
+    const published: string[] = [];
+    const step = (t: number, trackId: number, lost: number[] = [], look = Float32Array.of(0.1, 0.2, 0.3)) => {
+      const observations = trackId ? [obs(trackId, null, { capturedMono: t, look })] : [];
+      state = fuse(
+        state,
+        { nowMs: t, cameraId: 'front', observations, lostTrackIds: lost },
+        cfg.decision,
+      ).state;
+      const input = { cameraId: 'front', facesInView: observations.length, observations, state };
+      const p = guidedPresence(input);
+      const g = guidanceFor(input, cfg);
+      const say = limiter.offer(g, t, g === 'decided' ? `decided@${p.heldSinceMono}` : g);
+      if (say) published.push(`${say}@${p.heldSinceMono ?? '-'}`);
+      return p;
+    };
+    assert.deepEqual(step(0, 1), { presenceSinceMono: 0 });
+    for (const t of [100, 200, 300]) step(t, 1);
+    assert.deepEqual(step(400, 1), { presenceSinceMono: 0, heldSinceMono: 400 });
+    step(500, 1);
+    // Someone else on the same track after a 300 ms gap (a different look): decided and held
+    // anew; their verifying frames fall inside the rate limit, so decided follows decided.
+    const other = Float32Array.of(5, 0.2, 0.3);
+    for (const t of [800, 850, 900, 950]) step(t, 1, [], other);
+    assert.deepEqual(step(1000, 1, [], other), { presenceSinceMono: 800, heldSinceMono: 1000 });
+    assert.deepEqual(published, ['verifying@-', 'decided@400', 'decided@1000']);
+    assert.deepEqual(step(1800, 0, [1]), {});
   });
 
   it('the person nearest the camera (largest box) is the one guided', () => {

@@ -109,6 +109,7 @@ describe('drill record', () => {
       firstFrameMono: 10,
       lastFrameMono: 14,
       decidedAtMono: 14,
+      presenceSinceMono: 10,
     } as const;
     // Closing: no more frames, but the decision of the face already seen (track 1) is awaited.
     const closing = rec.finish({ session_timeout_ms: 60_000, track_lost_ms: 1 });

@@ -30,6 +30,7 @@ function face(over: Partial<OverlayFace> = {}): OverlayFace {
       [155, 190],
     ],
     detectorScore: 0.9,
+    presence: 'new',
     ...over,
   };
 }
@@ -44,7 +45,7 @@ describe('preview overlay', () => {
   });
 
   it('labels track, verdict, scores, quality figures and the failed gate', () => {
-    assert.deepEqual(faceLabel(face()), ['#7 live p_live=0.97', '80px sharp 0.46 bright 0.50']);
+    assert.deepEqual(faceLabel(face()), ['#7 new live p_live=0.97', '80px sharp 0.46 bright 0.50']);
     assert.deepEqual(
       faceLabel(
         face({
@@ -54,12 +55,14 @@ describe('preview overlay', () => {
           quality: { face_px: 41.6, sharpness: 0.1, brightness: 0.2 },
         }),
       ),
-      ['#7 gated', '42px sharp 0.10 bright 0.20 gate: face_size'],
+      ['#7 new gated', '42px sharp 0.10 bright 0.20 gate: face_size'],
     );
     assert.deepEqual(
       faceLabel(face({ verdict: 'uncertain', scores: { p_real: 0.5, var: 0.123, delta_kl: 150 } }))[0],
-      '#7 uncertain p_real=0.50 var=0.12 delta_kl=150',
+      '#7 new uncertain p_real=0.50 var=0.12 delta_kl=150',
     );
+    // A person already decided is held and not classified again.
+    assert.equal(faceLabel(face({ presence: 'held', verdict: null, scores: null }))[0], '#7 held');
   });
 
   it('clips boxes to the frame, drops landmarks outside it, places labels above or below', () => {
