@@ -54,6 +54,12 @@ build: node_modules/.install-stamp
 lint: node_modules/.install-stamp
 	npx biome ci .
 
+# Mutation testing of the decision and trust core (StrykerJS): bench/mutation.md. Per file:
+# `node scripts/mutation.mjs fusion` (see the script's header).
+mutation: setup-test
+	node scripts/mutation.mjs
+.PHONY: mutation
+
 # Regenerate committed artefacts (documented in their READMEs).
 demo-model:
 	scripts/train-demo.sh

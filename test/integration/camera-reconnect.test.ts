@@ -97,7 +97,18 @@ describe('a live HTTP camera that disappears and comes back', { skip }, () => {
       t.diagnostic(
         `source back -> first frame: ${ms} ms (down ${restored.downMs} ms, ${restored.attempts} attempts)`,
       );
-      assert.ok(ms >= 0);
+      // What the measurement must show, in the order things happened (one monotonic clock, no
+      // time limit): restored only once the source is back, reported before the first frame
+      // after it reaches the consumer, and its downMs covers at least the measured outage.
+      const restoredAt = (restored as { at: number }).at;
+      assert.ok(
+        restoredAt >= restartAt,
+        `restored ${Math.round(restartAt - restoredAt)} ms before the source was back`,
+      );
+      assert.ok(firstAfter.at >= restoredAt, 'a frame reached the consumer before the restored event');
+      const outage = Math.floor(restartAt - (lost as { at: number }).at);
+      assert.ok(outage >= 800, `measured outage ${outage} ms`);
+      assert.ok(restored.downMs >= outage, `downMs ${restored.downMs} < measured outage ${outage} ms`);
       await cam.close();
       await iterating;
       assert.equal(iterError, null);

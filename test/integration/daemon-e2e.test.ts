@@ -8,6 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { type VerifyResult, verifyDecision } from '../../daemon/contract/signing/verify.js';
 import {
   type Collector,
   collect,
@@ -44,6 +46,9 @@ describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () =
   let child: ChildProcess;
   let stderr = '';
   const deviceId = 'e2e-kiosk';
+  /** A gate as docs/gate-integration.md describes one: key pinned from the retained info at commissioning. */
+  let gate: MqttClient | undefined;
+  const gateResults: { result: VerifyResult; seq: number }[] = [];
 
   before(async () => {
     broker = await startMosquitto();
@@ -84,6 +89,7 @@ describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () =
 
   after(async () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
+    await gate?.endAsync(true);
     await sub?.close();
     await broker?.stop();
   });
@@ -100,6 +106,29 @@ describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () =
     assert.equal(payload.execution_provider, 'cpu');
     assert.match(payload.model.sha256, /^[0-9a-f]{64}$/);
     assert.equal(payload.cameras[0].id, 'front');
+
+    // Commissioning a gate (docs/gate-integration.md): a new client reads the retained info,
+    // pins its decision_public_key, then verifies every decision of its camera with it, as
+    // the example subscriber does (bytes as received, device, camera, now, lastSeq).
+    gate = await connectAsync(broker.url, { protocolVersion: 5, clientId: 'e2e-gate', reconnectPeriod: 0 });
+    const c = gate;
+    const retained = new Promise<Buffer>((resolve) =>
+      c.on('message', (topic, buf, packet) => {
+        if (topic === `fghv/${deviceId}/info` && packet.retain) resolve(buf);
+      }),
+    );
+    await c.subscribeAsync(`fghv/${deviceId}/info`, { qos: 1 });
+    const key = JSON.parse((await retained).toString()).decision_public_key;
+    assert.match(key, /^[A-Za-z0-9+/]{43}=$/, 'base64 of 32 raw bytes');
+    await c.unsubscribeAsync(`fghv/${deviceId}/info`);
+    let lastSeq = 0;
+    c.on('message', (topic, buf) => {
+      if (topic !== `fghv/${deviceId}/front/decision`) return;
+      const r = verifyDecision(buf, key, { deviceId, cameraId: 'front', now: Date.now(), lastSeq });
+      if (r.ok) lastSeq = r.seq;
+      gateResults.push({ result: r, seq: JSON.parse(buf.toString()).seq });
+    });
+    await c.subscribeAsync(`fghv/${deviceId}/front/decision`, { qos: 1 });
   });
 
   it('publishes health with pipeline figures', async () => {
@@ -153,6 +182,15 @@ describe('daemon end to end against mosquitto', { skip: needsMosquitto() }, () =
     // Each decision is also one readable log line.
     const logLines = stderr.split('\n').filter((l) => l.includes('"decision"') && l.includes('"seq"'));
     assert.equal(logLines.length, decisions.length);
+    // The gate verified each decision it received with the key the daemon announced.
+    // It subscribed after commissioning: it has every decision from its first one on.
+    const first = gateResults[0]?.seq;
+    assert.ok(first !== undefined, 'the gate received no decision');
+    assert.deepEqual(
+      gateResults.map((g) => g.seq),
+      seqs.filter((s) => s >= first),
+    );
+    for (const g of gateResults) assert.equal(g.result.ok, true, JSON.stringify(g.result));
   });
 
   it('stops on SIGTERM: publishes offline (retained) and exits 0', async () => {

@@ -70,6 +70,26 @@ describe('security: commands against the real daemon', { skip: skipDaemon, timeo
     const info0 = JSON.parse((await watch.waitFor((m) => m.topic.endsWith('/info'), 10_000)).payload);
     assert.equal(info0.threshold_overrides ?? null, null);
 
+    // A fleet key is configured (require_signature off): well-formed unsigned requests, each
+    // one the daemon would run if signed (a stricter threshold, a model update naming its
+    // hashes, a restart), are refused. restart goes last: run, it would stop the daemon.
+    const ts = new Date().toISOString();
+    for (const [command, args] of [
+      ['set_thresholds', { thresholds: { live_min: 0.95 } }],
+      [
+        'model_update',
+        { model: 'm.onnx', manifest: 'm.json', sha256: 'a'.repeat(64), manifest_sha256: 'b'.repeat(64) },
+      ],
+      ['reload_config', {}],
+      ['restart', {}],
+    ] as const) {
+      const r = await a.request(id, command, { transaction: 1, ...args, command, device_id: id, ts });
+      assert.equal(r.error?.code, 'KIOSK_E_COMMAND_UNSIGNED', `${command}: ${JSON.stringify(r)}`);
+    }
+    assert.equal((await a.request(id, 'health_check', {})).status, 'ok', 'still running');
+    assert.equal(d.kiosk.child.exitCode, null);
+    assert.equal(existsSync(path.join(d.stateDir, 'thresholds.json')), false, 'no override stored');
+
     const set = (thresholds: Record<string, number>) =>
       a.request(id, 'set_thresholds', signedBody(fleet, id, 'set_thresholds', { thresholds }));
     const refused: Record<string, number>[] = [

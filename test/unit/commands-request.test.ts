@@ -90,6 +90,28 @@ describe('command request parsing', () => {
     assert.equal(code(parse('restart', JSON.stringify(tampered), p)), 'KIOSK_E_COMMAND_SIGNATURE_INVALID');
   });
 
+  test('with a fleet key configured and require_signature off, well-formed unsigned mutating requests are refused', () => {
+    const fleet = generateKeyPairSync('ed25519');
+    const p = { requireSignature: false, fleetKeys: [fleet.publicKey], seenSignatures: new Set<string>() };
+    const ts = new Date(now).toISOString();
+    // Each body is valid for its schema (names command, device and ts as a signed one would): only `sig` is missing.
+    const unsigned: [string, Record<string, unknown>][] = [
+      ['restart', {}],
+      ['reload_config', {}],
+      ['set_thresholds', { thresholds: { p_real_min: 0.9 } }],
+      ['model_update', { model: 'm.onnx', manifest: 'm.json', sha256: 'a'.repeat(64) }],
+    ];
+    for (const [cmd, args] of unsigned) {
+      const body = JSON.stringify({ transaction: cmd, ...args, command: cmd, device_id: 'k1', ts });
+      const r = parse(cmd, body, p);
+      assert.equal(code(r), 'KIOSK_E_COMMAND_UNSIGNED', cmd);
+      assert.equal(r.transaction, cmd);
+    }
+    // Read-only commands stay open without a signature.
+    const health = parse('health_check', '{}', p);
+    assert.ok(health.ok && !health.signed);
+  });
+
   test('threshold updates: known keys only, in range, never looser than the floor unless allowed', () => {
     const active = { p_real_min: 0.5, var_max: 0.01, delta_kl_max: 0 };
     const strict = { floor: active, allowLooser: false };

@@ -52,24 +52,61 @@ const pipeline: PipelineFigures = {
   execution_provider: 'cpu',
 };
 
-test('HealthReporter publishes on its interval and stops cleanly', async () => {
+test('HealthReporter publishes on its interval, skips a tick while one is slow, stops cleanly', async (t) => {
+  // Mocked interval timer: the ticks are counted exactly, whatever the machine's load.
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const settle = () => new Promise((r) => setImmediate(r));
   const sent: HealthPayload[] = [];
   let now = Date.parse('2026-11-28T09:00:00.000Z');
+  /** While set, system() waits for this (a tick that hangs). */
+  let slow: { until: Promise<void> } | null = null;
+  let systemCalls = 0;
   const reporter = new HealthReporter({
     deviceId: 'k1',
     intervalS: 0.02,
     sink: { publishHealth: (p) => sent.push(p), counters: () => counters },
     pipeline: () => pipeline,
-    system: async () => system,
+    system: async () => {
+      systemCalls++;
+      if (slow !== null) await slow.until;
+      return system;
+    },
     now: () => now,
   });
   now += 65_000;
   await reporter.start();
-  await new Promise((r) => setTimeout(r, 130));
+  t.mock.timers.tick(19);
+  await settle();
+  assert.equal(sent.length, 0, 'nothing before the first interval');
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(sent.length, 1, 'one tick at 20 ms');
+  for (let i = 0; i < 2; i++) {
+    t.mock.timers.tick(20);
+    await settle();
+  }
+  assert.equal(sent.length, 3, 'one per interval');
+  // A tick whose system figures hang: later intervals are skipped, not stacked.
+  let release = () => {};
+  slow = {
+    until: new Promise((r) => {
+      release = r;
+    }),
+  };
+  t.mock.timers.tick(20);
+  await settle();
+  t.mock.timers.tick(60);
+  await settle();
+  assert.equal(systemCalls, 4, 'three intervals passed during the slow tick and started nothing');
+  assert.equal(sent.length, 3);
+  slow = null;
+  release();
+  await settle();
+  assert.equal(sent.length, 4, 'the slow tick published when it finished');
   await reporter.stop();
   const count = sent.length;
-  assert.ok(count >= 2, `expected at least 2 ticks in 130 ms at 20 ms, got ${count}`);
-  await new Promise((r) => setTimeout(r, 60));
+  t.mock.timers.tick(200);
+  await settle();
   assert.equal(sent.length, count, 'no tick after stop()');
   const p = sent[0] as HealthPayload;
   assert.equal(p.v, 1);
