@@ -122,6 +122,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       capabilities: contractCapabilities(config.commands),
       config_hash: configHash(config, overrides),
       threshold_overrides: Object.keys(overrides).length ? overrides : null,
+      broker: this.link?.broker ?? null,
     };
   }
 
@@ -162,7 +163,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
    */
   private startPlan(): StartStep[] {
     const { config, log } = this.opts;
-    let url = config.mqtt.url;
+    let url: string | readonly string[] | null = config.mqtt.url;
     return [
       {
         name: 'state',
@@ -284,9 +285,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
             () => this.info,
           );
           link.setInfo(this.info);
+          // info names the broker in use: updated on each connect, before it is republished there.
+          link.on('broker', () => link.setInfo(this.info));
           link.start();
           log.info(
-            { url: redactUrl(url), device: this.deviceId },
+            { url: [url].flat().map(redactUrl), device: this.deviceId },
             `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
           );
         },

@@ -181,6 +181,8 @@ export interface InfoPayload {
   config_hash: string | null;
   /** Thresholds changed by set_thresholds from the model's own (null: none). */
   threshold_overrides?: Record<string, number> | null;
+  /** The broker in use (one of mqtt.url's, credentials redacted); absent or null before the first connect. */
+  broker?: string | null;
 }
 
 export interface LatencyFigures {

@@ -191,7 +191,7 @@ export async function collect(url: string, topics: string[], protocolVersion: 4 
 
 /** ContractLink options for tests: MQTT 5, prefix fghv, fast reconnects; `extra` overrides any of them. */
 export function testLinkOptions(
-  url: string,
+  url: string | readonly string[],
   deviceId: string,
   extra: Partial<ContractLinkOptions> = {},
 ): ContractLinkOptions {
