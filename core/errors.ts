@@ -48,6 +48,8 @@ export const ErrorCodes = {
   CAMERA_STALLED: 'KIOSK_E_CAMERA_STALLED',
   DRILL_INVALID: 'KIOSK_E_DRILL_INVALID',
   DRILL_TOO_FEW: 'KIOSK_E_DRILL_TOO_FEW',
+  /** `fghv-kiosk fleet`: the pinned fleet keys file is unreadable or malformed. */
+  FLEET_KEYS_INVALID: 'KIOSK_E_FLEET_KEYS_INVALID',
   /** A stop request arrived while the daemon was starting (not an error of the device). */
   START_CANCELLED: 'KIOSK_E_START_CANCELLED',
 } as const;

@@ -13,6 +13,7 @@ import {
   applyStoredThresholds,
   configHash,
   daemonCommandTarget,
+  floorOf,
   thresholdOverrides,
 } from './contract/commands/daemon-target.js';
 import { ContractLink, linkOptionsFromConfig } from './contract/contract-link.js';
@@ -123,6 +124,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       config_hash: configHash(config, overrides),
       threshold_overrides: Object.keys(overrides).length ? overrides : null,
       broker: this.link?.broker ?? null,
+      // What the overrides are measured against (a fleet console flags loosened ones).
+      model_thresholds: this.liveness ? { ...floorOf(this.liveness) } : null,
     };
   }
 

@@ -183,6 +183,8 @@ export interface InfoPayload {
   threshold_overrides?: Record<string, number> | null;
   /** The broker in use (one of mqtt.url's, credentials redacted); absent or null before the first connect. */
   broker?: string | null;
+  /** The model's thresholds before any override (manifest + config file). */
+  model_thresholds?: Record<string, number> | null;
 }
 
 export interface LatencyFigures {
