@@ -21,7 +21,10 @@ export type FleetFlag =
   | 'thresholds_overridden'
   /** An override is looser than the model's own threshold (`_min` lowered, `_max` raised). */
   | 'thresholds_loosened'
-  /** The last decision failed verification (unsigned, forged, wrong device/camera, replayed seq). */
+  /**
+   * A decision failed verification (unsigned, forged, wrong device/camera, replayed seq) since
+   * the console started: kept after later genuine ones, so an attack does not scroll away.
+   */
   | 'unverified_decision'
   /** info carries a key other than the pinned one (refused). */
   | 'key_not_pinned'
@@ -352,7 +355,7 @@ export class FleetState {
     if (model && model.purpose !== 'production') flags.push('model_not_production');
     if (overrides && Object.keys(overrides).length) flags.push('thresholds_overridden');
     if (loosened.length) flags.push('thresholds_loosened');
-    if (d.last && !d.last.verified) flags.push('unverified_decision');
+    if (d.unverified > 0) flags.push('unverified_decision');
     if (this.opts.pinnedKeys) {
       if (key.public_key === null) flags.push('unknown_device');
       else if (d.infoKey !== null && d.infoKey !== key.public_key) flags.push('key_not_pinned');

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ContractLink } from '../../daemon/contract/contract-link.js';
+import { spawnKiosk } from '../helpers/kiosk-child.js';
 import {
   type Collector,
   collect,
@@ -18,10 +19,17 @@ import {
   startMosquitto,
   testLinkOptions,
 } from '../helpers/mosquitto.js';
+import { freePort } from '../helpers/net.js';
 import { repoRoot } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
 
 const skip = needsMosquitto();
+
+interface FleetEntry {
+  device_id: string;
+  online: boolean;
+  last_decision: { verified: boolean; seq: number } | null;
+}
 
 /** Decision seqs a subscriber saw: live (`<camera>/decision`) and audit copies (`audit`). */
 function seqs(c: Collector, deviceId: string): { live: number[]; audit: number[] } {
@@ -133,6 +141,27 @@ describe('broker failover', { skip, timeout: 240_000 }, () => {
       const health = await onB.waitFor((m) => m.topic === `fghv/${deviceId}/health`, 5000);
       assert.equal(JSON.parse(health.payload).mqtt.broker, b.url, 'health names the broker in use');
       await until(() => running() && seqs(onB, deviceId).live.length >= 2, 90_000, 'two decisions on B');
+
+      // The fleet console on B lists the device online, its last decision's signature verified.
+      const port = await freePort();
+      const fleet = spawnKiosk(['fleet', '--broker', b.url, '--port', String(port)]);
+      cleanup.push(async () => fleet.kill());
+      await fleet.waitForOutput(/fleet console on http:\/\/127\.0\.0\.1:\d+\//, 20_000);
+      const lastLive = () => Math.max(...seqs(onB, deviceId).live);
+      const want = lastLive() + 1; // the console saw every live decision from this one on
+      await until(() => running() && lastLive() >= want, 90_000, 'a decision while the console watches');
+      let device: FleetEntry | undefined;
+      const t0 = Date.now();
+      while (Date.now() - t0 < 10_000 && !(device?.last_decision && device.last_decision.seq >= want)) {
+        const res = await fetch(`http://127.0.0.1:${port}/api/fleet`);
+        const body = (await res.json()) as { devices: FleetEntry[] };
+        device = body.devices.find((d) => d.device_id === deviceId);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(device, 'the console lists the device');
+      assert.equal(device.online, true);
+      assert.equal(device.last_decision?.verified, true, JSON.stringify(device));
+      fleet.kill();
 
       // A clean stop: the outbox has sent everything it could; then count.
       proc.kill('SIGTERM');
