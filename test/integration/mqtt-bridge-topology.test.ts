@@ -135,7 +135,7 @@ describe('edge pair bridged to a central broker, one edge killed', {
       (m) => m.topic.endsWith('/audit') && m.payload.includes('"replayed":true'),
     ).length;
     process.stdout.write(
-      `topology (${stall ? 'central broker stalled 2 s, then' : ''} edge killed): kiosks back after ${backMs} ms; ${want.reduce((a, b) => a + b, 0)} decisions, all at the central broker; ${replayed} audit replays\n`,
+      `topology (${stall ? 'central broker stalled 2 s, then ' : ''}edge killed): kiosks back after ${backMs} ms; ${want.reduce((a, b) => a + b, 0)} decisions, all at the central broker; ${replayed} audit replays\n`,
     );
   };
 
