@@ -192,6 +192,14 @@ export function validateConfig(raw: unknown, source: string): Config {
     issues.push(
       `mqtt.embedded_host: ${m.embedded_host} is not a loopback address: the embedded broker has no authentication, so anyone on the network could command the device and forge its topics; use 127.0.0.1, or an external broker (mqtt.url) with ACLs and TLS`,
     );
+  if (Array.isArray(m.url)) {
+    // Failover must not downgrade: a list either all TLS or all plain.
+    const secure = m.url.map((u) => /^(mqtts|wss):/i.test(u));
+    if (secure.some((s) => s) && !secure.every((s) => s))
+      issues.push(
+        'mqtt.url: the list mixes TLS (mqtts://, wss://) and plain brokers: a failover would send decisions and credentials unencrypted; list only TLS brokers, or only plain ones',
+      );
+  }
   const q = parsed.data.quality;
   if (q.min_brightness >= q.max_brightness)
     issues.push('quality.min_brightness: must be below quality.max_brightness');

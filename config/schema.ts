@@ -98,8 +98,14 @@ export const configSchema = z.strictObject({
     .prefault({}),
   mqtt: z
     .strictObject({
-      /** null: start the embedded broker on embedded_host:embedded_port and use it. */
-      url: z.string().url().nullable().default(null),
+      /**
+       * null: start the embedded broker on embedded_host:embedded_port and use it. A list:
+       * failover, the first broker that answers, the next one when it is lost (daemon/mqtt/mqtt-link.ts).
+       */
+      url: z
+        .union([z.string().url(), z.array(z.string().url()).min(1).max(16)])
+        .nullable()
+        .default(null),
       embedded_host: z.string().default('127.0.0.1'),
       embedded_port: z.number().int().min(0).max(65535).default(1883),
       /** 'auto': Debian's mosquitto when installed (MQTT 5: decision expiry holds), else aedes (MQTT 3.1.1, in-process). */

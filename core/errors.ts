@@ -52,6 +52,8 @@ export const ErrorCodes = {
   MODEL_DOWNLOAD_FAILED: 'KIOSK_E_MODEL_DOWNLOAD_FAILED',
   MODEL_NOT_IN_MIRROR: 'KIOSK_E_MODEL_NOT_IN_MIRROR',
   MODEL_CATALOGUE_INVALID: 'KIOSK_E_MODEL_CATALOGUE_INVALID',
+  /** `fghv-kiosk fleet`: the pinned fleet keys file is unreadable or malformed. */
+  FLEET_KEYS_INVALID: 'KIOSK_E_FLEET_KEYS_INVALID',
   /** A stop request arrived while the daemon was starting (not an error of the device). */
   START_CANCELLED: 'KIOSK_E_START_CANCELLED',
 } as const;

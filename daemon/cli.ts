@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, packageRoot } from '../config/load.js';
 import { asError, ErrorCodes, KioskError } from '../core/errors.js';
-import { createLogger } from '../core/log.js';
+import { createLogger, redactSecrets } from '../core/log.js';
 import { resolveStatusToken } from './status/auth.js';
 
 const VERSION = (
@@ -68,6 +68,13 @@ Usage:
       Apply the drill's proposed thresholds like set_thresholds (stored, audited); --revert undoes it.
   fghv-kiosk verify (--key BASE64 | --info FILE) [--live] [--device ID] [--camera ID] [--check-expiry] [FILE...]
       Verify signed decisions, one JSON per line (stdin without FILE); exit 1 if any fails.
+  fghv-kiosk fleet --broker URL [--port N] [--host H] [--prefix P] [--keys FILE]
+                   [--token-file FILE] [--connections N] [--username U] [--ca FILE]
+      Fleet console on http://H:N/ (default 127.0.0.1:8090) and /api/fleet (JSON): every
+      device on the broker with online state, model, overrides, cameras, fps, decisions
+      per minute, clock skew, and its last decision's signature checked against the key
+      of its retained info, or of the pinned --keys file ({"device_id": "base64 key"}).
+      Loopback only unless --token-file is given. Password: FGHV_MQTT_PASSWORD.
   fghv-kiosk version | --version
   fghv-kiosk help | --help
 
@@ -92,6 +99,7 @@ const COMMANDS = [
   'model',
   'drill',
   'verify',
+  'fleet',
   'version',
   'help',
 ];
@@ -268,6 +276,50 @@ async function cmdRun(args: string[]): Promise<number> {
   return runDaemon({ config, configFile: used, envKeys, log, version: VERSION });
 }
 
+async function cmdFleet(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      broker: { type: 'string' },
+      port: { type: 'string', default: '8090' },
+      host: { type: 'string', default: '127.0.0.1' },
+      prefix: { type: 'string', default: 'fghv' },
+      keys: { type: 'string' },
+      'token-file': { type: 'string' },
+      connections: { type: 'string', default: '2' },
+      username: { type: 'string' },
+      ca: { type: 'string' },
+    },
+  });
+  if (!values.broker) usage('fleet: --broker URL is required');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) usage('fleet: --port takes 0..65535');
+  const connections = Number(values.connections);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 64)
+    usage('fleet: --connections takes 1..64');
+  const { FleetConsole } = await import('./fleet/fleet-console.js');
+  const fleet = await FleetConsole.start({
+    brokerUrl: values.broker,
+    prefix: values.prefix,
+    host: values.host,
+    port,
+    tokenFile: values['token-file'] ?? null,
+    pinnedKeysFile: values.keys ?? null,
+    connections,
+    username: values.username ?? null,
+    password: process.env.FGHV_MQTT_PASSWORD ?? null,
+    ...(values.ca ? { ca: readFileSync(values.ca) } : {}),
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  process.stdout.write(`fleet console on ${fleet.url} (broker ${redactSecrets(values.broker)})\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await fleet.close();
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -309,6 +361,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDoctor(rest);
       case 'model':
         return await cmdModel(rest);
+      case 'fleet':
+        return await cmdFleet(rest);
       case 'drill': {
         const { runDrillCli } = await import('./drill/drill-cli.js');
         return await runDrillCli(rest, `fghv-kiosk ${VERSION}`, (l) => process.stdout.write(`${l}\n`));

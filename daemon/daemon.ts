@@ -13,6 +13,7 @@ import {
   applyStoredThresholds,
   configHash,
   daemonCommandTarget,
+  floorOf,
   thresholdOverrides,
 } from './contract/commands/daemon-target.js';
 import { ContractLink, linkOptionsFromConfig } from './contract/contract-link.js';
@@ -122,6 +123,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       capabilities: contractCapabilities(config.commands),
       config_hash: configHash(config, overrides),
       threshold_overrides: Object.keys(overrides).length ? overrides : null,
+      broker: this.link?.broker ?? null,
+      // What the overrides are measured against (a fleet console flags loosened ones).
+      model_thresholds: this.liveness ? { ...floorOf(this.liveness) } : null,
     };
   }
 
@@ -162,7 +166,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
    */
   private startPlan(): StartStep[] {
     const { config, log } = this.opts;
-    let url = config.mqtt.url;
+    let url: string | readonly string[] | null = config.mqtt.url;
     return [
       {
         name: 'state',
@@ -284,9 +288,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
             () => this.info,
           );
           link.setInfo(this.info);
+          // info names the broker in use: updated on each connect, before it is republished there.
+          link.on('broker', () => link.setInfo(this.info));
           link.start();
           log.info(
-            { url: redactUrl(url), device: this.deviceId },
+            { url: [url].flat().map(redactUrl), device: this.deviceId },
             `MQTT: publishing under ${config.mqtt.prefix}/${this.deviceId}/`,
           );
         },

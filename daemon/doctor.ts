@@ -235,9 +235,16 @@ function checkCamera(cam: Config['cameras'][number]): CheckResult {
   }
 }
 
-async function checkBroker(config: Config): Promise<CheckResult> {
+/** Every broker of `mqtt.url` (a failover list is checked broker by broker, `broker`, `broker 2`, ...). */
+async function checkBrokers(config: Config): Promise<CheckResult[]> {
+  const urls = config.mqtt.url === null ? [null] : [config.mqtt.url].flat();
+  const results = await Promise.all(urls.map((url) => checkBroker(config, url)));
+  return results.map((r, i) => (i === 0 ? r : { ...r, name: `broker ${i + 1}` }));
+}
+
+async function checkBroker(config: Config, brokerUrl: string | null): Promise<CheckResult> {
   const { mqtt } = config;
-  if (mqtt.url === null) {
+  if (brokerUrl === null) {
     const free = await new Promise<boolean>((resolve) => {
       const srv = net.createServer();
       srv.once('error', () => resolve(false));
@@ -252,12 +259,12 @@ async function checkBroker(config: Config): Promise<CheckResult> {
           message: `embedded broker: ${where} is in use (another kiosk or broker running?)`,
         };
   }
-  const url = redactUrl(mqtt.url);
-  const tls = /^(mqtts|wss):/.test(mqtt.url);
+  const url = redactUrl(brokerUrl);
+  const tls = /^(mqtts|wss):/.test(brokerUrl);
   try {
     const { connectAsync } = await import('mqtt');
     const client = await withTimeout(
-      connectAsync(mqtt.url, {
+      connectAsync(brokerUrl, {
         protocolVersion: mqtt.protocol_version,
         reconnectPeriod: 0,
         connectTimeout: 5000,
@@ -387,7 +394,7 @@ export async function runDoctor(
   checks.push(...(await checkModelAndProviders(config)));
   for (const cam of config.cameras) checks.push(checkCamera(cam));
   checks.push(...(await checkOrientation(config)));
-  checks.push(await checkBroker(config));
+  checks.push(...(await checkBrokers(config)));
   return { ok: checks.every((c) => c.status !== 'fail'), checks };
 }
 

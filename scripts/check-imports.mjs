@@ -24,6 +24,7 @@ export const FLOORS = [
   ['daemon/pipeline'],
   ['daemon/drill'],
   ['daemon/status'],
+  ['daemon/fleet'],
   ['daemon/*'],
 ];
 const SCANNED = ['core', 'config', 'drivers', 'daemon'];

@@ -30,7 +30,7 @@ export function defaultClientId(deviceId: string): string {
 export function linkOptionsFromConfig(
   mqtt: Config['mqtt'],
   deviceId: string,
-  url: string,
+  url: string | readonly string[],
   extra: Pick<ContractLinkOptions, 'log' | 'maxQueued'> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ContractLinkOptions {

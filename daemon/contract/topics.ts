@@ -222,6 +222,10 @@ export interface InfoPayload {
   config_hash: string | null;
   /** Thresholds changed by set_thresholds from the model's own (null: none). */
   threshold_overrides?: Record<string, number> | null;
+  /** The broker in use (one of mqtt.url's, credentials redacted); absent or null before the first connect. */
+  broker?: string | null;
+  /** The model's thresholds before any override (manifest + config file). */
+  model_thresholds?: Record<string, number> | null;
 }
 
 export interface LatencyFigures {

@@ -22,6 +22,12 @@
  *   such a topic by closing the connection, so one message must never cost the link it.
  * - `once` messages (command responses) are written at most once: never queued while
  *   offline, never re-sent after a reconnect; a connection lost before their PUBACK drops them.
+ * - Failover: `url` may be a list of brokers. The first is tried first; every failed attempt
+ *   or lost connection moves to the next in the list (round robin, with the same backoff and
+ *   jitter), so a device whose broker dies is back on another one within one backoff delay.
+ *   Sessions are clean (a session does not follow a device to another broker anyway): what
+ *   must not be lost is kept by the caller's durable outbox (`durable`), which re-sends it
+ *   after each connect, whichever broker that is.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -46,7 +52,8 @@ export interface LinkLogger {
 const silentLogger: LinkLogger = { debug() {}, info() {}, warn() {} };
 
 export interface MqttLinkOptions {
-  url: string;
+  /** One broker, or several tried in order (failover: the next one after each failure). */
+  url: string | readonly string[];
   clientId: string;
   username: string | null;
   password: string | null;
@@ -84,6 +91,8 @@ export interface LinkCounters {
   dropped: number;
   /** Messages waiting for a connection right now. */
   queued: number;
+  /** The broker of the current or last connection (credentials redacted); null before the first. */
+  broker?: string | null;
 }
 
 export interface OutgoingMessage {
@@ -110,6 +119,11 @@ export interface OutgoingMessage {
 }
 
 export interface LinkEvents {
+  /**
+   * On every CONNACK, before anything is published on the new connection (`retain()` called
+   * from a listener only updates what is about to be sent): the broker in use, redacted.
+   */
+  broker: [url: string];
   /** After every CONNACK, once `online` and the owned retained messages were sent. */
   connect: [];
   message: [topic: string, payload: Buffer, packet: IPublishPacket];
@@ -192,6 +206,11 @@ const UNSUPPORTED_PROTOCOL = new Set([1, 132]);
 
 export class MqttLink extends EventEmitter<LinkEvents> {
   readonly clientId: string;
+  /** The brokers, in the order they are tried. */
+  readonly urls: readonly string[];
+  private urlIndex = 0;
+  /** Index of the broker of the current or last connection; -1 before the first. */
+  private connectedIndex = -1;
   private readonly opts: Required<Omit<MqttLinkOptions, 'password' | 'username' | 'tls' | 'availability'>> &
     Pick<MqttLinkOptions, 'password' | 'username' | 'tls' | 'availability'>;
   private readonly log: LinkLogger;
@@ -236,6 +255,19 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (availability)
       this.owned.set(availability.topic, { payload: availability.online, sent: null, lastReassert: 0 });
     this.clientId = options.clientId;
+    this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new KioskError(ErrorCodes.MQTT_CONNECT, 'no broker URL given');
+  }
+
+  /** The broker of the current or last connection, credentials redacted; null before the first. */
+  get broker(): string | null {
+    const url = this.urls[this.connectedIndex];
+    return url === undefined ? null : redactUrl(url);
+  }
+
+  /** The broker the next or current attempt goes to. */
+  private get url(): string {
+    return this.urls[this.urlIndex] as string;
   }
 
   /** Starts connecting in the background; a broker that is down is retried with backoff. */
@@ -280,6 +312,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       published,
       dropped,
       queued: this.queue.length,
+      broker: this.broker,
     };
   }
 
@@ -356,7 +389,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     const version = this.version;
     const tls: Partial<IClientOptions> = this.opts.tls ? { ...this.opts.tls } : {};
     const availability = this.opts.availability;
-    const client = connect(this.opts.url, {
+    const client = connect(this.url, {
       ...tls,
       clientId: this.clientId,
       protocolVersion: version,
@@ -392,7 +425,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     client.on('error', (err: Error & { code?: unknown }) => {
       if (client !== this.client) return;
       if (version === 5 && typeof err.code === 'number' && UNSUPPORTED_PROTOCOL.has(err.code)) {
-        this.log.info({ url: redactUrl(this.opts.url) }, 'broker refused MQTT 5; falling back to MQTT 3.1.1');
+        this.log.info({ url: redactUrl(this.url) }, 'broker refused MQTT 5; falling back to MQTT 3.1.1');
         this.version = 4;
         this.retryNow = true;
         return;
@@ -400,7 +433,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       // Warn once per outage; a broker that stays down would otherwise fill the log.
       const level = this.failedAttempts === 0 ? 'warn' : 'debug';
       this.log[level](
-        { url: redactUrl(this.opts.url), err: err.message, code: err.code },
+        { url: redactUrl(this.url), err: err.message, code: err.code },
         'MQTT connection error',
       );
     });
@@ -408,12 +441,15 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   private onConnect(client: MqttClient, version: 4 | 5): void {
     if (client !== this.client || this.closing !== null) return;
+    this.connectedIndex = this.urlIndex;
+    // Before `connected`: a listener's retain() updates what the loop below sends, once.
+    this.emit('broker', redactUrl(this.url));
     this.connected = true;
     this.failedAttempts = 0;
     this.stats.connects++;
     this.stats.protocol = version;
     this.log.info(
-      { url: redactUrl(this.opts.url), protocol: version, clientId: this.clientId },
+      { url: redactUrl(this.url), protocol: version, clientId: this.clientId },
       'MQTT connected',
     );
     // A broker restart clears retained state: announce ourselves (`online`, owned) and the
@@ -434,7 +470,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (client !== this.client) return;
     if (this.connected) {
       this.stats.disconnects++;
-      this.log.warn({ url: redactUrl(this.opts.url) }, 'MQTT connection lost');
+      this.log.warn({ url: redactUrl(this.url) }, 'MQTT connection lost');
     }
     this.connected = false;
     // Unacknowledged QoS 1 messages go back to the front of the queue, in their order.
@@ -457,8 +493,14 @@ export class MqttLink extends EventEmitter<LinkEvents> {
           this.opts.reconnectMaxMs,
           this.opts.random(),
         );
+    // Failover: a failed attempt or a lost connection moves on to the next broker (a protocol
+    // fallback retries the same one). Each broker starts from the configured protocol.
+    if (!this.retryNow && this.urls.length > 1) {
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      this.version = this.opts.protocolVersion;
+    }
     this.retryNow = false;
-    this.log.debug({ delayMs: delay }, 'MQTT reconnect scheduled');
+    this.log.debug({ delayMs: delay, next: redactUrl(this.url) }, 'MQTT reconnect scheduled');
     this.reconnectTimer = setTimeout(() => this.attempt(), delay);
   }
 

@@ -68,13 +68,13 @@ export interface StatusServerOptions {
 
 const LAST_DECISIONS = 20;
 const SYSTEM_REFRESH_MS = 5000;
-const COMMON_HEADERS = {
+export const COMMON_HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
 };
-const PAGE_CSP =
+export const PAGE_CSP =
   "default-src 'none'; img-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'";
 
 export class StatusServer {

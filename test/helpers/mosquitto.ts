@@ -56,7 +56,13 @@ export function canConnect(port: number): Promise<boolean> {
 }
 
 /** Starts mosquitto; `port` defaults to a free one. `autostart: false` only reserves the config. */
-export async function startMosquitto(opts: { port?: number; autostart?: boolean } = {}): Promise<Mosquitto> {
+export async function startMosquitto(
+  opts: {
+    port?: number;
+    autostart?: boolean /** Appended to mosquitto.conf (a bridge, say). */;
+    extraConfig?: string;
+  } = {},
+): Promise<Mosquitto> {
   const port = opts.port ?? (await freePort());
   let child: ChildProcess | null = null;
 
@@ -82,7 +88,7 @@ export async function startMosquitto(opts: { port?: number; autostart?: boolean 
     const conf = path.join(dir, 'mosquitto.conf');
     writeFileSync(
       conf,
-      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`,
+      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n${opts.extraConfig ?? ''}`,
     );
     const c = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     c.stderr?.on('data', (d: Buffer) => {
@@ -191,7 +197,7 @@ export async function collect(url: string, topics: string[], protocolVersion: 4 
 
 /** ContractLink options for tests: MQTT 5, prefix fghv, fast reconnects; `extra` overrides any of them. */
 export function testLinkOptions(
-  url: string,
+  url: string | readonly string[],
   deviceId: string,
   extra: Partial<ContractLinkOptions> = {},
 ): ContractLinkOptions {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { judgeClock, judgeFreeSpace } from '../../daemon/doctor.js';
 import { uprightRotation } from '../../drivers/camera/orient.js';
 import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
-import { freePort } from '../helpers/mosquitto.js';
+import { freePort, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 
 interface Report {
@@ -91,6 +91,19 @@ describe('fghv-kiosk doctor', { skip: needsSharedData(MODEL_DATA) }, () => {
     assert.match(fail('camera:front')?.message ?? '', /does not exist/);
     assert.match(fail('model')?.message ?? '', /KIOSK_E_MANIFEST_NOT_FOUND/);
     assert.match(fail('broker')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
+  });
+
+  it('checks each broker of a failover list', { skip: needsMosquitto() }, async (t) => {
+    const up = await startMosquitto();
+    t.after(() => up.stop());
+    const down = await freePort();
+    const { file } = writeKioskConfig({ extra: { mqtt: { url: [up.url, `mqtt://127.0.0.1:${down}`] } } });
+    const { report } = await doctor(file);
+    const by = new Map(report.checks.map((c) => [c.name, c]));
+    assert.equal(by.get('broker')?.status, 'ok', JSON.stringify(by.get('broker')));
+    assert.match(by.get('broker')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${up.port}`));
+    assert.equal(by.get('broker 2')?.status, 'fail');
+    assert.match(by.get('broker 2')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${down}`));
   });
 
   it('sees a camera mounted sideways and names the rotate that fixes it', async () => {

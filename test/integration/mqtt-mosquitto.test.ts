@@ -231,6 +231,7 @@ describe('MqttLink with the broker down at start', { skip, timeout: 30_000 }, ()
       published: 0,
       dropped: 2,
       queued: 2,
+      broker: null,
     });
     await sleep(1100); // the first queued decision's expires_at passes while offline
     await broker.start();

@@ -145,6 +145,47 @@ describe('AuditOutbox', () => {
     assert.equal(store.counters().pending, 0);
   });
 
+  test('back on another broker, rows the old one acknowledged in the last minute are sent again', async () => {
+    let now = 1_000_000;
+    const store = new AuditStore(tmp(), { ...limits, now: () => now });
+    const link = Object.assign(new FakeLink(), { broker: 'mqtt://a:1883' as string | null });
+    const outbox = new AuditOutbox(store, link as unknown as OutboxLink);
+    link.connect();
+    await outbox.idle();
+    outbox.record('decision', { seq: 1 });
+    link.ackAll();
+    await tick();
+    await tick(); // the ack is written at the end of its event-loop turn
+    now += 61_000; // seq 1 acknowledged more than a minute before the failover
+    outbox.record('decision', { seq: 2 });
+    link.ackAll();
+    await tick();
+    await tick();
+    assert.equal(store.counters().pending, 0);
+    const resent = async () => {
+      const out: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        await tick();
+        for (const s of link.sent) out.push(s.msg.payload);
+        link.ackAll();
+      }
+      await outbox.idle();
+      return out;
+    };
+    // The same broker again: nothing acknowledged is re-sent.
+    link.drop();
+    link.connect();
+    assert.deepEqual(await resent(), []);
+    // Another broker: seq 2 (acknowledged 0 s ago) again, seq 1 (61 s ago) not.
+    link.drop();
+    outbox.record('decision', { seq: 3 });
+    link.broker = 'mqtt://b:1883';
+    link.connect();
+    assert.deepEqual(await resent(), ['{"seq":2,"replayed":true}', '{"seq":3,"replayed":true}']);
+    assert.equal(outbox.stats.failovers, 1);
+    outbox.stop();
+  });
+
   test('rows left by a previous run are replayed on the first connect', async () => {
     const dir = tmp();
     const first = new AuditStore(dir, limits);

@@ -124,6 +124,22 @@ describe('config', () => {
     );
   });
 
+  it('mqtt.url takes one broker or a failover list; a list never mixes TLS and plain brokers', () => {
+    assert.equal(validateConfig({ mqtt: { url: 'mqtt://a:1883' } }, 'x').mqtt.url, 'mqtt://a:1883');
+    assert.deepEqual(validateConfig({ mqtt: { url: ['mqtts://a:8883', 'mqtts://b:8883'] } }, 'x').mqtt.url, [
+      'mqtts://a:8883',
+      'mqtts://b:8883',
+    ]);
+    assert.throws(
+      () => validateConfig({ mqtt: { url: [] } }, 'x'),
+      (e: unknown) => isKioskError(e, 'KIOSK_E_CONFIG_INVALID') && /mqtt\.url/.test(e.message),
+    );
+    assert.throws(
+      () => validateConfig({ mqtt: { url: ['mqtts://a:8883', 'mqtt://b:1883'] } }, 'x'),
+      (e: unknown) => isKioskError(e, 'KIOSK_E_CONFIG_INVALID') && /mixes TLS/.test(e.message),
+    );
+  });
+
   it('every shipped example except invalid.yaml validates', async () => {
     const { readdirSync } = await import('node:fs');
     const dir = path.join(packageRoot, 'config/examples');

@@ -127,6 +127,17 @@ export class AuditStore {
     return this.unackedStmt.all(afterId, limit) as AuditRecord[];
   }
 
+  /**
+   * Rows with id > afterId that are unacknowledged or were acknowledged within the last
+   * `windowMs`, oldest first: what a failover re-sends (a broker that acknowledged a row and
+   * died may not have passed it on).
+   */
+  unackedOrRecent(afterId: number, windowMs: number, limit: number): AuditRecord[] {
+    return this.db
+      .prepare('SELECT * FROM audit WHERE id > ? AND (acked_at IS NULL OR acked_at >= ?) ORDER BY id LIMIT ?')
+      .all(afterId, this.now() - windowMs, limit) as AuditRecord[];
+  }
+
   /** The newest row's id (0 when empty). */
   maxId(): number {
     return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS m FROM audit').get() as { m: number }).m;

@@ -3,6 +3,11 @@
  * when it returns), then publishes it if connected. After every (re)connect the rows the
  * broker never acknowledged are sent again, oldest first, with `replayed: true`; rows recorded
  * during the replay wait for it, so the audit topic stays in id order on every connection.
+ *
+ * Failover: when the link comes back on another broker than before (mqtt.url lists several),
+ * the rows the old broker acknowledged in the last FAILOVER_RESEND_MS are sent again too,
+ * marked replayed: a broker that acknowledged a row and then died may never have passed it on
+ * (to its subscribers, or over a bridge to a central broker). Receivers deduplicate on `id`.
  */
 import type { PublishOutcome } from '../../mqtt/mqtt-link.js';
 import type { ContractLink } from '../contract-link.js';
@@ -13,9 +18,13 @@ export interface OutboxLogger {
 }
 
 /** The part of ContractLink the outbox uses (a fake in unit tests). */
-export type OutboxLink = Pick<ContractLink, 'publish' | 'isConnected' | 'on' | 'off'> & {
-  topics: { audit: string };
-};
+export type OutboxLink = Pick<ContractLink, 'publish' | 'isConnected' | 'on' | 'off'> &
+  Partial<Pick<ContractLink, 'broker'>> & {
+    topics: { audit: string };
+  };
+
+/** How far back a failover re-sends acknowledged rows. */
+export const FAILOVER_RESEND_MS = 60_000;
 
 export class AuditOutbox {
   /** Rows with id > this were recorded after the current connection's replay began: not replays. */
@@ -25,7 +34,15 @@ export class AuditOutbox {
   /** Rows with id <= this were left by a previous run. */
   private readonly bootMax: number;
   private connectedBefore = false;
+  /** The broker of the previous connection (when the link names it). */
+  private lastBroker: string | null = null;
+  /** Set on a connect to another broker: the replay includes recently acknowledged rows. */
+  private failover = false;
   private readonly onConnect = () => {
+    const broker = this.link.broker ?? null;
+    this.failover =
+      this.connectedBefore && broker !== null && this.lastBroker !== null && broker !== this.lastBroker;
+    this.lastBroker = broker;
     // On the first connect only rows of a previous run are re-sent; rows this run recorded
     // before it (daemon_started, decisions while the broker was not yet reachable) go out
     // for the first time, so they are not marked replayed.
@@ -33,7 +50,7 @@ export class AuditOutbox {
     this.connectedBefore = true;
     void this.pump();
   };
-  readonly stats = { sent: 0, replayed: 0, acked: 0 };
+  readonly stats = { sent: 0, replayed: 0, acked: 0, failovers: 0 };
 
   constructor(
     private readonly store: AuditStore,
@@ -101,8 +118,13 @@ export class AuditOutbox {
       await null; // `pumping` is set before the loop runs, even when there is nothing to send
       try {
         let after = 0;
+        const failover = this.failover;
+        this.failover = false;
+        if (failover) this.stats.failovers++;
         while (this.link.isConnected && !this.stopped) {
-          const batch = this.store.unacked(after, this.window);
+          const batch = failover
+            ? this.store.unackedOrRecent(after, FAILOVER_RESEND_MS, this.window)
+            : this.store.unacked(after, this.window);
           if (!batch.length) break;
           const outcomes = await Promise.all(batch.map((r) => this.send(r, r.id <= this.liveFrom)));
           after = (batch[batch.length - 1] as AuditRecord).id;

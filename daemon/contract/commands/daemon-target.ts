@@ -59,7 +59,7 @@ function liveThresholds(model: LivenessModel): Record<string, number> {
 /** Each model's thresholds as loaded (manifest + config file), before any override. */
 const floors = new WeakMap<LivenessModel, Readonly<Record<string, number>>>();
 
-function floorOf(model: LivenessModel): Readonly<Record<string, number>> {
+export function floorOf(model: LivenessModel): Readonly<Record<string, number>> {
   let floor = floors.get(model);
   if (!floor) {
     floor = Object.freeze({ ...model.activeThresholds });
