@@ -31,6 +31,13 @@ export function scaleFor(width: number, height: number, need: number): JpegScale
 
 /** Decode a JPEG to 8-bit BGR at 1/scale of its size (rounded up, as libjpeg does). */
 export function decodeJpeg(jpeg: Buffer, scale: JpegScale = 1): Mat {
+  // Checked here: OpenCV's imdecode aborts the whole process on an empty buffer (an uncaught
+  // C++ assertion, not a JavaScript exception).
+  if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8)
+    throw new KioskError(
+      ErrorCodes.CAMERA_READ_FAILED,
+      `not a JPEG frame (${jpeg.length} bytes, no start-of-image marker)`,
+    );
   let mat: Mat;
   try {
     mat = cv.imdecode(jpeg, COLOR_FLAG[scale]);

@@ -18,6 +18,7 @@ import { silentLogger } from '../../../core/log.js';
 import type { DetectorName } from '../../../daemon/detect/types.js';
 import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
 import { CameraPipeline } from '../../../daemon/pipeline/pipeline.js';
+import type { SceneGateConfig } from '../../../daemon/pipeline/scene-gate.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
 import { loadBenchModels } from './bench-models.js';
 
@@ -30,6 +31,8 @@ export interface IdleSpec {
   /** Second at which the person appears (their decision must come after it). */
   personAt: number;
   sceneGate: boolean;
+  /** Scene gate settings other than the defaults (e.g. idle_fps). */
+  gateOverrides?: Partial<SceneGateConfig>;
   detector: DetectorName;
   detectorModel: string | null;
   manifest: string;
@@ -100,7 +103,7 @@ async function main(spec: IdleSpec): Promise<void> {
     log: silentLogger(),
     decideFrom: config.detector.score_threshold,
     stages: { record() {} },
-    ...(spec.sceneGate ? { sceneGate: config.scene_gate } : {}),
+    ...(spec.sceneGate ? { sceneGate: { ...config.scene_gate, ...spec.gateOverrides } } : {}),
     onFrame: ({ frame }) => {
       const g = pipeline.counters.gated;
       frames.push({ seq: frame.seq, t: frame.capturedMono, gated: g > gatedBefore });
