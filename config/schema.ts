@@ -301,6 +301,25 @@ export const configSchema = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['token_file'] });
     })
     .prefault({}),
+  /**
+   * Scene gate (daemon/pipeline/scene-gate.ts): nobody in view and nothing moving, the face
+   * detector runs only idle_fps times a second; any change, a face, or an open presence: every frame.
+   */
+  scene_gate: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Detections per second while the scene is empty and still. */
+      idle_fps: z.number().positive().max(120).default(2),
+      /** Width of the grey thumbnail frames are compared on (aspect kept). */
+      thumb_width: z.number().int().min(8).max(640).default(80),
+      /** A thumbnail pixel has changed when it moved by more than this many grey levels (0-255). */
+      pixel_delta: z.number().int().min(1).max(254).default(12),
+      /** The scene has changed when more than this fraction of thumbnail pixels changed. */
+      min_changed: fraction.default(0.002),
+      /** Full rate for this long after the last change or the last face the detector returned. */
+      hold_ms: z.number().int().min(0).default(2000),
+    })
+    .prefault({}),
   supervision: z
     .strictObject({
       /** A running camera pipeline that finishes no frame for this long counts as stalled (watchdog stops). */

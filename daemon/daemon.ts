@@ -332,6 +332,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
                 },
               },
               decideFrom: config.detector.score_threshold,
+              sceneGate: config.scene_gate,
               onDecision: (d) => this.publishDecision(d),
               onState: (state, err) => {
                 slot.state = state;

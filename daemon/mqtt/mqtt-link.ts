@@ -38,7 +38,7 @@ import {
   type MqttClient,
 } from 'mqtt';
 import type { Config } from '../../config/schema.js';
-import { ErrorCodes } from '../../core/errors.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { MAX_SMALL_FILE_BYTES, readCheckedFile } from '../../core/file-rule.js';
 import { redactSecrets } from '../../core/log.js';
 import { DEFAULT_TOPIC_LIMITS, type TopicLimits, topicProblem } from './topic-limits.js';

@@ -25,6 +25,7 @@ import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
 import type { FaceDetection, FaceDetector } from '../detect/types.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
+import { SceneGate, type SceneGateConfig } from './scene-gate.js';
 
 export type Stage = 'capture' | 'detect' | 'align' | 'infer' | 'decide' | 'publish';
 
@@ -46,6 +47,8 @@ export interface PipelineCounters {
   tiltWarnings: number;
   /** Faces detected below the score needed to decide (reported in guidance, not decided on). */
   weakFaces: number;
+  /** Frames the scene gate let pass without detection (nobody in view, nothing changed); counted in `processed` too. */
+  gated: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -92,6 +95,11 @@ export interface PipelineDeps {
    * `presence`: monotonic instants of the guided person's presence (same clock as `now`).
    */
   onGuidance?: (state: GuidanceState, faces: number, presence: GuidedPresence) => void;
+  /**
+   * The scene gate (scene-gate.ts): an empty, still scene is detected only idle_fps times a
+   * second. Absent or disabled: every frame is detected.
+   */
+  sceneGate?: SceneGateConfig;
   now?: () => number;
 }
 
@@ -118,10 +126,14 @@ interface Pulled {
   detected: Promise<Detected>;
 }
 
-/** A frame after detection; faces null: too old to process (max_frame_age_ms). */
+/**
+ * A frame after detection; faces null: too old to process (max_frame_age_ms), or `gated`: the
+ * scene gate skipped the detector (nobody in view at the last look, nothing changed since).
+ */
 interface Detected {
   frame: Frame;
   faces: FaceDetection[] | null;
+  gated?: boolean;
 }
 
 function noop(): void {}
@@ -147,7 +159,11 @@ export class CameraPipeline {
     decisions: 0,
     tiltWarnings: 0,
     weakFaces: 0,
+    gated: 0,
   };
+  private readonly gate: SceneGate | null;
+  /** The newest frame's detection (scene gate: a frame about to be skipped waits for it). */
+  private lastDetection: Promise<unknown> | null = null;
   private readonly now: () => number;
   private releaseRequested = false;
   /**
@@ -168,6 +184,7 @@ export class CameraPipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.tracker = new IouTracker(deps.config.decision);
+    this.gate = deps.sceneGate?.enabled ? new SceneGate(deps.sceneGate) : null;
     this.now = deps.now ?? (() => performance.now());
     this.lastProgressMono = this.now();
   }
@@ -267,6 +284,7 @@ export class CameraPipeline {
       this.setState('failed', err);
     } finally {
       await this.discard(cur, ahead, frames);
+      this.gate?.close();
     }
   }
 
@@ -307,8 +325,14 @@ export class CameraPipeline {
     return this.finishFrame(await this.detectFrame(frame));
   }
 
-  /** First half of a frame: the stale check and the detector (no pipeline state is touched). */
-  private async detectFrame(frame: Frame): Promise<Detected> {
+  /** First half of a frame: the stale check, the scene gate and the detector (no fusion state is touched). */
+  private detectFrame(frame: Frame): Promise<Detected> {
+    const p = this.runDetection(frame);
+    this.lastDetection = p.catch(noop);
+    return p;
+  }
+
+  private async runDetection(frame: Frame): Promise<Detected> {
     const { detector, config, stages } = this.deps;
     this.counters.frames++;
     const now = this.now();
@@ -316,14 +340,48 @@ export class CameraPipeline {
       this.counters.stale++;
       return { frame, faces: null };
     }
+    if (this.gate && !(await this.gateAdmits(this.gate, frame))) return { frame, faces: null, gated: true };
     const t = this.now();
     const faces = await detector.detect(frame.mat);
     stages.record('detect', this.now() - t);
+    if (faces.length > 0) this.gate?.faceSeen(frame.capturedMono);
     return { frame, faces };
   }
 
+  /**
+   * The scene gate's answer for a frame. Frames are detected ahead of the one being finished,
+   * so before skipping one the previous frame's detection is awaited (a face it found keeps
+   * full rate): a frame is never skipped after a frame whose detection found a face.
+   */
+  private async gateAdmits(gate: SceneGate, frame: Frame): Promise<boolean> {
+    const previous = this.lastDetection;
+    if (previous && !this.presenceOpen() && !gate.holding(frame.capturedMono)) await previous;
+    return gate.admit(frame.mat, frame.capturedMono, this.presenceOpen()) !== 'still';
+  }
+
+  /**
+   * Someone is, or may be, in front of this camera: a live track, an open session, a person
+   * held, waiting out a cooldown or just gone (and maybe back), or a decision asked for.
+   * The scene gate never skips a frame then.
+   */
+  presenceOpen(): boolean {
+    const f = this.fusion;
+    return (
+      this.tracker.trackIds().length > 0 ||
+      this.releaseRequested ||
+      this.verifyWaiters.length > 0 ||
+      [f.sessions, f.held, f.left, f.fixing, f.cooldownUntil].some((r) => Object.keys(r).length > 0)
+    );
+  }
+
+  /** The scene gate's counts (null: no gate). */
+  gateCounters() {
+    return this.gate?.counters ?? null;
+  }
+
   /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
-  private async finishFrame({ frame, faces: detected }: Detected): Promise<SessionDecision[]> {
+  private async finishFrame({ frame, faces: detected, gated }: Detected): Promise<SessionDecision[]> {
+    if (gated) return this.finishGated(frame);
     if (detected === null) return [];
     const min = this.deps.decideFrom;
     const faces = min === undefined ? detected : detected.filter((f) => f.score >= min);
@@ -419,6 +477,19 @@ export class CameraPipeline {
     });
     await this.emit(decisions);
     return decisions;
+  }
+
+  /**
+   * A frame the scene gate let pass: nobody was in view at the last look and nothing changed,
+   * so there is nothing to track or fuse (no presence is open). It still counts as progress
+   * (watchdog) and is shown to frame observers without faces.
+   */
+  private finishGated(frame: Frame): SessionDecision[] {
+    this.counters.gated++;
+    this.counters.processed++;
+    this.lastProgressMono = this.now();
+    this.deps.onFrame?.({ cameraId: this.deps.cameraId, frame, faces: [], ignored: 0, decisions: [] });
+    return [];
   }
 
   private async emit(decisions: SessionDecision[]): Promise<void> {

@@ -30,6 +30,8 @@ export interface LatencySpec {
   detector: DetectorName;
   detectorModel: string | null;
   manifest: string;
+  /** Run with the daemon's scene gate (scene_gate defaults); absent: off (the figures before it). */
+  sceneGate?: boolean;
   out: string;
 }
 
@@ -97,6 +99,7 @@ async function main(spec: LatencySpec): Promise<void> {
     log: silentLogger(),
     decideFrom: config.detector.score_threshold,
     stages: { record() {} },
+    ...(spec.sceneGate ? { sceneGate: config.scene_gate } : {}),
     onFrame: ({ frame }) => {
       origin ??= frame.capturedMono - (frame.seq - 1) * intervalMs;
     },

@@ -4,10 +4,11 @@
  * with its date, commit and load average, so a section can be rerun alone (`--sections soak`)
  * and the report is rendered from whatever sections are saved.
  *
- *   node dist/test/bench/perf/report.js [--sections equal-work,stages,latency,pipeline,torch,ort,gemm,soak]
+ *   node dist/test/bench/perf/report.js [--sections equal-work,stages,latency,idle,pipeline,torch,ort,gemm,soak]
  *     [--frames N] [--reps N] [--soak-frames N]      (FGHV_SOAK_FRAMES also sets the soak)
+ *     [--equal-work-videos 640x480,1920x1080,1920x1080-mjpeg] [--render no]   (no: save sections, keep bench/)
  *
- * equal-work, stages and latency need ../shared/data (the live photo T1, YuNet, MiniFASNet); without it
+ * equal-work, stages, latency and idle need ../shared/data (the live photo T1, YuNet, MiniFASNet); without it
  * they are skipped with a message naming the missing path.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,10 +20,11 @@ import { packageRoot } from '../../../config/load.js';
 import { MALLOC_ENV } from '../../../daemon/supervision/malloc-env.js';
 import { testModel } from '../../helpers/models.js';
 import { commit } from '../machine.js';
+import type { IdleResult, IdleSpec } from './idle-run.js';
 import type { LatencyResult, LatencySpec } from './latency-run.js';
 import type { RunResult, RunSpec } from './pipeline-run.js';
 import { renderReport, type Saved } from './render.js';
-import { oneFaceVideo, presenceVideo, T1 } from './videos.js';
+import { mjpegVideo, oneFaceVideo, type PresenceVideo, presenceVideo, T1 } from './videos.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(packageRoot, 'bench-out/perf');
@@ -121,6 +123,23 @@ function runLatency(spec: Omit<LatencySpec, 'out'>): LatencyResult | null {
   return JSON.parse(readFileSync(out, 'utf8')) as LatencyResult;
 }
 
+/** One idle-kiosk run (idle-run.ts) in a child process. */
+function runIdle(spec: Omit<IdleSpec, 'out'>): IdleResult | null {
+  const out = path.join(outDir, `idle-${process.pid}.json`);
+  rmSync(out, { force: true });
+  const r = spawnSync(process.execPath, [path.join(here, 'idle-run.js'), JSON.stringify({ ...spec, out })], {
+    cwd: packageRoot,
+    env: { ...process.env, ...MALLOC_ENV },
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 600 * 1000,
+  });
+  if (r.status !== 0 || !existsSync(out)) {
+    console.log(`  idle run failed (status ${r.status}, signal ${r.signal})`);
+    return null;
+  }
+  return JSON.parse(readFileSync(out, 'utf8')) as IdleResult;
+}
+
 /** What equal-work and latency need from ../shared/data; null when all of it is there. */
 function missingShared(): string | null {
   for (const p of [T1, EQUAL_WORK.detectorModel, shared('MiniFASNetV2.onnx')]) if (!existsSync(p)) return p;
@@ -201,7 +220,9 @@ function fp16Manifest(tmp: string): string {
 
 function main(): void {
   const a = args();
-  const sections = (a.get('sections') ?? 'equal-work,stages,latency,pipeline,torch,ort,gemm,soak').split(',');
+  const sections = (a.get('sections') ?? 'equal-work,stages,latency,idle,pipeline,torch,ort,gemm,soak').split(
+    ',',
+  );
   const frames = a.has('frames') ? Number(a.get('frames')) : null;
   const reps = Number(a.get('reps') ?? 3);
   const soakFrames = Number(a.get('soak-frames') ?? process.env.FGHV_SOAK_FRAMES ?? 100000);
@@ -245,9 +266,9 @@ function main(): void {
       });
     }
     const absent = missingShared();
-    if (absent && ['equal-work', 'stages', 'latency'].some((x) => sections.includes(x)))
+    if (absent && ['equal-work', 'stages', 'latency', 'idle'].some((x) => sections.includes(x)))
       console.log(
-        `\n== equal-work, stages, latency: skipped, needs ${absent} (../shared/data), which is absent`,
+        `\n== equal-work, stages, latency, idle: skipped, needs ${absent} (../shared/data), which is absent`,
       );
     if (sections.includes('equal-work') && !absent) {
       save('equal-work', () => {
@@ -258,8 +279,13 @@ function main(): void {
           decode: unknown;
           pairs: { python: unknown; node: RunResult | null }[];
         }[] = [];
-        for (const resolution of ['640x480', '1920x1080'] as const) {
-          const video = oneFaceVideo(tmp, resolution) as string;
+        const which = (a.get('equal-work-videos') ?? '640x480,1920x1080,1920x1080-mjpeg').split(',');
+        for (const label of which) {
+          // '-mjpeg': the same video as a USB camera's MJPEG stream (every frame a JPEG).
+          const size = label.replace(/-mjpeg$/, '') as '640x480' | '1920x1080';
+          const h264 = oneFaceVideo(tmp, size) as string;
+          const video = label.endsWith('-mjpeg') ? mjpegVideo(h264) : h264;
+          const resolution = label.endsWith('-mjpeg') ? `${size} MJPEG` : size;
           const decode = JSON.parse(
             execFileSync(process.execPath, [path.join(here, 'decode-cost.js'), video], { encoding: 'utf8' })
               .trim()
@@ -306,13 +332,18 @@ function main(): void {
     if (sections.includes('latency') && !absent) {
       save('latency', () => {
         const v = presenceVideo(tmp) as NonNullable<ReturnType<typeof presenceVideo>>;
+        const defaults = {
+          detector: 'blazeface',
+          detectorModel: null,
+          manifest: manifests['fghv-demo'],
+        } as const;
         const configs = [
           {
-            label: 'defaults: blazeface-back-256 + fghv-demo',
-            detector: 'blazeface',
-            detectorModel: null,
-            manifest: manifests['fghv-demo'],
+            label: 'defaults: blazeface-back-256 + fghv-demo, scene gate off',
+            ...defaults,
+            sceneGate: false,
           },
+          { label: 'defaults: blazeface-back-256 + fghv-demo, scene gate on', ...defaults, sceneGate: true },
           { label: 'equal-work pair: yunet-n-320 + minifasnet-v2', ...EQUAL_WORK },
         ] as const;
         return configs.map((c) => {
@@ -325,6 +356,63 @@ function main(): void {
             result: runLatency({ video: v.path, fps: v.fps, appearAt: v.appearAt, ...rest }),
           };
         });
+      });
+    }
+    if (sections.includes('idle') && !absent) {
+      save('idle', () => {
+        // 36 s of an empty room, then 36 s of a person; windows clear of the cut and the warm-up.
+        const v = presenceVideo(tmp, {
+          fps: 30,
+          presences: 1,
+          emptyS: 36,
+          faceS: 36,
+          tailS: 0,
+        }) as PresenceVideo;
+        const runs: (IdleResult & { codec: string })[] = [];
+        for (let i = 0; i < reps; i++)
+          for (const [codec, video, sceneGate] of [
+            ['H.264', v.path, false],
+            ['H.264', v.path, true],
+            ['MJPEG', mjpegVideo(v.path), false],
+            ['MJPEG', mjpegVideo(v.path), true],
+          ] as const) {
+            console.log(
+              `idle kiosk: ${codec}, scene gate ${sceneGate ? 'on' : 'off'}, run ${i + 1} of ${reps}`,
+            );
+            const r = runIdle({
+              video,
+              fps: v.fps,
+              emptyWindow: [4, 34],
+              personWindow: [40, 70],
+              personAt: 36,
+              sceneGate,
+              detector: 'blazeface',
+              detectorModel: null,
+              manifest: manifests['fghv-demo'],
+            });
+            if (r) runs.push({ ...r, codec });
+          }
+        // What the idle detections (idle_fps) cost: the gate at 1 look a second instead of 2.
+        for (const [codec, video] of [
+          ['H.264', v.path],
+          ['MJPEG', mjpegVideo(v.path)],
+        ] as const) {
+          console.log(`idle kiosk: ${codec}, scene gate on, idle_fps 1`);
+          const r = runIdle({
+            video,
+            fps: v.fps,
+            emptyWindow: [4, 34],
+            personWindow: [40, 70],
+            personAt: 36,
+            sceneGate: true,
+            gateOverrides: { idle_fps: 1 },
+            detector: 'blazeface',
+            detectorModel: null,
+            manifest: manifests['fghv-demo'],
+          });
+          if (r) runs.push({ ...r, codec });
+        }
+        return runs;
       });
     }
     if (sections.includes('torch')) {
@@ -388,7 +476,7 @@ function main(): void {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  renderReport(outDir, path.join(packageRoot, 'bench'));
+  if (a.get('render') !== 'no') renderReport(outDir, path.join(packageRoot, 'bench'));
 }
 
 main();

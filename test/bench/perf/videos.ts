@@ -61,6 +61,17 @@ export function oneFaceVideo(tmp: string, resolution: '640x480' | '1920x1080', f
   return big;
 }
 
+/**
+ * `src` re-encoded as Motion JPEG (every frame a JPEG, quality scale 3: what a USB camera's
+ * MJPEG mode delivers), in an AVI next to it; both readers (OpenCV's FFmpeg backend in Node and
+ * in Python) decode each frame on its own.
+ */
+export function mjpegVideo(src: string): string {
+  const out = src.replace(/\.[^.]+$/, '.mjpeg.avi');
+  if (!existsSync(out)) ffmpeg(['-i', src, '-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj420p', out]);
+  return out;
+}
+
 export interface PresenceVideo {
   path: string;
   fps: number;
@@ -72,20 +83,27 @@ export interface PresenceVideo {
 
 /**
  * `presences` times: `emptyS` seconds of an empty grey wall with sensor noise, then `faceS`
- * seconds of the person (hard cuts, as a person stepping into a narrow camera view). The gap
+ * seconds of the person (hard cuts, as a person stepping into a narrow camera view), then
+ * `tailS` seconds of the empty wall again (default: `emptyS`). The gap
  * is longer than the daemon's track loss plus cooldown (0.7 + 3 s by default), so each
  * appearance is a new presence, not the same person coming back.
  */
 export function presenceVideo(
   tmp: string,
-  { fps = 30, presences = 6, emptyS = 4.5, faceS = 2.5 } = {},
+  {
+    fps = 30,
+    presences = 6,
+    emptyS = 4.5,
+    faceS = 2.5,
+    tailS = emptyS,
+  }: { fps?: number; presences?: number; emptyS?: number; faceS?: number; tailS?: number } = {},
 ): PresenceVideo | null {
   if (!existsSync(T1)) return null;
-  const out = path.join(tmp, `presence-${fps}.mp4`);
+  const out = path.join(tmp, `presence-${fps}-${presences}-${emptyS}-${faceS}-${tailS}.mp4`);
   const empty = Math.round(emptyS * fps);
   const face = Math.round(faceS * fps);
   const period = empty + face;
-  const total = period * presences + empty;
+  const total = period * presences + Math.round(tailS * fps);
   // Frame n shows the face when (n mod period) >= empty, for the first `presences` periods.
   const showFace = `gte(mod(n\\,${period})\\,${empty})*lt(n\\,${period * presences})`;
   ffmpeg([
