@@ -140,7 +140,12 @@ async function cmdConfig(args: string[]): Promise<number> {
       `${abs}: valid syntax, but files it names cannot be used:\n${problems.map((m) => `  ${m.key}: ${m.path}${why(m)}`).join('\n')}`,
       {
         details: {
-          files: problems.map(({ key, path: p, problem, model }) => ({ key, path: p, problem, ...(model ? { model } : {}) })),
+          files: problems.map(({ key, path: p, problem, model }) => ({
+            key,
+            path: p,
+            problem,
+            ...(model ? { model } : {}),
+          })),
         },
       },
     );

@@ -448,10 +448,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.failedAttempts = 0;
     this.stats.connects++;
     this.stats.protocol = version;
-    this.log.info(
-      { url: redactUrl(this.url), protocol: version, clientId: this.clientId },
-      'MQTT connected',
-    );
+    this.log.info({ url: redactUrl(this.url), protocol: version, clientId: this.clientId }, 'MQTT connected');
     // A broker restart clears retained state: announce ourselves (`online`, owned) and the
     // rest of the owned state on every connect.
     for (const [topic, owned] of this.owned) {
