@@ -193,6 +193,27 @@ describe('model fetch', () => {
       catalogue: catalogue('404'),
     });
     assert.equal(again[0]?.source, 'installed');
+    // An installed manifest that differs from the shipped one (an older release, an edit) is
+    // brought back to the shipped one by the next fetch, still naming the installed file's sha256.
+    const manifestFile = installedModelPath('minifasnet-v2', dir);
+    const installed = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    writeFileSync(
+      manifestFile,
+      JSON.stringify({ ...installed, thresholds: { live_min: 0.01, spoof_max: 0.01 } }),
+    );
+    await fetchModels({
+      names: ['minifasnet-v2'],
+      modelsDir: dir,
+      mirror: null,
+      catalogue: catalogue('404'),
+    });
+    const shipped = JSON.parse(
+      readFileSync(path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'), 'utf8'),
+    );
+    assert.deepEqual(JSON.parse(readFileSync(manifestFile, 'utf8')), {
+      ...shipped,
+      sha256: installed.sha256,
+    });
   });
 
   it('follows a redirect', async () => {
