@@ -151,7 +151,11 @@ async function fetchOne(
 ): Promise<FetchedModel> {
   const finalDir = path.join(opts.modelsDir, name);
   const have = await installedSha(e, finalDir);
-  if (have && existsSync(target)) return { name, path: target, sha256: have, source: 'installed' };
+  if (have && (e.kind !== 'liveness' || existsSync(target))) {
+    // The manifest follows the repository's (thresholds, description) for the installed file.
+    if (e.kind === 'liveness') await refreshManifest(target, installedManifest(catalogue, e, have));
+    return { name, path: target, sha256: have, source: 'installed' };
+  }
   const from = opts.mirror ?? (e.url as string);
   say(`${name}: ${e.description}\n  licence: ${e.license}\n  from: ${from}${opts.mirror ? ' (mirror)' : ''}`);
   let file: string;
@@ -345,18 +349,25 @@ async function install(
     if ((await sha256File(dest)) !== sha)
       throw new KioskError(ErrorCodes.MODEL_SHA_MISMATCH, `${name}: ${dest} changed while it was installed`);
     if (e.kind === 'liveness') {
-      const raw = readManifest(catalogue, e);
-      writeFileAtomic(
-        path.join(staging, 'manifest.json'),
-        `${JSON.stringify({ ...raw, file: e.file, sha256: sha }, null, 2)}\n`,
-        0o640,
-      );
+      writeFileAtomic(path.join(staging, 'manifest.json'), installedManifest(catalogue, e, sha), 0o640);
       await loadManifest(path.join(staging, 'manifest.json')); // the manifest verifies the copy
     }
     swapIn(staging, path.join(modelsDir, name));
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/** The installed copy of a shipped manifest: the same, naming the file installed beside it and its sha256. */
+function installedManifest(catalogue: Catalogue, e: CatalogueEntry, sha: string): string {
+  return `${JSON.stringify({ ...readManifest(catalogue, e), file: e.file, sha256: sha }, null, 2)}\n`;
+}
+
+/** Rewrite an installed manifest that differs from what the repository now ships; verified after. */
+async function refreshManifest(file: string, text: string): Promise<void> {
+  if (readFileSync(file, 'utf8') === text) return;
+  writeFileAtomic(file, text, 0o640);
+  await loadManifest(file);
 }
 
 function readManifest(catalogue: Catalogue, e: CatalogueEntry): Record<string, unknown> {

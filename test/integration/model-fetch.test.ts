@@ -15,6 +15,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../config/load.js';
 import { type Catalogue, installedModelPath, loadCatalogue, parseCatalogue } from '../../config/models.js';
 import { isKioskError } from '../../core/errors.js';
 import { loadManifest } from '../../daemon/liveness/manifest.js';
@@ -192,6 +193,27 @@ describe('model fetch', () => {
       catalogue: catalogue('404'),
     });
     assert.equal(again[0]?.source, 'installed');
+    // An installed manifest that differs from the shipped one (an older release, an edit) is
+    // brought back to the shipped one by the next fetch, still naming the installed file's sha256.
+    const manifestFile = installedModelPath('minifasnet-v2', dir);
+    const installed = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    writeFileSync(
+      manifestFile,
+      JSON.stringify({ ...installed, thresholds: { live_min: 0.01, spoof_max: 0.01 } }),
+    );
+    await fetchModels({
+      names: ['minifasnet-v2'],
+      modelsDir: dir,
+      mirror: null,
+      catalogue: catalogue('404'),
+    });
+    const shipped = JSON.parse(
+      readFileSync(path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'), 'utf8'),
+    );
+    assert.deepEqual(JSON.parse(readFileSync(manifestFile, 'utf8')), {
+      ...shipped,
+      sha256: installed.sha256,
+    });
   });
 
   it('follows a redirect', async () => {
@@ -530,6 +552,35 @@ describe('model catalogue', () => {
     ];
     for (const f of shipped)
       assert.doesNotMatch(readFileSync(path.join(repoRoot, f), 'utf8'), /shared\/data|\.\.\/shared/, f);
+  });
+
+  it('config names resolve to the installed paths under models.dir; paths and mirror URLs stay as written', () => {
+    const site = tempDir('names');
+    const write = (yaml: string) => {
+      const f = path.join(site, `c${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(f, yaml);
+      return f;
+    };
+    const named = loadConfig(
+      write(
+        'models:\n  dir: fetched\n  mirror: https://mirror.site/models\ndetector:\n  name: yunet\n  model: yunet-n\nliveness:\n  manifest: minifasnet-ensemble\n',
+      ),
+      {},
+    ).config;
+    assert.equal(named.detector.model, path.join(site, 'fetched/yunet-n/yunet_n_320_320.onnx'));
+    assert.equal(named.liveness.manifest, path.join(site, 'fetched/minifasnet-ensemble/manifest.json'));
+    assert.equal(named.models.mirror, 'https://mirror.site/models');
+    // yunet with no model: the installed yunet-s, under <state_dir>/models/fetched by default.
+    const byDefault = loadConfig(write('device:\n  state_dir: st\ndetector:\n  name: yunet\n'), {}).config;
+    assert.equal(byDefault.detector.model, path.join(site, 'st/models/fetched/yunet-s/yunet_s_640_640.onnx'));
+    // A path that looks like a name is written as a path.
+    const asPath = loadConfig(write('liveness:\n  manifest: ./minifasnet-v2\n'), {}).config;
+    assert.equal(asPath.liveness.manifest, path.join(site, 'minifasnet-v2'));
+    // A detector is no liveness model.
+    assert.throws(
+      () => loadConfig(write('liveness:\n  manifest: yunet-s\n'), {}),
+      (e) => isKioskError(e, 'KIOSK_E_MODEL_UNKNOWN') && /not a liveness model/.test((e as Error).message),
+    );
   });
 
   it('a catalogue with a broken entry is refused with a stable code', () => {
