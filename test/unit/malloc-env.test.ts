@@ -24,7 +24,9 @@ describe('glibc malloc environment', () => {
   });
 
   it('make run sets each variable on the daemon command line', () => {
-    const recipe = /^run: .*\n\t(.*)$/m.exec(read('Makefile'))?.[1] ?? '';
+    // The `run` target's recipe lines (a `model fetch` set-up line may come first).
+    const lines = /^run: .*\n((?:\t.*\n)+)/m.exec(read('Makefile'))?.[1]?.split('\n') ?? [];
+    const recipe = lines.find((l) => l.includes(' run')) ?? '';
     assert.match(recipe, /node bin\/fghv-kiosk\.js run/);
     for (const [k, v] of Object.entries(MALLOC_ENV))
       assert.ok(recipe.includes(`${k}=${v} `), `${k}=${v} in: ${recipe}`);
