@@ -17,7 +17,7 @@ import {
   MQTT_MAX_TOPIC_BYTES,
   topicProblem,
 } from '../../daemon/mqtt/topic-limits.js';
-import { attacker, skipDaemon, startDaemon } from '../helpers/attack-kit.js';
+import { attacker, fleetKey, signedBody, skipDaemon, startDaemon } from '../helpers/attack-kit.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -224,5 +224,48 @@ describe('finding 1 against mosquitto and the real daemon', { skip: skipDaemon, 
     assert.equal(h.mqtt.connected, true);
     assert.equal(h.mqtt.disconnects, 0);
     assert.equal(availability.messages.filter((m) => m.payload === 'offline').length, 0);
+  });
+
+  test('with a fleet key configured: unsigned and fleet-signed requests with a 3,000-level response topic, no disconnect', async (t) => {
+    const id = 'sec-resp-fleet';
+    const fleet = fleetKey();
+    const d = await startDaemon(id, broker.url, { commands: { fleet_public_keys: [fleet.publicKey] } });
+    t.after(() => d.kiosk.kill());
+    const availability = await collect(broker.url, [`fghv/${id}/availability`]);
+    t.after(() => availability.close());
+    const c = await connectAsync(broker.url, {
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      clientId: `atk-fleet-${process.pid}`,
+    });
+    t.after(() => c.endAsync(true));
+    await c.subscribeAsync(`fghv/${id}/response/#`, { qos: 1 });
+    const deep = `fghv/${id}/response/${levels(3000)}`;
+    const replyTopic = (corr: string) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no reply to ${corr}`)), 20_000);
+        c.on('message', (topic, _p, packet) => {
+          if (packet.properties?.correlationData?.toString() !== corr) return;
+          clearTimeout(timer);
+          resolve(topic);
+        });
+      });
+    for (const [corr, body] of [
+      ['unsigned', {}],
+      ['signed', signedBody(fleet, id, 'health_check', {})],
+    ] as const) {
+      const reply = replyTopic(corr);
+      await c.publishAsync(`fghv/${id}/request/health_check`, JSON.stringify(body), {
+        qos: 1,
+        properties: { responseTopic: deep, correlationData: Buffer.from(corr) },
+      });
+      assert.equal(await reply, `fghv/${id}/response/health_check`, corr);
+    }
+    await sleep(5000);
+    assert.deepEqual(
+      availability.messages.filter((m) => !m.retain),
+      [],
+      'no availability flip',
+    );
   });
 });
