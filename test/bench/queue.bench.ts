@@ -13,7 +13,7 @@
  * be fused again with every look made equal and presence_gap_ms out of reach, which is exactly
  * the old carry-over by IoU alone.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../config/load.js';
@@ -123,6 +123,16 @@ function figures(v: QueueVideo, decisions: SessionDecision[]): Figures {
 }
 
 async function main(): Promise<void> {
+  const shared = path.resolve(packageRoot, '../shared/data');
+  if (
+    !existsSync(path.join(shared, 'models/MiniFASNetV2.onnx')) ||
+    !existsSync(path.join(shared, 'images'))
+  ) {
+    console.log(
+      `skipping the queue benchmark: needs ${shared} (YuNet, MiniFASNetV2, images), which is absent`,
+    );
+    return;
+  }
   const cfg = configSchema.parse({ detector: { name: 'yunet' } });
   const worker = InferenceWorker.start();
   const detector = await createDetector(worker, {
