@@ -97,8 +97,8 @@ step "import fixtures + protocol O->C on CUDA"
 cd "$root/models/fghv"
 if [ -f "$root/gpu-carry/yunet_s_640_640.onnx" ]; then
   timeout 200 bash -c "
-    $py -c \"import sys; sys.path[:0]=['tests','.']; from pathlib import Path; import datasets
-datasets.make_oulu(Path('$out/raw/oulu')); datasets.make_casia(Path('$out/raw/casia'))\" &&
+    $py -c \"import sys; sys.path[:0]=['tests','.']; from pathlib import Path; import releases
+releases.make_oulu(Path('$out/raw/oulu')); releases.make_casia(Path('$out/raw/casia'))\" &&
     $py -m fghv import oulu-npu --root '$out/raw/oulu' --out '$out/data' --yunet '$root/gpu-carry/yunet_s_640_640.onnx' --workers 4 &&
     $py -m fghv import casia-fasd --root '$out/raw/casia' --out '$out/data' --yunet '$root/gpu-carry/yunet_s_640_640.onnx' --workers 4 &&
     $py -m fghv protocol --data '$out/data' --train oulu --test casia --steps 300 --device cuda --out '$out/protocol' --workers 2

@@ -1,4 +1,4 @@
-"""Importers on tiny releases in each owner's layout (tests/datasets.py), and the protocol
+"""Importers on tiny releases in each owner's layout (tests/releases.py), and the protocol
 command end to end on the imported OULU-NPU and CASIA-FASD fixtures."""
 
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets import MAKERS
+from releases import MAKERS
 from fghv import data, importers
 from fghv.__main__ import main
 
