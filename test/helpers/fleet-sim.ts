@@ -3,9 +3,10 @@
  * retained `availability` (birth, and the last will), retained `info` with the device's own
  * Ed25519 decision key, `health` (QoS 0) and signed live decisions (QoS 1, message expiry),
  * each device with its own seq. One MQTT 5 connection per device; a device whose broker goes
- * away reconnects to the next of its URLs (as the daemon's link does), and re-sends on `audit`
- * what the old broker never acknowledged plus what it acknowledged in the last 60 s (an
- * in-memory stand-in for the daemon's durable outbox). For the fleet console test and the
+ * away reconnects to the next of its URLs (as the daemon's link does). Each decision goes out
+ * live (expiring) and as an audit copy; the audit copies the old broker never acknowledged,
+ * plus those it acknowledged in the last 60 s, are re-sent after a failover (an in-memory
+ * stand-in for the daemon's durable outbox). For the fleet console test and the
  * fleet benchmark; the daemon's own failover is tested on the daemon itself.
  */
 import { generateKeyPairSync } from 'node:crypto';
@@ -175,23 +176,21 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     const input =
       seq % 3 === 0 ? spoofReject({ track_id: seq, model }) : decisionInput({ track_id: seq, model });
     // The stamp (sent_ms) is under the signature: the console verifies the message as sent.
-    const payload = d.signer.sign({
+    const built = {
       ...buildDecisionPayload(input, { deviceId: d.id, seq: { next: () => seq }, expiryS: 10 }),
       ...(o.stamp ? o.stamp() : {}),
-    });
-    const text = JSON.stringify(payload);
+    };
+    const live = JSON.stringify(d.signer.sign(built));
+    // As the daemon: an audit copy (its own signature, no expiry) is what is kept until a
+    // broker acknowledges it; the live one expires and is never re-sent.
+    const audit = JSON.stringify(d.signer.sign({ ...built, delivery: 'audit' as const }));
     sent.decisions++;
-    d.pending.set(seq, text);
-    // Live only while connected (never queued): the pending copy goes to `audit` on reconnect.
+    d.pending.set(seq, audit);
     if (!d.client.connected) return seq;
-    d.client.publish(
-      d.topics.decision('front'),
-      text,
-      { qos: 1, properties: { messageExpiryInterval: 10 } },
-      (err) => {
-        if (!err) ack(d, seq, text);
-      },
-    );
+    d.client.publish(d.topics.decision('front'), live, { qos: 1, properties: { messageExpiryInterval: 10 } });
+    d.client.publish(d.topics.audit, audit, { qos: 1 }, (err) => {
+      if (!err) ack(d, seq, audit);
+    });
     return seq;
   };
 
