@@ -28,6 +28,8 @@ export interface SimFleetOptions {
   batch?: number;
   /** Extra fields in every decision (e.g. `sent_ms` for latency). */
   stamp?: () => Record<string, unknown>;
+  /** Devices that make no decisions of their own (their topics are left to a test). */
+  quiet?: (i: number) => boolean;
   /** info of device i before it is published (purpose, overrides...). */
   infoOf?: (i: number, info: InfoPayload) => InfoPayload;
 }
@@ -196,7 +198,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
 
   devices.forEach((d, i) => {
     const spread = (every: number) => Math.floor((i / o.n) * every);
-    if (o.decisionEveryMs) {
+    if (o.decisionEveryMs && !o.quiet?.(i)) {
       const every = o.decisionEveryMs;
       timers.push(
         setTimeout(() => {
