@@ -302,6 +302,12 @@ async function cmdFleet(args: string[]): Promise<number> {
   const connections = Number(values.connections);
   if (!Number.isInteger(connections) || connections < 1 || connections > 64)
     usage('fleet: --connections takes 1..64');
+  let ca: Buffer | undefined;
+  try {
+    if (values.ca) ca = readFileSync(values.ca);
+  } catch (cause) {
+    throw new KioskError(ErrorCodes.MQTT_CONNECT, `fleet: cannot read --ca ${values.ca}`, { cause });
+  }
   const { FleetConsole } = await import('./fleet/fleet-console.js');
   const fleet = await FleetConsole.start({
     brokerUrl: values.broker,
@@ -313,7 +319,7 @@ async function cmdFleet(args: string[]): Promise<number> {
     connections,
     username: values.username ?? null,
     password: process.env.FGHV_MQTT_PASSWORD ?? null,
-    ...(values.ca ? { ca: readFileSync(values.ca) } : {}),
+    ...(ca ? { ca } : {}),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`fleet console on ${fleet.url} (broker ${redactSecrets(values.broker)})\n`);

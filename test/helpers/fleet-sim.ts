@@ -3,8 +3,11 @@
  * retained `availability` (birth, and the last will), retained `info` with the device's own
  * Ed25519 decision key, `health` (QoS 0) and signed live decisions (QoS 1, message expiry),
  * each device with its own seq. One MQTT 5 connection per device; a device whose broker goes
- * away reconnects to the next of its URLs (as the daemon's link does). For the fleet console
- * test and the fleet benchmark; the daemon's own failover is tested on the daemon itself.
+ * away reconnects to the next of its URLs (as the daemon's link does). Each decision goes out
+ * live (expiring) and as an audit copy; the audit copies the old broker never acknowledged,
+ * plus those it acknowledged in the last 60 s, are re-sent after a failover (an in-memory
+ * stand-in for the daemon's durable outbox). For the fleet console test and the
+ * fleet benchmark; the daemon's own failover is tested on the daemon itself.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
@@ -25,6 +28,8 @@ export interface SimFleetOptions {
   batch?: number;
   /** Extra fields in every decision (e.g. `sent_ms` for latency). */
   stamp?: () => Record<string, unknown>;
+  /** Devices that make no decisions of their own (their topics are left to a test). */
+  quiet?: (i: number) => boolean;
   /** info of device i before it is published (purpose, overrides...). */
   infoOf?: (i: number, info: InfoPayload) => InfoPayload;
 }
@@ -39,15 +44,23 @@ export interface SimDevice {
   urlIndex: number;
   connects: number;
   lastConnectAt: number;
+  /** Decisions not acknowledged yet, by seq (payload text). */
+  pending: Map<number, string>;
+  /** Acknowledged decisions: [ack time, seq, text], oldest first, the last 60 s. */
+  acked: [number, number, string][];
+  /** The URL index of the last connection (a change means a failover). */
+  lastUrlIndex: number;
 }
 
 export interface SimFleet {
   devices: SimDevice[];
-  sent: { decisions: number; health: number; decisionsAcked: number };
-  /** Seqs sent per device id whose PUBACK never came (lost with a broker). */
-  unacked: Map<string, number[]>;
+  sent: { decisions: number; health: number; decisionsAcked: number; resent: number };
   /** Publishes one signed live decision of device i now. */
   decide(i: number): number;
+  /** Stops the devices' timers (decisions, health); connections stay open. */
+  stop(): void;
+  /** Decisions not acknowledged yet, over all devices. */
+  pending(): number;
   close(): Promise<void>;
 }
 
@@ -55,8 +68,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const prefix = o.prefix ?? 'fghv';
   const idPrefix = o.idPrefix ?? 'sim';
   const batch = o.batch ?? 100;
-  const sent = { decisions: 0, health: 0, decisionsAcked: 0 };
-  const unacked = new Map<string, number[]>();
+  const sent = { decisions: 0, health: 0, decisionsAcked: 0, resent: 0 };
   const devices: SimDevice[] = [];
   const timers: NodeJS.Timeout[] = [];
   let closing = false;
@@ -79,6 +91,22 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
         d.lastConnectAt = Date.now();
         client.publish(d.topics.availability, 'online', { qos: 1, retain: true });
         client.publish(d.topics.info, info, { qos: 1, retain: true });
+        // The outbox stand-in: on another broker, what the old one acknowledged lately too.
+        const at = d.urlIndex % o.urls.length;
+        const failover = d.connects > 1 && at !== d.lastUrlIndex;
+        d.lastUrlIndex = at;
+        const again = [
+          ...(failover
+            ? d.acked.filter(([at]) => at >= Date.now() - 60_000).map(([, s, t]) => [s, t] as const)
+            : []),
+          ...d.pending.entries(),
+        ];
+        for (const [seq, text] of again) {
+          sent.resent++;
+          client.publish(d.topics.audit, text, { qos: 1 }, (err) => {
+            if (!err) ack(d, seq, text);
+          });
+        }
         if (!settled) {
           settled = true;
           resolve();
@@ -96,6 +124,13 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
         }
       });
     });
+
+  const ack = (d: SimDevice, seq: number, text: string) => {
+    if (d.pending.delete(seq)) sent.decisionsAcked++;
+    const now = Date.now();
+    d.acked.push([now, seq, text]);
+    while (d.acked.length && (d.acked[0] as [number, number, string])[0] < now - 60_000) d.acked.shift();
+  };
 
   const infos: string[] = [];
   for (let i = 0; i < o.n; i++) {
@@ -126,6 +161,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       urlIndex: i % o.urls.length,
       connects: 0,
       lastConnectAt: 0,
+      pending: new Map(),
+      acked: [],
+      lastUrlIndex: i % o.urls.length,
     });
   }
   for (let i = 0; i < o.n; i += batch) {
@@ -139,37 +177,28 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     const model = { name: 'sim', version: '1', sha256: 'a'.repeat(64) };
     const input =
       seq % 3 === 0 ? spoofReject({ track_id: seq, model }) : decisionInput({ track_id: seq, model });
-    const payload = d.signer.sign(
-      buildDecisionPayload(input, { deviceId: d.id, seq: { next: () => seq }, expiryS: 10 }),
-    );
-    const text = o.stamp
-      ? `${JSON.stringify(payload).slice(0, -1)},${JSON.stringify(o.stamp()).slice(1)}`
-      : JSON.stringify(payload);
+    // The stamp (sent_ms) is under the signature: the console verifies the message as sent.
+    const built = {
+      ...buildDecisionPayload(input, { deviceId: d.id, seq: { next: () => seq }, expiryS: 10 }),
+      ...(o.stamp ? o.stamp() : {}),
+    };
+    const live = JSON.stringify(d.signer.sign(built));
+    // As the daemon: an audit copy (its own signature, no expiry) is what is kept until a
+    // broker acknowledges it; the live one expires and is never re-sent.
+    const audit = JSON.stringify(d.signer.sign({ ...built, delivery: 'audit' as const }));
     sent.decisions++;
-    if (!d.client.connected) {
-      const list = unacked.get(d.id) ?? [];
-      list.push(seq);
-      unacked.set(d.id, list);
-      return seq;
-    }
-    d.client.publish(
-      d.topics.decision('front'),
-      text,
-      { qos: 1, properties: { messageExpiryInterval: 10 } },
-      (err) => {
-        if (err) {
-          const list = unacked.get(d.id) ?? [];
-          list.push(seq);
-          unacked.set(d.id, list);
-        } else sent.decisionsAcked++;
-      },
-    );
+    d.pending.set(seq, audit);
+    if (!d.client.connected) return seq;
+    d.client.publish(d.topics.decision('front'), live, { qos: 1, properties: { messageExpiryInterval: 10 } });
+    d.client.publish(d.topics.audit, audit, { qos: 1 }, (err) => {
+      if (!err) ack(d, seq, audit);
+    });
     return seq;
   };
 
   devices.forEach((d, i) => {
     const spread = (every: number) => Math.floor((i / o.n) * every);
-    if (o.decisionEveryMs) {
+    if (o.decisionEveryMs && !o.quiet?.(i)) {
       const every = o.decisionEveryMs;
       timers.push(
         setTimeout(() => {
@@ -208,8 +237,11 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   return {
     devices,
     sent,
-    unacked,
     decide,
+    stop() {
+      for (const t of timers) clearTimeout(t);
+    },
+    pending: () => devices.reduce((n, d) => n + d.pending.size, 0),
     async close() {
       closing = true;
       for (const t of timers) clearTimeout(t);

@@ -25,6 +25,8 @@ export interface Mosquitto {
   readonly url: string;
   readonly port: number;
   readonly running: boolean;
+  /** The broker process (memory figures in benchmarks); null while stopped. */
+  readonly pid: number | null;
   /** SIGTERM, wait for exit. */
   stop(): Promise<void>;
   /** SIGKILL (a crash), wait for exit. */
@@ -116,6 +118,9 @@ export async function startMosquitto(
     port,
     get running() {
       return child !== null;
+    },
+    get pid() {
+      return child?.pid ?? null;
     },
     stop: async () => {
       child?.kill('SIGCONT');
