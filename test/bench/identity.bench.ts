@@ -30,6 +30,7 @@ import { createDetector } from '../../daemon/detect/index.js';
 import type { Landmarks5 } from '../../daemon/detect/types.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { readImageBgr } from '../../drivers/camera/still-image.js';
+import { testModel } from '../helpers/models.js';
 import { commit, machine } from './machine.js';
 
 const SHARED = path.resolve(packageRoot, '../shared/data');
@@ -155,7 +156,8 @@ async function main(): Promise<void> {
   const describe = async (name: 'blazeface' | 'yunet') => {
     const detector = await createDetector(worker, {
       name,
-      model: null,
+      // YuNet installed from ../shared/data/models by `model fetch` (test/helpers/models.ts).
+      model: name === 'yunet' ? await testModel('yunet-s') : null,
       scoreThreshold: cfg.detector.score_threshold,
       nmsIou: cfg.detector.nms_iou,
       maxFaces: cfg.detector.max_faces,

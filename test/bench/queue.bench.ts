@@ -25,6 +25,7 @@ import type { DecisionConfig, SessionDecision } from '../../daemon/decision/type
 import { createDetector } from '../../daemon/detect/index.js';
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
+import { testModel } from '../helpers/models.js';
 import {
   decideVideo,
   QUEUE_FPS,
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
   const worker = InferenceWorker.start();
   const detector = await createDetector(worker, {
     name: 'yunet',
-    model: null,
+    model: await testModel('yunet-s'),
     scoreThreshold: cfg.detector.score_threshold,
     nmsIou: cfg.detector.nms_iou,
     maxFaces: cfg.detector.max_faces,
@@ -145,11 +146,10 @@ async function main(): Promise<void> {
     intraOpThreads: 1,
     repoRoot: packageRoot,
   });
-  const liveness = await LivenessModel.load(
-    worker,
-    path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
-    { providers: ['cpu'], intraOpThreads: 1 },
-  );
+  const liveness = await LivenessModel.load(worker, await testModel('minifasnet-v2'), {
+    providers: ['cpu'],
+    intraOpThreads: 1,
+  });
   const dir = mkdtempSync(path.join(tmpdir(), 'fghv-queue-bench-'));
   // Seeded gaps in 0.3-2 s for the mixed queue.
   let seed = 23;

@@ -25,11 +25,14 @@ import { createDetector, type FaceDetector } from '../../daemon/detect/index.js'
 import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
 import { faceLabel } from '../../daemon/status/overlay.js';
+import { testModel } from '../helpers/models.js';
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 import { decideVideo, QUEUE_FPS, type QueueVideo, queueVideo } from '../helpers/queue-video.js';
 
 const ffmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
-const MINIFASNET = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+// MiniFASNetV2 and YuNet-s installed from ../shared/data/models by `model fetch` (test/helpers/models.ts).
+const MINIFASNET = await testModel('minifasnet-v2');
+const YUNET = await testModel('yunet-s');
 
 /** The step of the video whose span holds the decision's first frame. */
 function stepOf(v: QueueVideo, d: SessionDecision): number {
@@ -53,7 +56,7 @@ describe('a queue of people gets one decision per person', {
     worker = InferenceWorker.start();
     detector = await createDetector(worker, {
       name: 'yunet',
-      model: null,
+      model: YUNET,
       scoreThreshold: config.detector.score_threshold,
       nmsIou: config.detector.nms_iou,
       maxFaces: config.detector.max_faces,
