@@ -421,6 +421,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
                 ...c.pipeline.cameraStats(),
                 processed: c.pipeline.counters.processed,
                 stale: c.pipeline.counters.stale,
+                gated: c.pipeline.counters.gated,
               })),
             mqttCounters: () => this.link?.counters() ?? null,
             auditBacklog: () => this.contract?.outboxFigures().pending ?? null,

@@ -20,6 +20,8 @@ export interface CameraTotals {
   dropped: number;
   /** Frames taken but too old to decide on (decision.max_frame_age_ms). */
   stale: number;
+  /** Of the processed frames, those the scene gate let pass without the face detector (absent: 0). */
+  gated?: number;
 }
 
 export interface MetricsSource {
@@ -137,7 +139,7 @@ export class StatusMetrics {
       registers: [r],
     });
     const perCamera = (key: keyof Omit<CameraTotals, 'camera'>) => () =>
-      source.cameraTotals().map((t) => ({ labels: { camera: t.camera }, value: t[key] }));
+      source.cameraTotals().map((t) => ({ labels: { camera: t.camera }, value: t[key] ?? 0 }));
     counterFromTotals(
       r,
       `${p}frames_captured_total`,
@@ -165,6 +167,13 @@ export class StatusMetrics {
       'Frames too old to decide on when their turn came.',
       ['camera'],
       perCamera('stale'),
+    );
+    counterFromTotals(
+      r,
+      `${p}frames_gated_total`,
+      'Processed frames the scene gate let pass without running the face detector (nobody in view, nothing changed).',
+      ['camera'],
+      perCamera('gated'),
     );
     gaugeFrom(
       r,

@@ -284,7 +284,7 @@ export class StatusServer {
       this.rates = ratesBetween(this.rateBase, { at: now, totals });
       this.rateBase = { at: now, totals };
     }
-    const sum = (k: keyof Omit<CameraTotals, 'camera'>) => totals.reduce((a, t) => a + t[k], 0);
+    const sum = (k: keyof Omit<CameraTotals, 'camera'>) => totals.reduce((a, t) => a + (t[k] ?? 0), 0);
     return {
       v: 1,
       ts: new Date().toISOString(),

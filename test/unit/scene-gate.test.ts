@@ -7,8 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { validateConfig } from '../../config/load.js';
 import { configSchema } from '../../config/schema.js';
 import { cv, type Mat } from '../../core/cv.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
 import type { SessionDecision } from '../../daemon/decision/types.js';
 import type { FaceDetection, FaceDetector } from '../../daemon/detect/types.js';
@@ -51,6 +53,26 @@ function frame(seed: number, person: boolean): Mat {
 const gateCfg = configSchema.parse({}).scene_gate;
 
 describe('scene gate', () => {
+  it('is on by default, and a bad scene_gate setting is KIOSK_E_CONFIG_INVALID naming the key', () => {
+    assert.deepEqual(
+      { enabled: gateCfg.enabled, idle_fps: gateCfg.idle_fps },
+      { enabled: true, idle_fps: 2 },
+    );
+    for (const [bad, key] of [
+      [{ idle_fps: 0 }, 'scene_gate.idle_fps'],
+      [{ pixel_delta: 300 }, 'scene_gate.pixel_delta'],
+      [{ min_changed: 1.5 }, 'scene_gate.min_changed'],
+      [{ idel_fps: 1 }, 'idel_fps'],
+    ] as const) {
+      assert.throws(
+        () => validateConfig({ scene_gate: bad }, 'test'),
+        (e: unknown) =>
+          e instanceof KioskError && e.code === ErrorCodes.CONFIG_INVALID && e.message.includes(key),
+        JSON.stringify(bad),
+      );
+    }
+  });
+
   it('sensor noise alone is no change; a person stepping in is', () => {
     const a = thumbnail(frame(1, false), gateCfg.thumb_width);
     const b = thumbnail(frame(2, false), gateCfg.thumb_width);

@@ -53,6 +53,7 @@ describe('Prometheus metrics', () => {
       fghv_frames_processed_total: 'counter',
       fghv_frames_dropped_total: 'counter',
       fghv_frames_stale_total: 'counter',
+      fghv_frames_gated_total: 'counter',
       fghv_camera_up: 'gauge',
       fghv_camera_down_seconds: 'gauge',
       fghv_mqtt_connected: 'gauge',

@@ -321,7 +321,7 @@ export function renderReport(outDir: string, benchDir: string): void {
     for (const r of runs) {
       const first = r.decisions.find((d) => d.atS >= r.spec.personAt);
       md.push(
-        `| ${r.codec} | ${r.spec.sceneGate ? `on${r.spec.gateOverrides ? ` (${JSON.stringify(r.spec.gateOverrides)})` : ''}` : 'off'} | ${f(r.empty.cpuMsPerS)} | ${f(r.person.cpuMsPerS)} | ${f(r.ratio * 100, 0)} % | ${f(r.ratioPerFrame * 100, 0)} % | ${r.empty.gated} of ${r.empty.processed} | ${r.person.processed} | ${r.personDecided && first ? `${first.decision} (${first.reason}), ${f(first.atS, 2)}` : 'no'} |`,
+        `| ${r.codec} | ${r.spec.sceneGate ? `on${r.spec.gateOverrides ? ` (${JSON.stringify(r.spec.gateOverrides)})` : ''}` : 'off'} | ${f(r.empty.cpuMsPerS)} | ${f(r.person.cpuMsPerS)} | ${f(r.ratio * 100, 1)} % | ${f(r.ratioPerFrame * 100, 1)} % | ${r.empty.gated} of ${r.empty.processed} | ${r.person.processed} | ${r.personDecided && first ? `${first.decision} (${first.reason}), ${f(first.atS, 2)}` : 'no'} |`,
       );
     }
     md.push('');
@@ -330,7 +330,7 @@ export function renderReport(outDir: string, benchDir: string): void {
       const med = median(on.map((r) => r.ratio));
       const decided = on.every((r) => r.personDecided);
       goals.push(
-        `| idle CPU <= 20 % of busy (${codec}, scene gate defaults), person still decided | median ${f(med === null ? null : med * 100, 0)} % of busy, per second; person decided in ${on.filter((r) => r.personDecided).length} of ${on.length} runs | ${med !== null && med <= 0.2 && decided ? 'met' : 'not met'} |`,
+        `| idle CPU <= 20 % of busy (${codec}, scene gate defaults), person still decided | median ${f(med === null ? null : med * 100, 1)} % of busy, per second; person decided in ${on.filter((r) => r.personDecided).length} of ${on.length} runs | ${med !== null && med <= 0.2 && decided ? 'met' : 'not met'} |`,
       );
     }
   }
