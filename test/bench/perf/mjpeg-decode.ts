@@ -24,6 +24,7 @@ import type { DetectorName, FaceDetection } from '../../../daemon/detect/types.j
 import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
 import { decodeJpeg, scaleFor } from '../../../drivers/camera/jpeg.js';
+import { testModel } from '../../helpers/models.js';
 
 const out = process.argv[2] ?? '';
 const images = path.resolve(packageRoot, '../shared/data/images');
@@ -68,11 +69,10 @@ async function main(): Promise<void> {
     { label: 'blazeface-back-256 (default)', name: 'blazeface', model: null },
     { label: 'yunet-n-320', name: 'yunet', model: shared('yunet_n_320_320.onnx') },
   ];
-  const liveness = await LivenessModel.load(
-    worker,
-    path.join(packageRoot, 'models/minifasnet/MiniFASNetV2.manifest.json'),
-    { providers: ['cpu'], intraOpThreads: 1 },
-  );
+  const liveness = await LivenessModel.load(worker, await testModel('minifasnet-v2'), {
+    providers: ['cpu'],
+    intraOpThreads: 1,
+  });
   const pLive = async (full: Mat, face: FaceDetection) => {
     const r = await liveness.classify(full, face);
     return r.scores.p_live ?? Object.values(r.scores)[0] ?? Number.NaN;
