@@ -26,13 +26,16 @@ const GOAL = 85;
 /** Core file -> the unit tests (dist/test/unit/<name>.test.js) that exercise it. */
 const TARGETS = [
   { file: 'daemon/decision/fusion.ts', tests: ['decision-fusion', 'decision-guidance'] },
-  { file: 'daemon/liveness/verdict.ts', tests: ['verdict', 'fghv-equivalence'] },
+  { file: 'daemon/liveness/verdict.ts', tests: ['verdict'] },
   { file: 'daemon/contract/signing/verify.ts', tests: ['signing-decisions'] },
   { file: 'daemon/contract/signing/canonical-json.ts', tests: ['signing-decisions', 'commands-request'] },
-  { file: 'daemon/contract/signing/strict-json.ts', tests: ['signing-decisions', 'commands-request'] },
-  { file: 'daemon/contract/signing/keys.ts', tests: ['signing-decisions', 'contract-schemas'] },
-  { file: 'daemon/contract/commands/request.ts', tests: ['commands-request', 'contract-schemas'] },
-  { file: 'daemon/contract/commands/thresholds-store.ts', tests: ['commands-request'] },
+  {
+    file: 'daemon/contract/signing/strict-json.ts',
+    tests: ['strict-json', 'signing-decisions', 'commands-request'],
+  },
+  { file: 'daemon/contract/signing/keys.ts', tests: ['signing-keys', 'signing-decisions'] },
+  { file: 'daemon/contract/commands/request.ts', tests: ['commands-request'] },
+  { file: 'daemon/contract/commands/thresholds-store.ts', tests: ['thresholds-store', 'commands-request'] },
   { file: 'daemon/models/model-install.ts', tests: ['model-install-checks'] },
   { file: 'daemon/drill/stats.ts', tests: ['drill-stats'] },
 ];

@@ -120,15 +120,24 @@ describe('command request parsing', () => {
     assert.equal(Buffer.byteLength(fill(1024)), 1024);
     assert.equal(code(parse('health_check', fill(1024))), 'ok');
     assert.equal(msg(parse('health_check', fill(1025))), 'request of 1025 bytes exceeds 1024');
-    assert.equal(msg(parse('restart', `{"t":${'['.repeat(17)}${']'.repeat(17)}}`)), 'request nests deeper than 16 levels');
+    assert.equal(
+      msg(parse('restart', `{"t":${'['.repeat(17)}${']'.repeat(17)}}`)),
+      'request nests deeper than 16 levels',
+    );
     assert.equal(code(parse('health_check', `{"transaction":${'['.repeat(15)}${']'.repeat(15)}}`)), 'ok');
     assert.equal(msg(parse('restart', '{"a":1,"a":1}')), 'request has a duplicate key');
     assert.equal(msg(parse('restart', Buffer.from([0xff]))), 'request is not UTF-8 JSON');
     assert.equal(msg(parse('restart', '{')), 'request is not UTF-8 JSON');
     assert.equal(msg(parse('restart', '"x"')), 'request must be a JSON object');
-    assert.match(msg(parse('launch', '{}')), /^unknown command \(known: health_check, get_config, set_thresholds,/);
+    assert.match(
+      msg(parse('launch', '{}')),
+      /^unknown command \(known: health_check, get_config, set_thresholds,/,
+    );
     // Schema failures name the field, or "(request)" for the object itself.
-    assert.match(msg(parse('set_thresholds', '{"thresholds":{"p_real_min":"x"}}')), /^thresholds\.p_real_min: /);
+    assert.match(
+      msg(parse('set_thresholds', '{"thresholds":{"p_real_min":"x"}}')),
+      /^thresholds\.p_real_min: /,
+    );
     assert.match(msg(parse('restart', '{"extra":1}')), /^\(request\): /);
     assert.match(msg(parse('model_update', '{"manifest":"m"}')), /^model: /);
     // A message is cut at 300 characters (a field path can be as long as the request allows).
@@ -142,20 +151,33 @@ describe('command request parsing', () => {
   test('argument schemas: bounds of each field', () => {
     const ok = (cmd: string, body: Record<string, unknown>) =>
       code(parse(cmd, JSON.stringify(body), { maxBytes: 1 << 16 }));
-    const sixteen = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${'abcdefghijklmnopq'[i]}`, 1]));
+    const sixteen = Object.fromEntries(
+      Array.from({ length: 16 }, (_, i) => [`k${'abcdefghijklmnopq'[i]}`, 1]),
+    );
     const seventeen = { ...sixteen, kz: 1 };
     // Unsigned mutating commands stop at UNSIGNED only after their arguments are valid.
     assert.equal(ok('set_thresholds', { thresholds: sixteen }), 'KIOSK_E_COMMAND_UNSIGNED');
     assert.equal(ok('set_thresholds', { thresholds: seventeen }), 'KIOSK_E_COMMAND_INVALID');
     assert.equal(ok('set_thresholds', { thresholds: { P_real: 1 } }), 'KIOSK_E_COMMAND_INVALID');
-    assert.equal(ok('set_thresholds', { thresholds: { [`${'a'.repeat(32)}`]: 1 } }), 'KIOSK_E_COMMAND_UNSIGNED');
-    assert.equal(ok('set_thresholds', { thresholds: { [`x${'a'.repeat(32)}`]: 1 } }), 'KIOSK_E_COMMAND_INVALID');
+    assert.equal(
+      ok('set_thresholds', { thresholds: { [`${'a'.repeat(32)}`]: 1 } }),
+      'KIOSK_E_COMMAND_UNSIGNED',
+    );
+    assert.equal(
+      ok('set_thresholds', { thresholds: { [`x${'a'.repeat(32)}`]: 1 } }),
+      'KIOSK_E_COMMAND_INVALID',
+    );
     const m = { model: 'm.onnx', manifest: 'm.json' };
     assert.equal(ok('model_update', { ...m, model: '' }), 'KIOSK_E_COMMAND_INVALID');
     assert.equal(ok('model_update', { ...m, manifest: 'x'.repeat(4097) }), 'KIOSK_E_COMMAND_INVALID');
     assert.equal(ok('model_update', { ...m, manifest: 'x'.repeat(4096) }), 'KIOSK_E_COMMAND_UNSIGNED');
     assert.equal(ok('model_update', { ...m, sha256: 'a'.repeat(63) }), 'KIOSK_E_COMMAND_INVALID');
     assert.equal(ok('model_update', { ...m, sha256: `${'a'.repeat(64)}0` }), 'KIOSK_E_COMMAND_INVALID');
+    assert.equal(ok('model_update', { ...m, sha256: `0${'a'.repeat(64)}` }), 'KIOSK_E_COMMAND_INVALID');
+    const upper = parse('model_update', JSON.stringify({ ...m, sha256: 'A'.repeat(64) }));
+    assert.equal(upper.ok ? '' : upper.message.replace(/^sha256: /, ''), 'lower-case hex sha256');
+    const empty = parse('set_thresholds', '{"thresholds":{}}');
+    assert.equal(empty.ok ? '' : empty.message, 'thresholds: 1 to 16 thresholds');
     assert.equal(ok('model_update', { ...m, manifest_sha256: 'g'.repeat(64) }), 'KIOSK_E_COMMAND_INVALID');
     assert.equal(ok('model_update', { ...m, signature: 's'.repeat(201) }), 'KIOSK_E_COMMAND_INVALID');
     assert.equal(ok('model_update', { ...m, signature: 's'.repeat(200) }), 'KIOSK_E_COMMAND_UNSIGNED');
@@ -212,7 +234,10 @@ describe('command request parsing', () => {
     const late = parse('restart', signedAt({ ...head, transaction: 3 }, now + 60_001), p);
     assert.equal(code(late), 'KIOSK_E_COMMAND_SIGNATURE_INVALID');
     assert.match(late.ok ? '' : late.message, /clock skew/);
-    assert.equal(code(parse('restart', signedAt({ ...head, transaction: 4 }, now - 60_001), p)), 'KIOSK_E_COMMAND_SIGNATURE_INVALID');
+    assert.equal(
+      code(parse('restart', signedAt({ ...head, transaction: 4 }, now - 60_001), p)),
+      'KIOSK_E_COMMAND_SIGNATURE_INVALID',
+    );
     const noTs = parse('restart', signedAt({ ...head, transaction: 5 }, null), p);
     assert.match(noTs.ok ? '' : noTs.message, /ts missing/);
     // The guard remembers each executed signature until its ts leaves the window.
@@ -223,19 +248,47 @@ describe('command request parsing', () => {
     // A read-only command: signed, it is checked and marked; unsigned, refused only when required.
     const hc = parse('health_check', signedAt({ command: 'health_check', device_id: 'k1' }, now), p);
     assert.ok(hc.ok && hc.signed);
-    assert.equal(code(parse('health_check', '{}', { ...p, requireSignature: true })), 'KIOSK_E_COMMAND_UNSIGNED');
+    const required = parse('health_check', '{}', { ...p, requireSignature: true });
+    assert.equal(code(required), 'KIOSK_E_COMMAND_UNSIGNED');
+    assert.equal(required.ok ? '' : required.message, 'request must be signed');
+    // Without a replay guard (a caller that keeps none), a valid signed request still runs.
+    assert.equal(
+      code(parse('restart', signedAt({ ...head, transaction: 10 }, now), { fleetKeys: [fleet.publicKey] })),
+      'ok',
+    );
     const forged = parse('health_check', '{"sig":"x"}', p);
     assert.equal(code(forged), 'KIOSK_E_COMMAND_SIGNATURE_INVALID');
+    const mangled = JSON.parse(signedAt({ ...head, transaction: 11 }, now));
+    mangled.transaction = 12;
+    const badSig = parse('restart', JSON.stringify(mangled), p);
+    assert.equal(badSig.ok ? '' : badSig.message, 'signature does not verify with any fleet key');
+    const again = parse('restart', signedAt({ ...head, transaction: 1 }, now - 60_000), p);
+    assert.equal(again.ok ? '' : again.message, 'request already executed (replay)');
     const noKey = parse('health_check', signedAt({ command: 'health_check', device_id: 'k1' }, now + 1), {
       ...p,
       fleetKeys: [],
     });
     assert.equal(noKey.ok ? '' : noKey.message, 'no fleet key is configured');
-    const otherCommand = parse('restart', signedAt({ command: 'reload_config', device_id: 'k1' }, now + 2), p);
-    assert.equal(otherCommand.ok ? '' : otherCommand.message, 'signed request must name this command and device');
+    const otherCommand = parse(
+      'restart',
+      signedAt({ command: 'reload_config', device_id: 'k1' }, now + 2),
+      p,
+    );
+    assert.equal(
+      otherCommand.ok ? '' : otherCommand.message,
+      'signed request must name this command and device',
+    );
     // A second fleet key verifies too (key rotation).
     const second = generateKeyPairSync('ed25519');
-    assert.equal(code(parse('restart', signedAt({ ...head, transaction: 6 }, now + 3), { ...p, fleetKeys: [second.publicKey, fleet.publicKey] })), 'ok');
+    assert.equal(
+      code(
+        parse('restart', signedAt({ ...head, transaction: 6 }, now + 3), {
+          ...p,
+          fleetKeys: [second.publicKey, fleet.publicKey],
+        }),
+      ),
+      'ok',
+    );
     // The replay guard failing to remember: not run, with the guard's code or COMMAND_FAILED.
     const failing = (err: unknown) => ({
       ...p,
@@ -246,7 +299,11 @@ describe('command request parsing', () => {
         },
       },
     });
-    const kiosk = parse('restart', signedAt({ ...head, transaction: 7 }, now), failing(new KioskError(ErrorCodes.STATE_WRITE_FAILED, 'disk full')));
+    const kiosk = parse(
+      'restart',
+      signedAt({ ...head, transaction: 7 }, now),
+      failing(new KioskError(ErrorCodes.STATE_WRITE_FAILED, 'disk full')),
+    );
     assert.equal(code(kiosk), 'KIOSK_E_STATE_WRITE_FAILED');
     assert.equal(kiosk.ok ? '' : kiosk.message, 'disk full');
     const plain = parse('restart', signedAt({ ...head, transaction: 8 }, now), failing(new Error('boom')));

@@ -125,13 +125,20 @@ describe('drill statistics', () => {
       [6, 5],
       [0, -1],
     ])
-      assert.throws(() => errorInterval(x as number, n as number), /need integers 0 <= errors <= n and n >= 1/);
+      assert.throws(
+        () => errorInterval(x as number, n as number),
+        /need integers 0 <= errors <= n and n >= 1/,
+      );
     assert.deepEqual(errorInterval(0, 4), { lower: 0, upper: 0.75, method: 'rule_of_three' });
     assert.deepEqual(errorInterval(0, 3), { lower: 0, upper: 1, method: 'rule_of_three' });
   });
 
   it('worst attack type: highest rate, ties to the type with more presentations; types sorted; unnamed ones grouped', () => {
-    const o = (attackType: string | null, accepted: boolean): Outcome => ({ label: 'attack', attackType, accepted });
+    const o = (attackType: string | null, accepted: boolean): Outcome => ({
+      label: 'attack',
+      attackType,
+      accepted,
+    });
     const r = errorRates([
       o('replay', true),
       o('replay', false),
@@ -164,7 +171,8 @@ describe('drill statistics', () => {
     assert.equal(requiredSamples(0.1, { errors: 1, n: 1000 }), 1000);
     assert.equal(requiredSamples(0.01, { errors: 0, n: 500 }), 500);
     assert.equal(requiredSamples(0.1, { errors: 2, n: 20 }), null, 'observed 0.1 is the target itself');
-    for (const bad of [1, -0.5, Number.NaN]) assert.throws(() => requiredSamples(bad), /target must be within/);
+    for (const bad of [1, -0.5, Number.NaN])
+      assert.throws(() => requiredSamples(bad), /target must be within/);
     assert.equal(requiredSamples(0.01), 300);
     assert.equal(requiredSamples(0.05), 60);
     assert.equal(requiredSamples(0.2), 15);

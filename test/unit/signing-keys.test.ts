@@ -21,6 +21,15 @@ const code = (fn: () => unknown) => {
     return isKioskError(e) ? e.code : `not a KioskError: ${String(e)}`;
   }
 };
+/** The error's code, message and whether it keeps its cause. */
+const described = (fn: () => unknown) => {
+  try {
+    fn();
+    return 'no error';
+  } catch (e) {
+    return isKioskError(e) ? `${e.code} ${e.message} (cause: ${e.cause instanceof Error})` : String(e);
+  }
+};
 
 describe('decision key', () => {
   test('a key file readable by group or others is tightened to 0600 and kept', () => {

@@ -21,7 +21,8 @@ const refusal = (fn: () => unknown): string => {
     fn();
     return 'accepted';
   } catch (e) {
-    return isKioskError(e) ? `${e.code}: ${e.message}` : `not a KioskError: ${String(e)}`;
+    if (!isKioskError(e)) return `not a KioskError: ${String(e)}`;
+    return `${e.code}: ${e.message}${e.code.startsWith('KIOSK_E_STATE') ? ` (cause: ${e.cause instanceof Error})` : ''}`;
   }
 };
 
@@ -35,9 +36,18 @@ describe('threshold overrides', () => {
     assert.deepEqual(mergeThresholdUpdate(fghv, { p_real_min: 0.5 }, strict(fghv)), fghv);
     assert.deepEqual(mergeThresholdUpdate(fghv, { var_max: 0.01 }, strict(fghv)), fghv);
     assert.deepEqual(mergeThresholdUpdate(fghv, { delta_kl_max: -0.2 }, strict(fghv)), fghv);
-    assert.match(refusal(() => mergeThresholdUpdate(fghv, { p_real_min: 0.4999 }, strict(fghv))), /looser/);
-    assert.match(refusal(() => mergeThresholdUpdate(fghv, { var_max: 0.0101 }, strict(fghv))), /looser/);
-    assert.match(refusal(() => mergeThresholdUpdate(fghv, { delta_kl_max: -0.19 }, strict(fghv))), /looser/);
+    assert.match(
+      refusal(() => mergeThresholdUpdate(fghv, { p_real_min: 0.4999 }, strict(fghv))),
+      /looser/,
+    );
+    assert.match(
+      refusal(() => mergeThresholdUpdate(fghv, { var_max: 0.0101 }, strict(fghv))),
+      /looser/,
+    );
+    assert.match(
+      refusal(() => mergeThresholdUpdate(fghv, { delta_kl_max: -0.19 }, strict(fghv))),
+      /looser/,
+    );
     // delta_kl_max has no range of its own: any stricter (lower) value, negative too.
     assert.deepEqual(mergeThresholdUpdate(fghv, { delta_kl_max: -5 }, strict(fghv)), {
       ...fghv,
@@ -49,7 +59,10 @@ describe('threshold overrides', () => {
       spoof_max: 0.4,
     });
     const msg = refusal(() => mergeThresholdUpdate(softmax, { spoof_max: 0.6 }, strict(softmax)));
-    assert.match(msg, /^KIOSK_E_COMMAND_INVALID: threshold spoof_max=0.6 is looser than the model's spoof_max=0.5/);
+    assert.match(
+      msg,
+      /^KIOSK_E_COMMAND_INVALID: threshold spoof_max=0.6 is looser than the model's spoof_max=0.5/,
+    );
     assert.match(msg, /liveness\.allow_looser_thresholds/);
   });
 
@@ -89,12 +102,39 @@ describe('threshold overrides', () => {
     );
     // A model threshold that the floor does not name, or whose name says no direction.
     const odd = { live_min: 0.8, margin: 0.1 };
-    assert.match(refusal(() => mergeThresholdUpdate(odd, { margin: 0.05 }, strict({ live_min: 0.8 }))), /margin=0.05 is looser than the model's margin=\(none\)/);
-    assert.match(refusal(() => mergeThresholdUpdate(odd, { margin: 0.2 }, strict(odd))), /looser/);
+    assert.match(
+      refusal(() => mergeThresholdUpdate(odd, { margin: 0.05 }, strict({ live_min: 0.8 }))),
+      /margin=0.05 is looser than the model's margin=\(none\)/,
+    );
+    assert.match(
+      refusal(() => mergeThresholdUpdate(odd, { margin: 0.2 }, strict(odd))),
+      /looser/,
+    );
+    assert.match(
+      refusal(() => mergeThresholdUpdate(odd, { margin: 0.05 }, strict(odd))),
+      /looser/,
+      'no direction: neither way is stricter',
+    );
+    assert.equal(
+      refusal(() => mergeThresholdUpdate(softmax, { a_min: 1, b_max: 2 }, loose(softmax))),
+      'KIOSK_E_COMMAND_INVALID: unknown threshold(s) a_min, b_max (valid: live_min, spoof_max)',
+    );
+    // Range checks go by the key's prefix only: "step_max" is not a probability, "covar_max" not a variance.
+    const other = { step_max: 1, covar_max: 0 };
+    assert.deepEqual(mergeThresholdUpdate(other, { step_max: 5, covar_max: -1 }, loose(other)), {
+      step_max: 5,
+      covar_max: -1,
+    });
     assert.deepEqual(mergeThresholdUpdate(odd, { margin: 0.2 }, loose(odd)), { live_min: 0.8, margin: 0.2 });
-    assert.match(refusal(() => mergeThresholdUpdate(softmax, { live_min: 0.85 }, strict({}))), /looser/);
+    assert.match(
+      refusal(() => mergeThresholdUpdate(softmax, { live_min: 0.85 }, strict({}))),
+      /looser/,
+    );
     // The merged set keeps the keys not updated.
-    assert.deepEqual(mergeThresholdUpdate(fghv, { var_max: 0.005 }, strict(fghv)), { ...fghv, var_max: 0.005 });
+    assert.deepEqual(mergeThresholdUpdate(fghv, { var_max: 0.005 }, strict(fghv)), {
+      ...fghv,
+      var_max: 0.005,
+    });
   });
 
   test('stored per model: read back for that model only, finite numbers only; corrupt and unwritable state refused', () => {
@@ -110,18 +150,24 @@ describe('threshold overrides', () => {
     assert.deepEqual(readThresholds(dir, 'b'.repeat(64)), {}, 'another model');
     writeFileSync(
       thresholdsFile(dir),
-      JSON.stringify({ model_sha256: 'a'.repeat(64), thresholds: { live_min: 0.9, spoof_max: '0.1', x: null } }),
+      JSON.stringify({
+        model_sha256: 'a'.repeat(64),
+        thresholds: { live_min: 0.9, spoof_max: '0.1', x: null },
+      }),
     );
     assert.deepEqual(readThresholds(dir, 'a'.repeat(64)), { live_min: 0.9 });
     writeFileSync(thresholdsFile(dir), '{"model_sha256":');
-    assert.match(refusal(() => readThresholds(dir, 'a'.repeat(64))), /^KIOSK_E_STATE_CORRUPT: .*thresholds\.json is not valid JSON/);
+    assert.match(
+      refusal(() => readThresholds(dir, 'a'.repeat(64))),
+      /^KIOSK_E_STATE_CORRUPT: .*thresholds\.json is not valid JSON \(cause: true\)$/,
+    );
     // A state dir that cannot be created (a dangling link).
     const parent = tempDir('thr');
     const broken = path.join(parent, 'state');
     symlinkSync(path.join(parent, 'gone', 'deeper'), broken);
     assert.match(
       refusal(() => writeThresholds(broken, { model_sha256: 'a'.repeat(64), thresholds: {} })),
-      /^KIOSK_E_STATE_WRITE_FAILED: cannot write .*thresholds\.json/,
+      /^KIOSK_E_STATE_WRITE_FAILED: cannot write .*thresholds\.json \(cause: true\)$/,
     );
     // A directory where the file should be: unreadable, so nothing is applied.
     const other = tempDir('thr');
