@@ -48,10 +48,11 @@ describe('decision key', () => {
 
   test('unreadable, corrupt and unwritable key files are refused with their codes', () => {
     const dir = tempDir('key');
-    mkdirSync(path.join(dir, 'decision-key.pem'));
+    const keyFile = path.join(dir, 'decision-key.pem');
+    mkdirSync(keyFile);
     assert.equal(
-      code(() => DecisionSigner.loadOrCreate(dir)),
-      'KIOSK_E_STATE_CORRUPT',
+      described(() => DecisionSigner.loadOrCreate(dir)),
+      `KIOSK_E_STATE_CORRUPT cannot read the decision key ${keyFile} (cause: true)`,
       'a directory',
     );
     const bad = tempDir('key');
@@ -59,8 +60,8 @@ describe('decision key', () => {
       mode: 0o600,
     });
     assert.equal(
-      code(() => DecisionSigner.loadOrCreate(bad)),
-      'KIOSK_E_STATE_CORRUPT',
+      described(() => DecisionSigner.loadOrCreate(bad)),
+      `KIOSK_E_STATE_CORRUPT ${path.join(bad, 'decision-key.pem')} is not a private key (cause: true)`,
       'garbage',
     );
     assert.match(String(readFileSync(path.join(bad, 'decision-key.pem'))), /not a key/, 'left as it was');
@@ -68,8 +69,8 @@ describe('decision key', () => {
     const broken = path.join(tempDir('key'), 'state');
     symlinkSync(path.join(path.dirname(broken), 'gone', 'deeper'), broken);
     assert.equal(
-      code(() => DecisionSigner.loadOrCreate(broken)),
-      'KIOSK_E_STATE_WRITE_FAILED',
+      described(() => DecisionSigner.loadOrCreate(broken)),
+      `KIOSK_E_STATE_WRITE_FAILED cannot write the decision key ${path.join(broken, 'decision-key.pem')} (cause: true)`,
     );
   });
 
