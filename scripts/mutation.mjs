@@ -36,7 +36,7 @@ const TARGETS = [
   { file: 'daemon/contract/signing/keys.ts', tests: ['signing-keys', 'signing-decisions'] },
   { file: 'daemon/contract/commands/request.ts', tests: ['commands-request'] },
   { file: 'daemon/contract/commands/thresholds-store.ts', tests: ['thresholds-store', 'commands-request'] },
-  { file: 'daemon/models/model-install.ts', tests: ['model-install-checks'] },
+  { file: 'daemon/models/model-install.ts', tests: ['model-install-store', 'model-install-checks'] },
   { file: 'daemon/drill/stats.ts', tests: ['drill-stats'] },
 ];
 
