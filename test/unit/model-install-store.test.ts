@@ -32,6 +32,14 @@ const failure = async (p: Promise<unknown>) => {
     return isKioskError(e) ? `${e.code}: ${e.message}` : `not a KioskError: ${String(e)}`;
   }
 };
+const cause = async (p: Promise<unknown>) => {
+  try {
+    await p;
+    return 'no error';
+  } catch (e) {
+    return isKioskError(e) && e.cause instanceof Error ? e.cause.constructor.name : 'no cause';
+  }
+};
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 describe('model install: verify, stage, commit', () => {
@@ -44,6 +52,10 @@ describe('model install: verify, stage, commit', () => {
     assert.equal(
       await failure(stageModel({ stateDir, modelFile: m.file, manifestFile: notJson })),
       `KIOSK_E_MANIFEST_INVALID: model manifest ${notJson} cannot be read as JSON`,
+    );
+    assert.equal(
+      await cause(stageModel({ stateDir, modelFile: m.file, manifestFile: notJson })),
+      'SyntaxError',
     );
     const ensemble = path.join(dir, 'ensemble.json');
     writeFileSync(
@@ -67,6 +79,10 @@ describe('model install: verify, stage, commit', () => {
     assert.equal(
       await failure(stageModel({ stateDir, modelFile: missing, manifestFile: m.manifest })),
       `KIOSK_E_MODEL_NOT_FOUND: model file ${missing} cannot be read`,
+    );
+    assert.equal(
+      await cause(stageModel({ stateDir, modelFile: missing, manifestFile: m.manifest })),
+      'Error',
     );
     const other = writeStubModel(dir, 'other', [0.1, 0.9]);
     const mismatch = await stageModel({ stateDir, modelFile: other.file, manifestFile: m.manifest }).catch(
@@ -220,6 +236,7 @@ describe('model install: verify, stage, commit', () => {
     writeFileSync(path.join(modelsDir(stateDir), 'installed.json'), '{"current":');
     const corrupt = await failure(Promise.resolve().then(() => readInstalled(stateDir)));
     assert.match(corrupt, /^KIOSK_E_STATE_CORRUPT: .*installed\.json is not valid JSON$/);
+    assert.equal(await cause(Promise.resolve().then(() => readInstalled(stateDir))), 'SyntaxError');
     writeFileSync(path.join(modelsDir(stateDir), 'installed.json'), '{}');
     assert.deepEqual(readInstalled(stateDir), { current: null, previous: null });
   });
@@ -233,5 +250,28 @@ describe('model install: verify, stage, commit', () => {
       const [x, y, w, h] = face.box;
       for (const [lx, ly] of face.landmarks) assert.ok(lx > x && lx < x + w && ly > y && ly < y + h);
     }
+    // Flat grey, a horizontal gradient (each channel = the column), and fixed-seed noise.
+    const data = inputs.map((i) => i.image.getData() as Buffer);
+    assert.equal(data[0]?.length, 256 * 256 * 3);
+    assert.ok(data[0]?.every((v) => v === 128));
+    for (const [row, col] of [
+      [0, 0],
+      [10, 37],
+      [255, 255],
+    ] as const) {
+      const at = (row * 256 + col) * 3;
+      assert.deepEqual(
+        [...(data[1]?.subarray(at, at + 3) ?? [])],
+        [col, col, col],
+        `gradient at ${row},${col}`,
+      );
+    }
+    let seed = 12345;
+    const noise = Array.from({ length: 6 }, () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed >>> 24;
+    });
+    assert.deepEqual([...(data[2]?.subarray(0, 6) ?? [])], noise);
+    assert.ok(new Set(data[2]).size > 200, 'noise covers the byte range');
   });
 });
