@@ -101,7 +101,78 @@ describe('drill statistics', () => {
     assert.equal(none.bpcer.ci, null);
   });
 
+  it('binomial cdf at its edges: k < 0, k >= n, p = 0 and p = 1', () => {
+    assert.equal(binomialCdf(-1, 3, 0.5), 0);
+    assert.equal(binomialCdf(5, 3, 0.5), 1);
+    assert.equal(binomialCdf(0, 5, 0), 1);
+    assert.equal(binomialCdf(4, 5, 1), 0);
+    close(binomialCdf(0, 4, 0.25), 0.75 ** 4, 1e-12);
+    // n = 4, p = 0.25: P(X <= 1) = 0.75^4 + 4 * 0.25 * 0.75^3.
+    close(binomialCdf(1, 4, 0.25), 0.75 ** 4 + 4 * 0.25 * 0.75 ** 3, 1e-12);
+    close(binomialCdf(2, 4, 0.9), 0.1 ** 4 + 4 * 0.9 * 0.1 ** 3 + 6 * 0.81 * 0.01, 1e-12);
+  });
+
+  it('Clopper-Pearson at another confidence, and counts that cannot be', () => {
+    for (const n of [3, 40]) {
+      close(clopperPearson(0, n, 0.9).upper, 1 - 0.05 ** (1 / n), 1e-9);
+      close(clopperPearson(n, n, 0.9).lower, 0.05 ** (1 / n), 1e-9);
+    }
+    assert.equal(clopperPearson(0, 7).lower, 0);
+    assert.equal(clopperPearson(7, 7).upper, 1);
+    for (const [x, n] of [
+      [-1, 5],
+      [1, 1.5],
+      [6, 5],
+      [0, -1],
+    ])
+      assert.throws(
+        () => errorInterval(x as number, n as number),
+        /need integers 0 <= errors <= n and n >= 1/,
+      );
+    assert.deepEqual(errorInterval(0, 4), { lower: 0, upper: 0.75, method: 'rule_of_three' });
+    assert.deepEqual(errorInterval(0, 3), { lower: 0, upper: 1, method: 'rule_of_three' });
+  });
+
+  it('worst attack type: highest rate, ties to the type with more presentations; types sorted; unnamed ones grouped', () => {
+    const o = (attackType: string | null, accepted: boolean): Outcome => ({
+      label: 'attack',
+      attackType,
+      accepted,
+    });
+    const r = errorRates([
+      o('replay', true),
+      o('replay', false),
+      o('mask', true),
+      o('mask', false),
+      o('mask', true),
+      o('mask', false),
+      o('print', false),
+      o(null, false),
+      o(null, false),
+    ]);
+    assert.deepEqual(Object.keys(r.apcer), ['mask', 'print', 'replay', 'unspecified']);
+    assert.equal(r.apcer.unspecified?.n, 2);
+    assert.equal(r.worstAttack, 'mask', 'replay and mask both 0.5: mask has 4 presentations, replay 2');
+    assert.equal(r.bpcer.n, 0);
+    assert.equal(r.acer, null, 'no bona fide: ACER unmeasured');
+    const first = errorRates([o('b', true), o('b', true), o('a', true)]);
+    assert.equal(first.worstAttack, 'b');
+    const lower = errorRates([o('a', false), o('b', true), o('b', false), o('b', false)]);
+    assert.equal(lower.worstAttack, 'b', '1/3 beats 0/1');
+    assert.equal(lower.apcer.b?.rate, 1 / 3);
+  });
+
   it('sample size for a target: rule of three without errors, Clopper-Pearson with some', () => {
+    // The smallest such total: one fewer does not show it.
+    const m2 = requiredSamples(0.1, { errors: 1, n: 20 }) as number;
+    assert.ok(clopperPearson(Math.round(0.05 * m2), m2).upper <= 0.1);
+    assert.ok(clopperPearson(Math.round(0.05 * (m2 - 1)), m2 - 1).upper > 0.1, `${m2 - 1} already shows it`);
+    // Enough already: the count so far.
+    assert.equal(requiredSamples(0.1, { errors: 1, n: 1000 }), 1000);
+    assert.equal(requiredSamples(0.01, { errors: 0, n: 500 }), 500);
+    assert.equal(requiredSamples(0.1, { errors: 2, n: 20 }), null, 'observed 0.1 is the target itself');
+    for (const bad of [1, -0.5, Number.NaN])
+      assert.throws(() => requiredSamples(bad), /target must be within/);
     assert.equal(requiredSamples(0.01), 300);
     assert.equal(requiredSamples(0.05), 60);
     assert.equal(requiredSamples(0.2), 15);

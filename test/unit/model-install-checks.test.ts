@@ -47,6 +47,17 @@ describe('model self-test before install', () => {
     }
   });
 
+  it('live probabilities of exactly 0 and exactly 1 are in range', async () => {
+    for (const [name, scores] of [
+      ['zero', [1, 0]],
+      ['one', [0, 1]],
+    ] as const) {
+      const m = writeStubModel(dir, name, [...scores]);
+      const { model } = await prepareModel(worker, config, { modelFile: m.file, manifestFile: m.manifest });
+      await model.close();
+    }
+  });
+
   it('NaN, negative and >1 live probabilities are refused; the installed model stays current', async () => {
     const good = writeStubModel(dir, 'current', [0.4, 0.6]);
     const installed = await installModelOffline(config, good.file, good.manifest);
@@ -63,6 +74,7 @@ describe('model self-test before install', () => {
       await assert.rejects(installModelOffline(config, bad.file, bad.manifest), (e) => {
         assert.ok(isKioskError(e, 'KIOSK_E_MODEL_SELF_TEST_FAILED'), `${name}: ${String(e)}`);
         assert.match((e as Error).message, shown);
+        assert.deepEqual(e.details, { input: 0, score: 'p_live', value: Number(scores[1].toFixed(2)) });
         return true;
       });
       const after = readInstalled(stateDir);

@@ -44,6 +44,35 @@ describe('canonical JSON', () => {
 describe('decision signatures', () => {
   const signer = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
 
+  test('every failure has its own reason; the checks asked for are the ones made', () => {
+    const d = decision(signer, 5);
+    const key = signer.publicKey;
+    // verifySignature on what is not a signed object: false, never a throw.
+    for (const x of [null, 'text', 7, [d], { ...d, sig: 5 }, { ...d, sig: undefined }])
+      assert.equal(verifySignature(x, key), false, JSON.stringify(x)?.slice(0, 40));
+    // A payload canonical JSON cannot encode (a function-valued field): false, not a throw.
+    assert.equal(verifySignature({ ...d, f: () => 1 }, key), false);
+    // Objects given as objects are checked as such; text and bytes are parsed strictly first.
+    assert.deepEqual(checkDecision(null, key), { ok: false, reason: 'not_an_object' });
+    assert.deepEqual(checkDecision(7, key), { ok: false, reason: 'not_an_object' });
+    assert.deepEqual(checkDecision('null', key), { ok: false, reason: 'not_an_object' });
+    assert.deepEqual(checkDecision(Buffer.from([0xff, 0x22]), key), { ok: false, reason: 'not_json' });
+    assert.deepEqual(checkDecision({ ...d, sig: 5 }, key), { ok: false, reason: 'missing_signature' });
+    const { sig: _sig, ...unsigned } = d;
+    assert.deepEqual(checkDecision(unsigned, key), { ok: false, reason: 'missing_signature' });
+    assert.deepEqual(checkDecision(JSON.stringify(d), key), { ok: true, seq: 5 });
+    // Without `now` no expiry check is made; with it, a missing or unreadable expires_at fails.
+    const old = decision(signer, 6, Date.parse('2020-01-01T00:00:00Z'));
+    assert.deepEqual(checkDecision(old, key), { ok: true, seq: 6 });
+    const noExpiry = signer.sign({ ...d, sig: undefined, expires_at: undefined });
+    assert.deepEqual(checkDecision(noExpiry, key, { now: 0 }), { ok: false, reason: 'expired' });
+    const numericExpiry = signer.sign({ ...d, sig: undefined, expires_at: 9e15 });
+    assert.deepEqual(checkDecision(numericExpiry, key, { now: 0 }), { ok: false, reason: 'expired' });
+    // A seq that is not a number never passes a replay check.
+    const textSeq = signer.sign({ ...d, sig: undefined, seq: '99' });
+    assert.deepEqual(checkDecision(textSeq, key, { lastSeq: 1 }), { ok: false, reason: 'replayed_seq' });
+  });
+
   test('a signed decision verifies; any altered field, another key or a missing sig does not', () => {
     const d = decision(signer, 5);
     assert.match(d.sig, /^[A-Za-z0-9+/]{86}==$/);

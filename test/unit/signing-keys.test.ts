@@ -21,6 +21,15 @@ const code = (fn: () => unknown) => {
     return isKioskError(e) ? e.code : `not a KioskError: ${String(e)}`;
   }
 };
+/** The error's code, message and whether it keeps its cause. */
+const described = (fn: () => unknown) => {
+  try {
+    fn();
+    return 'no error';
+  } catch (e) {
+    return isKioskError(e) ? `${e.code} ${e.message} (cause: ${e.cause instanceof Error})` : String(e);
+  }
+};
 
 describe('decision key', () => {
   test('a key file readable by group or others is tightened to 0600 and kept', () => {
@@ -39,10 +48,11 @@ describe('decision key', () => {
 
   test('unreadable, corrupt and unwritable key files are refused with their codes', () => {
     const dir = tempDir('key');
-    mkdirSync(path.join(dir, 'decision-key.pem'));
+    const keyFile = path.join(dir, 'decision-key.pem');
+    mkdirSync(keyFile);
     assert.equal(
-      code(() => DecisionSigner.loadOrCreate(dir)),
-      'KIOSK_E_STATE_CORRUPT',
+      described(() => DecisionSigner.loadOrCreate(dir)),
+      `KIOSK_E_STATE_CORRUPT cannot read the decision key ${keyFile} (cause: true)`,
       'a directory',
     );
     const bad = tempDir('key');
@@ -50,8 +60,8 @@ describe('decision key', () => {
       mode: 0o600,
     });
     assert.equal(
-      code(() => DecisionSigner.loadOrCreate(bad)),
-      'KIOSK_E_STATE_CORRUPT',
+      described(() => DecisionSigner.loadOrCreate(bad)),
+      `KIOSK_E_STATE_CORRUPT ${path.join(bad, 'decision-key.pem')} is not a private key (cause: true)`,
       'garbage',
     );
     assert.match(String(readFileSync(path.join(bad, 'decision-key.pem'))), /not a key/, 'left as it was');
@@ -59,8 +69,8 @@ describe('decision key', () => {
     const broken = path.join(tempDir('key'), 'state');
     symlinkSync(path.join(path.dirname(broken), 'gone', 'deeper'), broken);
     assert.equal(
-      code(() => DecisionSigner.loadOrCreate(broken)),
-      'KIOSK_E_STATE_WRITE_FAILED',
+      described(() => DecisionSigner.loadOrCreate(broken)),
+      `KIOSK_E_STATE_WRITE_FAILED cannot write the decision key ${path.join(broken, 'decision-key.pem')} (cause: true)`,
     );
   });
 

@@ -44,6 +44,8 @@ describe('strict JSON', () => {
     // After an inner object closes, the outer object's keys are still checked.
     assert.equal(reason('{"a":{"x":1},"a":2}'), 'duplicate_key');
     assert.equal(reason('{"a":[1],"a":[2]}'), 'duplicate_key');
+    // Arrays hold no keys: a string followed by a colon inside one is malformed JSON, not a key.
+    assert.equal(reason('["a":1,"a":2]'), 'not_json');
     // Whitespace of every kind between a key and its colon.
     assert.equal(reason('{"a" \t\n\r:1,"a"\n:2}'), 'duplicate_key');
     // Allowed when not asked for (the last value wins, as JSON.parse does).
