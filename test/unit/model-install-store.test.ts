@@ -76,9 +76,10 @@ describe('model install: verify, stage, commit', () => {
       'KIOSK_E_MANIFEST_INVALID: model install takes one model file and its manifest, not an ensemble',
     );
     const missing = path.join(dir, 'missing.onnx');
+    // The file rule (core/file-rule.ts) names the system's reason after the path.
     assert.equal(
       await failure(stageModel({ stateDir, modelFile: missing, manifestFile: m.manifest })),
-      `KIOSK_E_MODEL_NOT_FOUND: model file ${missing} cannot be read`,
+      `KIOSK_E_MODEL_NOT_FOUND: model file ${missing} cannot be read: ENOENT: no such file or directory, open '${missing}'`,
     );
     assert.equal(
       await cause(stageModel({ stateDir, modelFile: missing, manifestFile: m.manifest })),

@@ -61,16 +61,18 @@ describe('decision signatures', () => {
     const { sig: _sig, ...unsigned } = d;
     assert.deepEqual(checkDecision(unsigned, key), { ok: false, reason: 'missing_signature' });
     assert.deepEqual(checkDecision(JSON.stringify(d), key), { ok: true, seq: 5 });
-    // Without `now` no expiry check is made; with it, a missing or unreadable expires_at fails.
+    // Without `now` no expiry check against the clock is made; a missing or unreadable
+    // expires_at fails with or without it (bad_expiry: it must lie within 300 s after ts).
     const old = decision(signer, 6, Date.parse('2020-01-01T00:00:00Z'));
     assert.deepEqual(checkDecision(old, key), { ok: true, seq: 6 });
     const noExpiry = signer.sign({ ...d, sig: undefined, expires_at: undefined });
-    assert.deepEqual(checkDecision(noExpiry, key, { now: 0 }), { ok: false, reason: 'expired' });
+    assert.deepEqual(checkDecision(noExpiry, key, { now: 0 }), { ok: false, reason: 'bad_expiry' });
+    assert.deepEqual(checkDecision(noExpiry, key), { ok: false, reason: 'bad_expiry' });
     const numericExpiry = signer.sign({ ...d, sig: undefined, expires_at: 9e15 });
-    assert.deepEqual(checkDecision(numericExpiry, key, { now: 0 }), { ok: false, reason: 'expired' });
-    // A seq that is not a number never passes a replay check.
+    assert.deepEqual(checkDecision(numericExpiry, key, { now: 0 }), { ok: false, reason: 'bad_expiry' });
+    // A seq that is not a number never passes, replay check or not.
     const textSeq = signer.sign({ ...d, sig: undefined, seq: '99' });
-    assert.deepEqual(checkDecision(textSeq, key, { lastSeq: 1 }), { ok: false, reason: 'replayed_seq' });
+    assert.deepEqual(checkDecision(textSeq, key, { lastSeq: 1 }), { ok: false, reason: 'bad_seq' });
   });
 
   test('a signed decision verifies; any altered field, another key or a missing sig does not', () => {
