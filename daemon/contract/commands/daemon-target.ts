@@ -11,8 +11,8 @@ import { ErrorCodes, KioskError } from '../../../core/errors.js';
 import { redactDeep } from '../../../core/log.js';
 import type { LivenessModel } from '../../liveness/liveness-model.js';
 import { confinedFile, MAX_MANIFEST_BYTES } from '../../models/model-update.js';
-import type { HealthReporter } from '../../telemetry/health.js';
 import type { AuditEventName } from '../audit/events.js';
+import type { HealthPayload } from '../topics.js';
 import type { CommandTarget } from './command-server.js';
 import { mergeThresholdUpdate, readThresholds, writeThresholds } from './thresholds-store.js';
 
@@ -29,7 +29,8 @@ export interface DaemonInternals {
   config: Config;
   configFile: string | null;
   liveness: () => LivenessModel | null;
-  health: () => HealthReporter | null;
+  /** The health report (telemetry/health.ts's HealthReporter, a floor above: passed in, not imported). */
+  health: () => { snapshot(): Promise<HealthPayload> } | null;
   updateModel?: (model: string, manifest: string, signature?: string | null) => Promise<unknown>;
   /** Republishes info (thresholds and model are part of what a fleet sees). */
   infoChanged: () => void;
