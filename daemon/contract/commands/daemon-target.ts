@@ -52,27 +52,14 @@ export function configHash(config: Config, overrides: Record<string, number> = {
   return h.digest('hex').slice(0, 16);
 }
 
-/** The liveness model's threshold object, mutable: the verdict functions read it per frame. */
-function liveThresholds(model: LivenessModel): Record<string, number> {
-  return model.activeThresholds as Record<string, number>;
-}
-
-/** Each model's thresholds as loaded (manifest + config file), before any override. */
-const floors = new WeakMap<LivenessModel, Readonly<Record<string, number>>>();
-
+/** Each model's thresholds as loaded (manifest + config file), before any override (its owner, liveness/thresholds.ts). */
 export function floorOf(model: LivenessModel): Readonly<Record<string, number>> {
-  let floor = floors.get(model);
-  if (!floor) {
-    floor = Object.freeze({ ...model.activeThresholds });
-    floors.set(model, floor);
-  }
-  return floor;
+  return model.thresholds.floor;
 }
 
 /** The overrides set by `set_thresholds` that are in force for this model ({} when none). */
 export function thresholdOverrides(model: LivenessModel): Record<string, number> {
-  const floor = floorOf(model);
-  return Object.fromEntries(Object.entries(model.activeThresholds).filter(([k, v]) => floor[k] !== v));
+  return model.thresholds.overrides();
 }
 
 export interface ThresholdsContext {
@@ -106,7 +93,7 @@ export function applyThresholdOverrides(
   const stored = { ...thresholdOverrides(m), ...update };
   // Persist first: a crash right after answering must not forget what was acknowledged.
   writeThresholds(config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
-  Object.assign(liveThresholds(m), merged);
+  m.thresholds.apply(merged);
   ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: floorOf(m) });
   ctx.log?.warn(
     { before, after: merged, by },
@@ -132,7 +119,7 @@ export function applyStoredThresholds(
       floor,
       allowLooser: config.liveness.allow_looser_thresholds,
     });
-    Object.assign(liveThresholds(model), merged);
+    model.thresholds.apply(merged);
     return { applied: stored, refused: null };
   } catch (err) {
     return { applied: {}, refused: err instanceof Error ? err.message : String(err) };
