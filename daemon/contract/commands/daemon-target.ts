@@ -52,16 +52,6 @@ export function configHash(config: Config, overrides: Record<string, number> = {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Each model's thresholds as loaded (manifest + config file), before any override (its owner, liveness/thresholds.ts). */
-export function floorOf(model: LivenessModel): Readonly<Record<string, number>> {
-  return model.thresholds.floor;
-}
-
-/** The overrides set by `set_thresholds` that are in force for this model ({} when none). */
-export function thresholdOverrides(model: LivenessModel): Record<string, number> {
-  return model.thresholds.overrides();
-}
-
 export interface ThresholdsContext {
   model: LivenessModel;
   config: Pick<Config, 'device' | 'liveness'>;
@@ -85,16 +75,16 @@ export function applyThresholdOverrides(
   const { model: m, config } = ctx;
   const before = { ...m.activeThresholds };
   const merged = mergeThresholdUpdate(before, update, {
-    floor: floorOf(m),
+    floor: m.thresholds.floor,
     allowLooser: config.liveness.allow_looser_thresholds,
   });
   const changed = Object.keys(merged).filter((k) => before[k] !== merged[k]);
   // What is in force plus the update: stored values the floor refused at start are dropped.
-  const stored = { ...thresholdOverrides(m), ...update };
+  const stored = { ...m.thresholds.overrides(), ...update };
   // Persist first: a crash right after answering must not forget what was acknowledged.
   writeThresholds(config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
   m.thresholds.apply(merged);
-  ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: floorOf(m) });
+  ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: m.thresholds.floor });
   ctx.log?.warn(
     { before, after: merged, by },
     `liveness thresholds overridden by ${by}: ${changed.map((k) => `${k}=${merged[k]}`).join(', ') || 'no change'}`,
@@ -112,7 +102,7 @@ export function applyStoredThresholds(
   model: LivenessModel,
   config: Pick<Config, 'device' | 'liveness'>,
 ): { applied: Record<string, number>; refused: string | null } {
-  const floor = floorOf(model);
+  const floor = model.thresholds.floor;
   const stored = readThresholds(config.device.state_dir, model.info.sha256);
   try {
     const merged = mergeThresholdUpdate(model.activeThresholds, stored, {
@@ -140,7 +130,7 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
     },
     getConfig() {
       const m = model();
-      const overrides = thresholdOverrides(m);
+      const overrides = m.thresholds.overrides();
       return {
         config: redactDeep(d.config),
         config_hash: configHash(d.config, overrides),
