@@ -31,6 +31,13 @@ SETS = {  # name -> (per-domain counts, attack types, data seed)
 }
 TRAIN = {"family": "lite", "width": 0.5, "gen_hidden": 128, "batch": 32, "hypotheses": 8, "lr_backbone": 1e-3,
          "lr_gen": 1e-3, "weight_decay": 5e-4, "simulate_p": 0.1}
+
+
+def cli_args(opts: dict) -> list[str]:
+    """The `python3 -m fghv train` flags for these options (recorded in the report, to rerun by hand)."""
+    return [x for k, v in opts.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+
+
 ROWS = ["baseline (CE)", "FGHV p_real only", "FGHV var only", "FGHV delta_kl only", "FGHV full box"]
 
 
@@ -204,7 +211,7 @@ def run(a) -> dict:
     out = {
         "command": f"python3 -m fghv ablation --out {a.out} --seeds {a.seeds} --steps {a.steps} --threads {a.threads} --crop {size}",
         "sets": {k: {"per_domain": v[0], "attacks": v[1], "seed": v[2]} for k, v in SETS.items()},
-        "scale": a.scale, "train_args": TRAIN + ["--size", str(size), "--steps", str(a.steps)], "crop": size, "scene": scene,
+        "scale": a.scale, "train_args": cli_args({**TRAIN, "size": size, "steps": a.steps}), "crop": size, "scene": scene,
         "sweep": {str(s): sweeps[s]["rows"] for s in seeds}, "sweep_mean_val_auc": mean_auc, "chosen_test_time": chosen,
         "per_seed": per_seed, "paired": paired(per_seed), "threads": a.threads, "torch": torch.__version__,
         "seconds": {"data": round(t_data), "train": round(t_train), "total": round(time.time() - t0)},
