@@ -9,13 +9,7 @@ import type { Config } from '../config/schema.js';
 import { ErrorCodes, KioskError } from '../core/errors.js';
 import { type Logger, redactSecrets } from '../core/log.js';
 import { createSupervisedCamera, type SupervisedCamera } from '../drivers/camera/index.js';
-import {
-  applyStoredThresholds,
-  configHash,
-  daemonCommandTarget,
-  floorOf,
-  thresholdOverrides,
-} from './contract/commands/daemon-target.js';
+import { applyStoredThresholds, configHash, daemonCommandTarget } from './contract/commands/daemon-target.js';
 import { ContractLink, linkOptionsFromConfig } from './contract/contract-link.js';
 import { ContractServices, contractCapabilities } from './contract/contract-services.js';
 import { decisionInput, monoToIso } from './contract/decision-input.js';
@@ -108,7 +102,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   get info(): InfoPayload {
     const { config } = this.opts;
     const m = this.liveness?.info;
-    const overrides = this.liveness ? thresholdOverrides(this.liveness) : {};
+    const overrides = this.liveness ? this.liveness.thresholds.overrides() : {};
     return {
       v: CONTRACT_VERSION,
       device_id: this.deviceId,
@@ -125,7 +119,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       threshold_overrides: Object.keys(overrides).length ? overrides : null,
       broker: this.link?.broker ?? null,
       // What the overrides are measured against (a fleet console flags loosened ones).
-      model_thresholds: this.liveness ? { ...floorOf(this.liveness) } : null,
+      model_thresholds: this.liveness ? { ...this.liveness.thresholds.floor } : null,
     };
   }
 

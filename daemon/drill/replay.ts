@@ -11,14 +11,8 @@
 import { emptyFusionState, fuse } from '../decision/fusion.js';
 import type { DecisionConfig, FrameObservation, SessionDecision } from '../decision/types.js';
 import type { ModelInfo } from '../liveness/liveness-model.js';
-import {
-  type FghvScores,
-  type FghvThresholds,
-  fghvVerdict,
-  type SoftmaxThresholds,
-  softmaxVerdict,
-  type Verdict,
-} from '../liveness/verdict.js';
+import { fghvScoresOf, fghvThresholdsOf, softmaxThresholdsOf } from '../liveness/thresholds.js';
+import { fghvVerdict, type SoftmaxThresholds, softmaxVerdict, type Verdict } from '../liveness/verdict.js';
 import type { PresentationRecord } from './record.js';
 import type { Outcome } from './stats.js';
 
@@ -36,16 +30,16 @@ export interface ThresholdAxis {
 
 export function thresholdAxis(family: ModelInfo['family'], current: Record<string, number>): ThresholdAxis {
   if (family === 'fghv') {
-    const base = current as unknown as FghvThresholds;
+    const base = fghvThresholdsOf(current);
     return {
       key: 'p_real_min',
       scoreKey: 'p_real',
       current,
-      verdict: (s, t) => fghvVerdict(s as unknown as FghvScores, { ...base, p_real_min: t }),
+      verdict: (s, t) => fghvVerdict(fghvScoresOf(s), { ...base, p_real_min: t }),
       update: (t) => ({ p_real_min: t }),
     };
   }
-  const base = current as unknown as SoftmaxThresholds;
+  const base = softmaxThresholdsOf(current);
   const at = (t: number): SoftmaxThresholds => ({ live_min: t, spoof_max: Math.min(base.spoof_max, t) });
   return {
     key: 'live_min',

@@ -12,14 +12,8 @@ import type { FaceDetection, Point } from '../detect/types.js';
 import { f32, type InferenceWorker, LIVENESS_LANE, type OrtSession } from '../inference/inference-worker.js';
 import { tensorrtEnv } from '../inference/tensorrt.js';
 import { type LoadedModel, loadManifest, type SingleModelManifest } from './manifest.js';
-import {
-  type FghvThresholds,
-  fghvVerdict,
-  type SoftmaxThresholds,
-  softmax,
-  softmaxVerdict,
-  type Verdict,
-} from './verdict.js';
+import { fghvScoresOf, fghvThresholdsOf, ModelThresholds, softmaxThresholdsOf } from './thresholds.js';
+import { fghvVerdict, softmax, softmaxVerdict, type Verdict } from './verdict.js';
 
 export interface LivenessResult {
   verdict: Verdict;
@@ -116,7 +110,8 @@ export class LivenessModel {
     readonly info: ModelInfo,
     readonly provider: string,
     private readonly members: Member[],
-    private readonly thresholds: FghvThresholds | SoftmaxThresholds,
+    /** The thresholds' one owner (thresholds.ts): in force, floor, overrides. */
+    readonly thresholds: ModelThresholds,
   ) {}
 
   static async load(
@@ -163,7 +158,11 @@ export class LivenessModel {
       purpose: m.purpose,
       manifest: loaded.manifestPath,
     };
-    const thresholds = mergeThresholds(m.thresholds, opts.thresholds, m.name);
+    const thresholds = new ModelThresholds(
+      m.family === 'fghv'
+        ? { family: 'fghv', values: mergeThresholds(m.thresholds, opts.thresholds, m.name) }
+        : { family: 'softmax', values: mergeThresholds(m.thresholds, opts.thresholds, m.name) },
+    );
     return new LivenessModel(info, members[0]?.session.provider ?? 'cpu', members, thresholds);
   }
 
@@ -208,21 +207,26 @@ export class LivenessModel {
         pLives.push(probs[m.outputs.live_index] ?? Number.NaN);
       }
     }
+    const t = this.thresholds.typed;
     if (fghv) {
-      const s = fghv as unknown as Parameters<typeof fghvVerdict>[0];
-      return { verdict: fghvVerdict(s, this.thresholds as FghvThresholds), scores: fghv, alignMs, inferMs };
+      const verdict = fghvVerdict(
+        fghvScoresOf(fghv),
+        t.family === 'fghv' ? t.values : fghvThresholdsOf(t.values),
+      );
+      return { verdict, scores: fghv, alignMs, inferMs };
     }
     const pLive = pLives.reduce((a, b) => a + b, 0) / pLives.length;
     const scores: Record<string, number> = { p_live: pLive };
     if (pLives.length > 1) {
       for (const [i, p] of pLives.entries()) scores[`p_live_${this.members[i]?.manifest.name}`] = p;
     }
-    return { verdict: softmaxVerdict(pLive, this.thresholds as SoftmaxThresholds), scores, alignMs, inferMs };
+    const verdict = softmaxVerdict(pLive, t.family === 'softmax' ? t.values : softmaxThresholdsOf(t.values));
+    return { verdict, scores, alignMs, inferMs };
   }
 
   /** Thresholds in force (manifest merged with site overrides). */
   get activeThresholds(): Readonly<Record<string, number>> {
-    return this.thresholds as unknown as Record<string, number>;
+    return this.thresholds.active;
   }
 
   /** One inference on a synthetic input so the first real frame does not pay session warm-up. */

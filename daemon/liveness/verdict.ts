@@ -2,24 +2,24 @@
 
 export type Verdict = 'live' | 'spoof' | 'uncertain';
 
-export interface FghvScores {
+export type FghvScores = {
   p_real: number;
   var: number;
   delta_kl: number;
   kl_real: number;
   kl_attack: number;
-}
+};
 
-export interface FghvThresholds {
+export type FghvThresholds = {
   p_real_min: number;
   var_max: number;
   delta_kl_max: number;
-}
+};
 
-export interface SoftmaxThresholds {
+export type SoftmaxThresholds = {
   live_min: number;
   spoof_max: number;
-}
+};
 
 /**
  * FGHV's decision box (docs/fghv.md, "What FGHV is"): a face is live only when it is verified

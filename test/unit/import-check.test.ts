@@ -51,3 +51,18 @@ test('a circle on one floor fails', () => {
   const found = check.problems(graph({ 'core/a.ts': ['core/b.ts'], 'core/b.ts': ['core/a.ts'] }));
   assert.deepEqual(found, ['import circle: core/a.ts -> core/b.ts -> core/a.ts']);
 });
+
+test('the contract may not import telemetry (health and latency sit a floor above it)', () => {
+  const found = check.problems(
+    graph({
+      'daemon/contract/commands/daemon-target.ts': ['daemon/telemetry/health.ts'],
+      'daemon/telemetry/health.ts': ['daemon/contract/topics.ts'],
+      'daemon/contract/topics.ts': [],
+    }),
+  );
+  assert.equal(found.length, 1);
+  assert.match(
+    found[0] ?? '',
+    /daemon-target\.ts \(floor daemon\/contract\) imports daemon\/telemetry\/health\.ts/,
+  );
+});

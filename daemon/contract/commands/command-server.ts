@@ -8,45 +8,20 @@
  * store and evict its history.
  */
 import type { IPublishPacket } from 'mqtt';
-import { type ErrorCode, ErrorCodes, isKioskError, KioskError } from '../../../core/errors.js';
+import { type ErrorCode, ErrorCodes, isKioskError } from '../../../core/errors.js';
 import type { ContractLink } from '../contract-link.js';
 import { publicKeyFrom } from '../signing/keys.js';
 import type { CommandResponse } from '../topics.js';
-import {
-  COMMAND_NAMES,
-  type CommandName,
-  parseCommandRequest,
-  type ReplayGuard,
-  type RequestPolicy,
-} from './request.js';
+import { COMMANDS, type CommandTable, type CommandTarget, commandSpec } from './registry.js';
+import { parseCommandRequest, type ReplayGuard, type RequestPolicy } from './request.js';
 
-/** What the commands reach inside the daemon. */
-export interface CommandTarget {
-  healthCheck(): Promise<unknown>;
-  getConfig(): unknown;
-  setThresholds(thresholds: Record<string, number>): Promise<unknown>;
-  reloadConfig(): Promise<unknown>;
-  /** Absent until the model install/switch logic exists: model_update then answers NOT_IMPLEMENTED. */
-  updateModel?: (req: {
-    model: string;
-    manifest: string;
-    sha256?: string;
-    manifest_sha256?: string;
-    signature?: string;
-  }) => Promise<unknown>;
-  /** Called after the `restart` response was sent. */
-  restart(): void;
-  /**
-   * request/verify. `signed` (a fleet signature): the camera's held person is released and its
-   * next decision returned, or a timeout. Unsigned: the camera's current state only, no release
-   * and no decision (issue 24, finding 2).
-   */
-  verify?: (cameraId: string, timeoutMs: number, signed: boolean) => Promise<unknown>;
-}
+export type { CommandTarget } from './registry.js';
 
 export interface CommandServerOptions {
   link: Pick<ContractLink, 'subscribe' | 'publish' | 'on' | 'off' | 'topics'>;
   target: CommandTarget;
+  /** The commands served (default: the device's table, COMMANDS in registry.ts). */
+  commands?: CommandTable;
   deviceId: string;
   policy: Omit<RequestPolicy, 'now' | 'seenSignatures' | 'fleetKeys' | 'deviceId'> & { fleetKeys: string[] };
   /** Records one audit event per signed request, and the summaries of the others. */
@@ -87,6 +62,7 @@ class MemoryReplayGuard implements ReplayGuard {
 
 export class CommandServer {
   private readonly policy: RequestPolicy;
+  private readonly commands: CommandTable;
   /** Unsigned and refused requests since the last summary: `<command> <status or code>` -> count. */
   private readonly unaudited = new Map<string, number>();
   private summaryTimer: NodeJS.Timeout | null = null;
@@ -131,7 +107,9 @@ export class CommandServer {
   };
 
   constructor(private readonly opts: CommandServerOptions) {
+    this.commands = opts.commands ?? COMMANDS;
     this.policy = {
+      commands: this.commands,
       ...opts.policy,
       deviceId: opts.deviceId,
       fleetKeys: opts.policy.fleetKeys.map((k) => publicKeyFrom(k)),
@@ -229,12 +207,15 @@ export class CommandServer {
       );
       return;
     }
+    // The parser found the entry: the name is an own key of the table.
+    const spec = commandSpec(this.commands, parsed.command);
+    if (!spec) throw new Error(`command ${parsed.command} parsed but not in the table`);
     this.queued++;
     const task = async () => {
       try {
-        const data = await this.run(parsed.command, parsed.args, parsed.signed);
+        const data = await spec.run(this.opts.target, parsed.args, { signed: parsed.signed });
         await this.respond(replyTo, correlation, command, parsed.transaction, null, data, parsed.signed);
-        if (parsed.command === 'restart') this.opts.target.restart();
+        spec.afterResponse?.(this.opts.target);
       } catch (err) {
         const code: ErrorCode = isKioskError(err) ? err.code : ErrorCodes.COMMAND_FAILED;
         const message = err instanceof Error ? err.message : String(err);
@@ -251,54 +232,12 @@ export class CommandServer {
         this.queued--;
       }
     };
-    // verify waits for the camera (up to its timeout_ms): it runs beside the queue, never
-    // holding up other commands; maxQueued still bounds how many are in flight. A failure
-    // that escaped (a response that could not be built) is reported, never left to reject
-    // the queue: stop() awaits it.
-    if (parsed.command === 'verify') task().catch((err) => this.opts.onError?.(err));
+    // A concurrent command (verify waits for the camera, up to its timeout_ms) runs beside the
+    // queue, never holding up other commands; maxQueued still bounds how many are in flight. A
+    // failure that escaped (a response that could not be built) is reported, never left to
+    // reject the queue: stop() awaits it.
+    if (spec.concurrent) task().catch((err) => this.opts.onError?.(err));
     else this.queue = this.queue.then(task).catch((err) => this.opts.onError?.(err));
-  }
-
-  private async run(command: CommandName, args: Record<string, unknown>, signed: boolean): Promise<unknown> {
-    const t = this.opts.target;
-    switch (command) {
-      case 'health_check':
-        return t.healthCheck();
-      case 'get_config':
-        return t.getConfig();
-      case 'set_thresholds':
-        return t.setThresholds(args.thresholds as Record<string, number>);
-      case 'reload_config':
-        return t.reloadConfig();
-      case 'model_update': {
-        if (!t.updateModel) {
-          throw new KioskError(
-            ErrorCodes.NOT_IMPLEMENTED,
-            'model_update: model install/switch is not in this build yet',
-          );
-        }
-        const { model, manifest, sha256, manifest_sha256, signature } = args as {
-          model: string;
-          manifest: string;
-          sha256?: string;
-          manifest_sha256?: string;
-          signature?: string;
-        };
-        return t.updateModel({
-          model,
-          manifest,
-          ...(sha256 ? { sha256 } : {}),
-          ...(manifest_sha256 ? { manifest_sha256 } : {}),
-          ...(signature ? { signature } : {}),
-        });
-      }
-      case 'restart':
-        return { restarting: true };
-      case 'verify': {
-        if (!t.verify) throw new KioskError(ErrorCodes.NOT_IMPLEMENTED, 'verify: not in this build');
-        return t.verify(args.camera_id as string, args.timeout_ms as number, signed);
-      }
-    }
   }
 
   private respond(
@@ -333,7 +272,7 @@ export class CommandServer {
       }
     } else {
       // Bounded: unknown command names share one key.
-      const name = COMMAND_NAMES.includes(command as CommandName) ? command : '(unknown)';
+      const name = commandSpec(this.commands, command) ? command : '(unknown)';
       const key = `${name} ${error ? error.code : 'ok'}`;
       this.unaudited.set(key, (this.unaudited.get(key) ?? 0) + 1);
     }

@@ -11,8 +11,8 @@ import { ErrorCodes, KioskError } from '../../../core/errors.js';
 import { redactDeep } from '../../../core/log.js';
 import type { LivenessModel } from '../../liveness/liveness-model.js';
 import { confinedFile, MAX_MANIFEST_BYTES } from '../../models/model-update.js';
-import type { HealthReporter } from '../../telemetry/health.js';
 import type { AuditEventName } from '../audit/events.js';
+import type { HealthPayload } from '../topics.js';
 import type { CommandTarget } from './command-server.js';
 import { mergeThresholdUpdate, readThresholds, writeThresholds } from './thresholds-store.js';
 
@@ -29,7 +29,8 @@ export interface DaemonInternals {
   config: Config;
   configFile: string | null;
   liveness: () => LivenessModel | null;
-  health: () => HealthReporter | null;
+  /** The health report (telemetry/health.ts's HealthReporter, a floor above: passed in, not imported). */
+  health: () => { snapshot(): Promise<HealthPayload> } | null;
   updateModel?: (model: string, manifest: string, signature?: string | null) => Promise<unknown>;
   /** Republishes info (thresholds and model are part of what a fleet sees). */
   infoChanged: () => void;
@@ -49,29 +50,6 @@ export function configHash(config: Config, overrides: Record<string, number> = {
   const h = createHash('sha256').update(JSON.stringify(config));
   if (Object.keys(overrides).length) h.update(JSON.stringify({ threshold_overrides: overrides }));
   return h.digest('hex').slice(0, 16);
-}
-
-/** The liveness model's threshold object, mutable: the verdict functions read it per frame. */
-function liveThresholds(model: LivenessModel): Record<string, number> {
-  return model.activeThresholds as Record<string, number>;
-}
-
-/** Each model's thresholds as loaded (manifest + config file), before any override. */
-const floors = new WeakMap<LivenessModel, Readonly<Record<string, number>>>();
-
-export function floorOf(model: LivenessModel): Readonly<Record<string, number>> {
-  let floor = floors.get(model);
-  if (!floor) {
-    floor = Object.freeze({ ...model.activeThresholds });
-    floors.set(model, floor);
-  }
-  return floor;
-}
-
-/** The overrides set by `set_thresholds` that are in force for this model ({} when none). */
-export function thresholdOverrides(model: LivenessModel): Record<string, number> {
-  const floor = floorOf(model);
-  return Object.fromEntries(Object.entries(model.activeThresholds).filter(([k, v]) => floor[k] !== v));
 }
 
 export interface ThresholdsContext {
@@ -97,16 +75,16 @@ export function applyThresholdOverrides(
   const { model: m, config } = ctx;
   const before = { ...m.activeThresholds };
   const merged = mergeThresholdUpdate(before, update, {
-    floor: floorOf(m),
+    floor: m.thresholds.floor,
     allowLooser: config.liveness.allow_looser_thresholds,
   });
   const changed = Object.keys(merged).filter((k) => before[k] !== merged[k]);
   // What is in force plus the update: stored values the floor refused at start are dropped.
-  const stored = { ...thresholdOverrides(m), ...update };
+  const stored = { ...m.thresholds.overrides(), ...update };
   // Persist first: a crash right after answering must not forget what was acknowledged.
   writeThresholds(config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
-  Object.assign(liveThresholds(m), merged);
-  ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: floorOf(m) });
+  m.thresholds.apply(merged);
+  ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: m.thresholds.floor });
   ctx.log?.warn(
     { before, after: merged, by },
     `liveness thresholds overridden by ${by}: ${changed.map((k) => `${k}=${merged[k]}`).join(', ') || 'no change'}`,
@@ -124,14 +102,14 @@ export function applyStoredThresholds(
   model: LivenessModel,
   config: Pick<Config, 'device' | 'liveness'>,
 ): { applied: Record<string, number>; refused: string | null } {
-  const floor = floorOf(model);
+  const floor = model.thresholds.floor;
   const stored = readThresholds(config.device.state_dir, model.info.sha256);
   try {
     const merged = mergeThresholdUpdate(model.activeThresholds, stored, {
       floor,
       allowLooser: config.liveness.allow_looser_thresholds,
     });
-    Object.assign(liveThresholds(model), merged);
+    model.thresholds.apply(merged);
     return { applied: stored, refused: null };
   } catch (err) {
     return { applied: {}, refused: err instanceof Error ? err.message : String(err) };
@@ -152,7 +130,7 @@ export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
     },
     getConfig() {
       const m = model();
-      const overrides = thresholdOverrides(m);
+      const overrides = m.thresholds.overrides();
       return {
         config: redactDeep(d.config),
         config_hash: configHash(d.config, overrides),

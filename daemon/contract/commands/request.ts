@@ -4,73 +4,30 @@
  * payloads (garbage, wrong types, huge strings, unknown commands) all end here.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { type ErrorCode, ErrorCodes, isKioskError } from '../../../core/errors.js';
 import { parseStrictJson } from '../signing/strict-json.js';
 import { verifySignature } from '../signing/verify.js';
+import { COMMANDS, type CommandTable, commandSpec } from './registry.js';
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256');
-const envelope = {
-  transaction: z.unknown().optional(),
-  sig: z.string().max(200).optional(),
-  ts: z.string().max(64).optional(),
-  command: z.string().max(64).optional(),
-  device_id: z.string().max(64).optional(),
-};
+/** Each command's arguments (the schemas of the command table, registry.ts); unknown keys are refused. */
+export const commandSchemas = Object.fromEntries(
+  Object.entries(COMMANDS).map(([name, spec]) => [name, spec.schema]),
+) as { readonly [C in CommandName]: (typeof COMMANDS)[C]['schema'] };
 
-/** Each command's arguments; unknown keys are refused. */
-export const commandSchemas = {
-  health_check: z.strictObject({ ...envelope }),
-  get_config: z.strictObject({ ...envelope }),
-  set_thresholds: z.strictObject({
-    ...envelope,
-    thresholds: z
-      .record(z.string().regex(/^[a-z_]{1,32}$/), z.number().finite())
-      .refine((t) => Object.keys(t).length > 0 && Object.keys(t).length <= 16, '1 to 16 thresholds'),
-  }),
-  reload_config: z.strictObject({ ...envelope }),
-  model_update: z.strictObject({
-    ...envelope,
-    /** Model file and its manifest, in model_update.incoming_dir (copied there by the fleet's file transfer). */
-    model: z.string().min(1).max(4096),
-    manifest: z.string().min(1).max(4096),
-    /** When given, must equal the manifest's sha256 (the install checks the file against the manifest). */
-    sha256: sha256Hex.optional(),
-    /** sha256 of the manifest file's bytes: required (with sha256) when no model key is configured. */
-    manifest_sha256: sha256Hex.optional(),
-    /** Base64 Ed25519 signature over model and manifest (modelSignedBytes), checked against model_update's key. */
-    signature: z.string().max(200).optional(),
-  }),
-  restart: z.strictObject({ ...envelope }),
-  /**
-   * Fleet-signed: decide the person in front of camera `camera_id` again now (one decision per
-   * presence holds a decided person; a re-verification is for a gate that timed out before the
-   * person passed): answered with that camera's next decision payload, or a timeout. Unsigned:
-   * answered with the camera's current state only (`{decision: null, signed: false, state}`),
-   * no release, so no client on the broker can make a second live accept for one presence.
-   */
-  verify: z.strictObject({
-    ...envelope,
-    camera_id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
-    timeout_ms: z.number().int().min(100).max(10_000).default(5000),
-  }),
-} as const;
-
-export type CommandName = keyof typeof commandSchemas;
-export const COMMAND_NAMES = Object.keys(commandSchemas) as CommandName[];
+export type CommandName = keyof typeof COMMANDS;
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
 export type CommandArgs<C extends CommandName> = z.infer<(typeof commandSchemas)[C]>;
 
 /**
- * Commands that change what the device decides or runs. They always need a request signed by
- * a fleet key (`commands.fleet_public_keys`), whatever `require_signature` says: with no key
- * configured they are refused, so a default install hands nothing to the broker's clients.
+ * Commands that change what the device decides or runs (`mutates` in the command table). They
+ * always need a request signed by a fleet key (`commands.fleet_public_keys`), whatever
+ * `require_signature` says: with no key configured they are refused, so a default install
+ * hands nothing to the broker's clients.
  */
-export const MUTATING_COMMANDS: ReadonlySet<CommandName> = new Set([
-  'set_thresholds',
-  'model_update',
-  'reload_config',
-  'restart',
-]);
+export const MUTATING_COMMANDS: ReadonlySet<CommandName> = new Set(
+  COMMAND_NAMES.filter((name) => COMMANDS[name].mutates),
+);
 
 /** Nesting depth of a request, at most: checked on the bytes, before anything is built from them. */
 export const MAX_REQUEST_DEPTH = 16;
@@ -91,12 +48,15 @@ export interface RequestPolicy {
   now: number;
   /** Signatures already used (replay guard); the parser adds to it. */
   seenSignatures?: ReplayGuard;
+  /** The commands known (default: the device's table, COMMANDS in registry.ts). */
+  commands?: CommandTable;
 }
 
 export type ParsedRequest =
   | {
       ok: true;
-      command: CommandName;
+      /** A name of the policy's command table (a CommandName with the default table). */
+      command: string;
       transaction: unknown;
       args: Record<string, unknown>;
       /** The request carried a valid fleet signature. */
@@ -131,15 +91,17 @@ export function parseCommandRequest(command: string, bytes: Buffer, policy: Requ
     return fail(ErrorCodes.COMMAND_MALFORMED, 'request must be a JSON object');
   }
   const transaction = (body as { transaction?: unknown }).transaction ?? null;
-  if (!Object.hasOwn(commandSchemas, command)) {
+  const table = policy.commands ?? COMMANDS;
+  const spec = commandSpec(table, command);
+  if (!spec) {
     return fail(
       ErrorCodes.COMMAND_UNKNOWN,
-      `unknown command (known: ${COMMAND_NAMES.join(', ')})`,
+      `unknown command (known: ${Object.keys(table).join(', ')})`,
       transaction,
     );
   }
-  const name = command as CommandName;
-  const parsed = commandSchemas[name].safeParse(body);
+  const name = command;
+  const parsed = spec.schema.safeParse(body);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const where = first?.path.length ? first.path.join('.') : '(request)';
@@ -149,7 +111,7 @@ export function parseCommandRequest(command: string, bytes: Buffer, policy: Requ
       transaction,
     );
   }
-  const mutating = MUTATING_COMMANDS.has(name);
+  const mutating = spec.mutates;
   if (mutating && policy.fleetKeys.length === 0) {
     return fail(
       ErrorCodes.COMMAND_UNSIGNED,
@@ -170,7 +132,7 @@ export function parseCommandRequest(command: string, bytes: Buffer, policy: Requ
  * signature, so it cannot be replayed to another command, another device or later on.
  */
 function checkSignature(
-  command: CommandName,
+  command: string,
   body: Record<string, unknown>,
   policy: RequestPolicy,
 ): { code: ErrorCode; message: string } | null {

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from . import data, metrics, sweep
+from .cli import options
 from .evaluate import fit_thresholds
-from .train import load_checkpoint
+from .train import load_checkpoint, train
 
 SIZE, SCENE = 64, 128
 SETS = {  # name -> (per-domain counts, attack types, data seed)
@@ -28,8 +29,15 @@ SETS = {  # name -> (per-domain counts, attack types, data seed)
     "unseen_domain": ({"camC": 300}, ("print", "replay"), 200),
     "unseen_attack": ({"camA": 150, "camB": 150}, ("mask",), 300),
 }
-TRAIN = ["--family", "lite", "--width", "0.5", "--gen-hidden", "128", "--batch", "32",
-         "--hypotheses", "8", "--lr-backbone", "1e-3", "--lr-gen", "1e-3", "--weight-decay", "5e-4", "--simulate-p", "0.1"]
+TRAIN = {"family": "lite", "width": 0.5, "gen_hidden": 128, "batch": 32, "hypotheses": 8, "lr_backbone": 1e-3,
+         "lr_gen": 1e-3, "weight_decay": 5e-4, "simulate_p": 0.1}
+
+
+def cli_args(opts: dict) -> list[str]:
+    """The `python3 -m fghv train` flags for these options (recorded in the report, to rerun by hand)."""
+    return [x for k, v in opts.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+
+
 ROWS = ["baseline (CE)", "FGHV p_real only", "FGHV var only", "FGHV delta_kl only", "FGHV full box"]
 
 
@@ -42,18 +50,15 @@ def make_sets(root: Path, scale: float = 1.0, size: int = SIZE, scene: int = SCE
 
 
 def train_runs(root: Path, seeds: list[int], steps: int, threads: int, size: int = SIZE) -> None:
-    from .__main__ import main
-
     for seed in seeds:
         for objective in ("fghv", "ce"):
             run = root / f"seed{seed}" / objective
             ck = run / "checkpoint.pt"
             if ck.exists() and load_checkpoint(ck)["step"] >= steps:
                 continue
-            main(["train", "--data", str(root / "train"), "--train-domains", "camA,camB", "--val-data", str(root / "val"),
-                  "--val-domains", "camA,camB", "--out", str(run), "--objective", objective, *TRAIN, "--size", str(size), "--steps", str(steps),
-                  "--seed", str(seed), "--threads", str(threads), "--log-every", "100", "--val-every", str(steps),
-                  "--save-every", "200", "--resume"])
+            train(options("train", data=str(root / "train"), train_domains=["camA", "camB"], val_data=str(root / "val"),
+                          val_domains=["camA", "camB"], out=str(run), objective=objective, **TRAIN, size=size, steps=steps,
+                          seed=seed, threads=threads, log_every=100, val_every=steps, save_every=200, resume=True))
 
 
 def _eer_threshold(score, live) -> float:
@@ -206,7 +211,7 @@ def run(a) -> dict:
     out = {
         "command": f"python3 -m fghv ablation --out {a.out} --seeds {a.seeds} --steps {a.steps} --threads {a.threads} --crop {size}",
         "sets": {k: {"per_domain": v[0], "attacks": v[1], "seed": v[2]} for k, v in SETS.items()},
-        "scale": a.scale, "train_args": TRAIN + ["--size", str(size), "--steps", str(a.steps)], "crop": size, "scene": scene,
+        "scale": a.scale, "train_args": cli_args({**TRAIN, "size": size, "steps": a.steps}), "crop": size, "scene": scene,
         "sweep": {str(s): sweeps[s]["rows"] for s in seeds}, "sweep_mean_val_auc": mean_auc, "chosen_test_time": chosen,
         "per_seed": per_seed, "paired": paired(per_seed), "threads": a.threads, "torch": torch.__version__,
         "seconds": {"data": round(t_data), "train": round(t_train), "total": round(time.time() - t0)},

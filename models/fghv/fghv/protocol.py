@@ -76,7 +76,8 @@ def _scores_file(res: dict, path: Path) -> None:
 
 
 def run(a) -> dict:
-    from .__main__ import build_parser, main
+    from .cli import options
+    from .evaluate import run as evaluate
     from .train import CropCache, load_model, pick_device, score, train
 
     if a.test in a.train:
@@ -90,14 +91,13 @@ def run(a) -> dict:
     name = protocol_name(a.train, a.test)
     print(json.dumps({"protocol": name, "train": _counts(train_s), "val": _counts(val_s), "test": _counts(test_s)}), flush=True)
 
-    targs = build_parser().parse_args([
-        "train", "--data", a.data, "--train-domains", ",".join(a.train), "--out", str(out / "train"),
-        "--steps", str(a.steps), "--device", a.device, "--objective", a.objective, "--family", a.family,
-        "--gen-hidden", str(a.gen_hidden), "--batch", str(a.batch), "--seed", str(a.seed), "--workers", str(a.workers),
-        "--threads", str(a.threads), "--val-every", str(a.steps), "--save-every", str(max(1, min(a.steps, 1000))),
-        "--log-every", str(max(1, min(a.steps // 10, 100))), "--resume",
-        *(["--size", str(a.size)] if a.size else []), *(["--width", str(a.width)] if a.width else []),
-    ])
+    targs = options(
+        "train", data=a.data, train_domains=list(a.train), out=str(out / "train"), steps=a.steps, device=a.device,
+        objective=a.objective, family=a.family, gen_hidden=a.gen_hidden, batch=a.batch, seed=a.seed, workers=a.workers,
+        threads=a.threads, val_every=a.steps, save_every=max(1, min(a.steps, 1000)),
+        log_every=max(1, min(a.steps // 10, 100)), resume=True,
+        **({"size": a.size} if a.size else {}), **({"width": a.width} if a.width else {}),
+    )
     train(targs, train_s, val_s)
     ckpt = out / "train" / "checkpoint.pt"
     device = pick_device(a.device)
@@ -134,11 +134,11 @@ def run(a) -> dict:
                                    provenance=None, test_time=str(out / "sweep.json")))
         man = str(out / "model" / "manifest.json")
         _scores_file(score(model, val_s, CropCache(val_s, model.size), device, tt=tt), out / "val-scores.json")
-        main(["calibrate", "--scores", str(out / "val-scores.json"), "--manifest", man, "--out", str(out / "calibration"),
-              "--target", a.target])
+        print(json.dumps(evaluate(options("calibrate", scores=str(out / "val-scores.json"), manifest=man,
+                                          out=str(out / "calibration"), target=a.target)), indent=1))
         _scores_file(score(model, test_s, CropCache(test_s, model.size), device, tt=tt), out / "test-scores.json")
-        main(["evaluate", "--scores", str(out / "test-scores.json"), "--manifest", man, "--out", str(out / "test"),
-              "--record", f"protocol {name}"])
+        print(json.dumps(evaluate(options("evaluate", scores=str(out / "test-scores.json"), manifest=man,
+                                          out=str(out / "test"), record=f"protocol {name}")), indent=1))
         ev = json.loads((out / "test" / "report.json").read_text())
         d = ev["decision"]
         rep["metrics"] = {"hter": d["hter"], "auc": ev["p_real"]["auc"], "eer": ev["p_real"]["eer"],
