@@ -4,12 +4,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import { configHash } from '../config/config-hash.js';
 import { packageRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ErrorCodes, KioskError } from '../core/errors.js';
 import { type Logger, redactSecrets } from '../core/log.js';
 import { createSupervisedCamera, type SupervisedCamera } from '../drivers/camera/index.js';
-import { applyStoredThresholds, configHash, daemonCommandTarget } from './contract/commands/daemon-target.js';
+import { daemonCommandTarget } from './contract/commands/daemon-target.js';
 import { ContractLink, linkOptionsFromConfig } from './contract/contract-link.js';
 import { ContractServices, contractCapabilities } from './contract/contract-services.js';
 import { decisionInput, monoToIso } from './contract/decision-input.js';
@@ -28,6 +29,7 @@ import type { FaceDetector } from './detect/types.js';
 import { DaemonDrill } from './drill/daemon-drill.js';
 import { InferenceWorker } from './inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
+import { applyStoredThresholds } from './liveness/thresholds-store.js';
 import { activeManifest, commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
 import { resolveDeviceId } from './mqtt/device-id.js';
@@ -253,17 +255,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           if (url === null) throw new KioskError(ErrorCodes.INTERNAL, 'no broker URL');
           const link = new ContractLink(linkOptionsFromConfig(config.mqtt, this.deviceId, url, { log }));
           this.link = link;
-          const stored = applyStoredThresholds(this.need(this.liveness, 'liveness model'), config);
-          if (stored.refused)
-            log.error(
-              { refused: stored.refused },
-              `stored threshold overrides not applied: ${stored.refused}`,
-            );
-          else if (Object.keys(stored.applied).length)
-            log.warn(
-              { overrides: stored.applied },
-              'liveness thresholds overridden (set_thresholds, kept across restarts)',
-            );
           this.need(this.contract, 'contract').attach(
             link,
             this.need(this.seq, 'seq'),
@@ -447,8 +438,25 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return this.status?.url ?? null;
   }
 
-  /** The installed model (`model install`, model_update) if any; if it cannot load, the configured one. */
+  /**
+   * The installed model (`model install`, model_update) if any; if it cannot load, the
+   * configured one. The site's stored threshold overrides for it are applied as it loads.
+   */
   private async loadStartModel(): Promise<LivenessModel> {
+    const { config, log } = this.opts;
+    const model = await this.loadInstalledOrConfigured();
+    const stored = applyStoredThresholds(model, config);
+    if (stored.refused)
+      log.error({ refused: stored.refused }, `stored threshold overrides not applied: ${stored.refused}`);
+    else if (Object.keys(stored.applied).length)
+      log.warn(
+        { overrides: stored.applied },
+        'liveness thresholds overridden (set_thresholds, kept across restarts)',
+      );
+    return model;
+  }
+
+  private async loadInstalledOrConfigured(): Promise<LivenessModel> {
     const { config, log } = this.opts;
     const load = (manifest: string) =>
       LivenessModel.load(this.worker as InferenceWorker, manifest, livenessOptions(config));

@@ -3,7 +3,7 @@
 // daemon/ (type-only ones too) must point to the same floor or a lower one, and no file may
 // reach itself through its imports. The floors, lowest first, are written here and nowhere
 // else; docs/architecture.md explains them. A few folders are held to less than their floor
-// allows (ONLY). Tests sit above every floor and are not checked.
+// allows (ONLY, NEVER). Tests sit above every floor and are not checked.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -37,6 +37,15 @@ const SCANNED = ['core', 'config', 'drivers', 'daemon'];
  */
 export const ONLY = {
   'daemon/mqtt': ['core', 'config'],
+};
+
+/**
+ * Folders that may not import the folders listed, whatever their floor allows. The offline
+ * drill reaches the thresholds through their owner (daemon/liveness/thresholds-store.ts), not
+ * through the commands' adapters.
+ */
+export const NEVER = {
+  'daemon/drill': ['daemon/contract/commands'],
 };
 
 const inFolder = (rel, folder) => rel === folder || rel.startsWith(`${folder}/`);
@@ -103,6 +112,11 @@ export function problems(graph) {
       for (const [folder, allowed] of Object.entries(ONLY)) {
         if (!inFolder(file, folder) || [folder, ...allowed].some((a) => inFolder(dep, a))) continue;
         out.push(`${file} imports ${dep}: ${folder}/ may import only ${allowed.join(', ')} and itself`);
+      }
+      for (const [folder, banned] of Object.entries(NEVER)) {
+        if (!inFolder(file, folder)) continue;
+        for (const b of banned)
+          if (inFolder(dep, b)) out.push(`${file} imports ${dep}: ${folder}/ may not import ${b}`);
       }
     }
   }

@@ -37,7 +37,7 @@ const TARGETS = [
   { file: 'daemon/contract/commands/request.ts', tests: ['commands-request'] },
   // The command table (schemas, which commands mutate): issue 26 moved them out of request.ts.
   { file: 'daemon/contract/commands/registry.ts', tests: ['commands-request', 'command-registry'] },
-  { file: 'daemon/contract/commands/thresholds-store.ts', tests: ['thresholds-store', 'commands-request'] },
+  { file: 'daemon/liveness/thresholds-store.ts', tests: ['thresholds-store', 'commands-request'] },
   { file: 'daemon/models/model-install.ts', tests: ['model-install-store', 'model-install-checks'] },
   { file: 'daemon/drill/stats.ts', tests: ['drill-stats'] },
 ];

@@ -1,8 +1,9 @@
 /**
  * Applying a drill's proposed thresholds: only on the installer's request, on the device, and
- * through the same path as the `set_thresholds` command (daemon-target.ts: range-checked,
- * persisted in <state_dir>/thresholds.json for this model, audited as config_changed). The
- * values before are kept in the drill (applied.json), so `--revert` puts them back the same way.
+ * through the same path as the `set_thresholds` command (liveness/thresholds-store.ts:
+ * range-checked, persisted in <state_dir>/thresholds.json for this model, audited as
+ * config_changed). The values before are kept in the drill (applied.json), so `--revert` puts
+ * them back the same way.
  *
  * `setThresholdsLocally` is the one seam to that path (`applyThresholdOverrides`): a drill's
  * proposal that is looser than the model's own thresholds is refused unless the local config
@@ -16,9 +17,9 @@ import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { readCheckedText } from '../../core/file-rule.js';
 import { AuditStore } from '../contract/audit/audit-store.js';
 import { buildAuditEvent } from '../contract/audit/events.js';
-import { applyStoredThresholds, applyThresholdOverrides } from '../contract/commands/daemon-target.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
+import { applyStoredThresholds, applyThresholdOverrides } from '../liveness/thresholds-store.js';
 import { activeManifest } from '../models/model-install.js';
 import { resolveDeviceId } from '../mqtt/device-id.js';
 import { MAX_DRILL_FILE_BYTES } from './record.js';

@@ -20,12 +20,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { configHash } from '../../config/config-hash.js';
 import type { Config } from '../../config/schema.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { cv } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { readCheckedText } from '../../core/file-rule.js';
-import { configHash } from '../contract/commands/daemon-target.js';
 import type {
   Box,
   DecisionConfig,

@@ -21,11 +21,11 @@ import { readCheckedText } from '../../core/file-rule.js';
 import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
-import { applyStoredThresholds } from '../contract/commands/daemon-target.js';
 import { createDetector, detectorOptions } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
 import { InferenceWorker } from '../inference/inference-worker.js';
 import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
+import { applyStoredThresholds } from '../liveness/thresholds-store.js';
 import { activeManifest } from '../models/model-install.js';
 import { CameraPipeline, type CameraState } from '../pipeline/pipeline.js';
 import {

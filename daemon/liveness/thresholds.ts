@@ -2,9 +2,10 @@
  * A liveness model's thresholds, with one owner: the values in force (the object the verdict
  * functions read per frame), the floor they were loaded with (manifest merged with the config
  * file's `liveness.thresholds`: what a run-time override may only tighten), and the overrides
- * in force (the values that differ from the floor). The checks of an update and its
- * persistence are in contract/commands/thresholds-store.ts; run-time changes go through
- * contract/commands/daemon-target.ts (applyThresholdOverrides, applyStoredThresholds).
+ * in force (the values that differ from the floor). The floor rules, the checks of an update
+ * and its persistence are beside it in thresholds-store.ts, with the two ways overrides take
+ * effect: applyStoredThresholds where the model is loaded (daemon, drill) and
+ * applyThresholdOverrides at run time (the `set_thresholds` command, the drill's apply).
  * Also the typed views of loose score and threshold records (the drill's replay), no casts.
  */
 import type { FghvScores, FghvThresholds, SoftmaxThresholds } from './verdict.js';

@@ -8,11 +8,11 @@
 import { loadConfig } from '../../config/load.js';
 import type { CommandTarget } from '../../daemon/contract/commands/command-server.js';
 import { RESTART_EXIT_CODE } from '../../daemon/contract/commands/daemon-target.js';
-import { mergeThresholdUpdate, writeThresholds } from '../../daemon/contract/commands/thresholds-store.js';
 import { ContractLink, linkOptionsFromConfig } from '../../daemon/contract/contract-link.js';
 import { ContractServices, contractCapabilities } from '../../daemon/contract/contract-services.js';
 import { SeqCounter } from '../../daemon/contract/seq-counter.js';
 import type { DecisionInput, InfoPayload } from '../../daemon/contract/topics.js';
+import { mergeThresholdUpdate, writeThresholds } from '../../daemon/liveness/thresholds-store.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 import { decisionInput, spoofReject } from './decision-input.js';
 

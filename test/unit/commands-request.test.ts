@@ -3,8 +3,8 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { parseCommandRequest, type RequestPolicy } from '../../daemon/contract/commands/request.js';
-import { mergeThresholdUpdate } from '../../daemon/contract/commands/thresholds-store.js';
 import { canonicalJson } from '../../daemon/contract/signing/canonical-json.js';
+import { mergeThresholdUpdate } from '../../daemon/liveness/thresholds-store.js';
 
 const now = Date.parse('2026-11-28T10:00:00.000Z');
 const policy: RequestPolicy = {

@@ -66,3 +66,21 @@ test('the contract may not import telemetry (health and latency sit a floor abov
     /daemon-target\.ts \(floor daemon\/contract\) imports daemon\/telemetry\/health\.ts/,
   );
 });
+
+test('the drill may not import the commands (it reaches the thresholds through their owner)', () => {
+  const found = check.problems(
+    graph({
+      'daemon/drill/apply.ts': [
+        'daemon/contract/commands/daemon-target.ts',
+        'daemon/contract/audit/events.ts',
+        'daemon/liveness/thresholds-store.ts',
+      ],
+      'daemon/contract/commands/daemon-target.ts': [],
+      'daemon/contract/audit/events.ts': [],
+      'daemon/liveness/thresholds-store.ts': [],
+    }),
+  );
+  assert.deepEqual(found, [
+    'daemon/drill/apply.ts imports daemon/contract/commands/daemon-target.ts: daemon/drill/ may not import daemon/contract/commands',
+  ]);
+});

@@ -1,19 +1,24 @@
 /**
- * Threshold overrides (daemon/contract/commands/thresholds-store.ts): what `set_thresholds`
+ * Threshold overrides (daemon/liveness/thresholds-store.ts): what `set_thresholds`
  * may change (stricter only, in range, known keys), on each bound exactly, and how the
- * overrides are stored for one model and read back.
+ * overrides are stored for one model and read back; the run-time path (persisted, applied,
+ * audited, announced, or nothing changes) and the stored overrides applied at load.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
+import { ModelThresholds } from '../../daemon/liveness/thresholds.js';
 import {
+  applyStoredThresholds,
+  applyThresholdOverrides,
   mergeThresholdUpdate,
   readThresholds,
+  type ThresholdsContext,
   thresholdsFile,
   writeThresholds,
-} from '../../daemon/contract/commands/thresholds-store.js';
+} from '../../daemon/liveness/thresholds-store.js';
 import { tempDir } from '../helpers/temp.js';
 
 const refusal = (fn: () => unknown): string => {
@@ -173,5 +178,87 @@ describe('threshold overrides', () => {
     const other = tempDir('thr');
     mkdirSync(thresholdsFile(other));
     assert.deepEqual(readThresholds(other, 'a'.repeat(64)), {});
+  });
+});
+
+describe('the thresholds owner: run-time overrides and stored ones at load', () => {
+  const sha = 'c'.repeat(64);
+  const owner = () => ({
+    info: { sha256: sha },
+    thresholds: new ModelThresholds({ family: 'softmax', values: { live_min: 0.8, spoof_max: 0.5 } }),
+  });
+  const config = (stateDir: string, allowLooser = false) => ({
+    device: { state_dir: stateDir },
+    liveness: { allow_looser_thresholds: allowLooser },
+  });
+  const ctxOf = (model: ReturnType<typeof owner>, dir: string, allowLooser = false) => {
+    const events: Array<[string, Record<string, unknown>]> = [];
+    let announced = 0;
+    const ctx: ThresholdsContext = {
+      model,
+      config: config(dir, allowLooser),
+      audit: (event, details) => events.push([event, details]),
+      infoChanged: () => {
+        announced++;
+      },
+    };
+    return { ctx, events, announced: () => announced };
+  };
+
+  test('a stricter override is persisted, put in force, audited and announced; a looser one changes nothing', () => {
+    const dir = tempDir('thr');
+    const m = owner();
+    const { ctx, events, announced } = ctxOf(m, dir);
+    const r = applyThresholdOverrides(ctx, { live_min: 0.9 }, 'test');
+    assert.deepEqual(r, { thresholds: { live_min: 0.9, spoof_max: 0.5 }, changed: ['live_min'] });
+    assert.deepEqual(m.thresholds.active, { live_min: 0.9, spoof_max: 0.5 });
+    assert.deepEqual(m.thresholds.floor, { live_min: 0.8, spoof_max: 0.5 }, 'the floor stays');
+    assert.deepEqual(readThresholds(dir, sha), { live_min: 0.9 });
+    assert.equal(events.length, 1);
+    assert.equal(events[0]?.[0], 'config_changed');
+    assert.deepEqual(events[0]?.[1], {
+      what: 'thresholds',
+      by: 'test',
+      before: { live_min: 0.8, spoof_max: 0.5 },
+      after: { live_min: 0.9, spoof_max: 0.5 },
+      floor: { live_min: 0.8, spoof_max: 0.5 },
+    });
+    assert.equal(announced(), 1);
+    // Looser than the floor: refused, nothing stored, applied, audited or announced.
+    assert.match(
+      refusal(() => applyThresholdOverrides(ctx, { live_min: 0.7 }, 'test')),
+      /^KIOSK_E_COMMAND_INVALID: .*looser/,
+    );
+    assert.deepEqual(m.thresholds.active, { live_min: 0.9, spoof_max: 0.5 });
+    assert.deepEqual(readThresholds(dir, sha), { live_min: 0.9 });
+    assert.equal(events.length, 1);
+    assert.equal(announced(), 1);
+    // Back to the floor: the override is gone from what is in force, but the stored set keeps it as sent.
+    applyThresholdOverrides(ctx, { spoof_max: 0.4 }, 'test');
+    assert.deepEqual(readThresholds(dir, sha), { live_min: 0.9, spoof_max: 0.4 });
+    assert.deepEqual(m.thresholds.overrides(), { live_min: 0.9, spoof_max: 0.4 });
+  });
+
+  test('stored overrides are applied at load for the same model only; a refused set leaves the floor in force', () => {
+    const dir = tempDir('thr');
+    const none = applyStoredThresholds(owner(), config(dir));
+    assert.deepEqual(none, { applied: {}, refused: null });
+    writeThresholds(dir, { model_sha256: sha, thresholds: { spoof_max: 0.3 } });
+    const m = owner();
+    assert.deepEqual(applyStoredThresholds(m, config(dir)), { applied: { spoof_max: 0.3 }, refused: null });
+    assert.deepEqual(m.thresholds.active, { live_min: 0.8, spoof_max: 0.3 });
+    const other = { ...owner(), info: { sha256: 'd'.repeat(64) } };
+    assert.deepEqual(applyStoredThresholds(other, config(dir)), { applied: {}, refused: null });
+    assert.deepEqual(other.thresholds.active, { live_min: 0.8, spoof_max: 0.5 });
+    // A hand-edited looser file: refused as a whole unless the site allows looser values.
+    writeThresholds(dir, { model_sha256: sha, thresholds: { live_min: 0.5, spoof_max: 0.3 } });
+    const refused = owner();
+    const r = applyStoredThresholds(refused, config(dir));
+    assert.deepEqual(r.applied, {});
+    assert.match(r.refused ?? '', /looser/);
+    assert.deepEqual(refused.thresholds.active, { live_min: 0.8, spoof_max: 0.5 });
+    const allowed = owner();
+    assert.deepEqual(applyStoredThresholds(allowed, config(dir, true)).refused, null);
+    assert.deepEqual(allowed.thresholds.active, { live_min: 0.5, spoof_max: 0.3 });
   });
 });

@@ -5,16 +5,17 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { configHash } from '../../../config/config-hash.js';
 import { loadConfig } from '../../../config/load.js';
 import type { Config } from '../../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../../core/errors.js';
 import { redactDeep } from '../../../core/log.js';
 import type { LivenessModel } from '../../liveness/liveness-model.js';
+import { applyThresholdOverrides } from '../../liveness/thresholds-store.js';
 import { confinedFile, MAX_MANIFEST_BYTES } from '../../models/model-update.js';
 import type { AuditEventName } from '../audit/events.js';
 import type { HealthPayload } from '../topics.js';
 import type { CommandTarget } from './command-server.js';
-import { mergeThresholdUpdate, readThresholds, writeThresholds } from './thresholds-store.js';
 
 /**
  * Exit status of a graceful stop asked for by `restart` or `reload_config` (EX_TEMPFAIL).
@@ -40,80 +41,6 @@ export interface DaemonInternals {
   restart: () => void;
   /** request/verify (see CommandTarget.verify and CameraPipeline.requestDecision). */
   verify?: (cameraId: string, timeoutMs: number, signed: boolean) => Promise<unknown>;
-}
-
-/**
- * The hash a fleet compares between devices: the configuration and the threshold overrides
- * in force (an override changes what the device accepts as much as the file does).
- */
-export function configHash(config: Config, overrides: Record<string, number> = {}): string {
-  const h = createHash('sha256').update(JSON.stringify(config));
-  if (Object.keys(overrides).length) h.update(JSON.stringify({ threshold_overrides: overrides }));
-  return h.digest('hex').slice(0, 16);
-}
-
-export interface ThresholdsContext {
-  model: LivenessModel;
-  config: Pick<Config, 'device' | 'liveness'>;
-  audit: (event: AuditEventName, details: Record<string, unknown>) => void;
-  log?: { warn(obj: object, msg: string): void };
-  /** Republishes info (the overrides and config_hash are part of it). */
-  infoChanged?: () => void;
-}
-
-/**
- * The one path that changes thresholds at run time (the `set_thresholds` command, and local
- * tools): checked against the model's floor, persisted before it takes effect, applied to
- * the running model, logged, audited and announced. Throws KIOSK_E_COMMAND_INVALID for a
- * refused value; nothing changes then.
- */
-export function applyThresholdOverrides(
-  ctx: ThresholdsContext,
-  update: Record<string, number>,
-  by: string,
-): { thresholds: Record<string, number>; changed: string[] } {
-  const { model: m, config } = ctx;
-  const before = { ...m.activeThresholds };
-  const merged = mergeThresholdUpdate(before, update, {
-    floor: m.thresholds.floor,
-    allowLooser: config.liveness.allow_looser_thresholds,
-  });
-  const changed = Object.keys(merged).filter((k) => before[k] !== merged[k]);
-  // What is in force plus the update: stored values the floor refused at start are dropped.
-  const stored = { ...m.thresholds.overrides(), ...update };
-  // Persist first: a crash right after answering must not forget what was acknowledged.
-  writeThresholds(config.device.state_dir, { model_sha256: m.info.sha256, thresholds: stored });
-  m.thresholds.apply(merged);
-  ctx.audit('config_changed', { what: 'thresholds', by, before, after: merged, floor: m.thresholds.floor });
-  ctx.log?.warn(
-    { before, after: merged, by },
-    `liveness thresholds overridden by ${by}: ${changed.map((k) => `${k}=${merged[k]}`).join(', ') || 'no change'}`,
-  );
-  ctx.infoChanged?.();
-  return { thresholds: merged, changed };
-}
-
-/**
- * Applies the overrides `set_thresholds` persisted for this model (after a restart). Stored
- * values that the floor refuses (a file edited by hand, or written before the floor existed)
- * are not applied: the model's own thresholds stay in force, and the refusal is returned.
- */
-export function applyStoredThresholds(
-  model: LivenessModel,
-  config: Pick<Config, 'device' | 'liveness'>,
-): { applied: Record<string, number>; refused: string | null } {
-  const floor = model.thresholds.floor;
-  const stored = readThresholds(config.device.state_dir, model.info.sha256);
-  try {
-    const merged = mergeThresholdUpdate(model.activeThresholds, stored, {
-      floor,
-      allowLooser: config.liveness.allow_looser_thresholds,
-    });
-    model.thresholds.apply(merged);
-    return { applied: stored, refused: null };
-  } catch (err) {
-    return { applied: {}, refused: err instanceof Error ? err.message : String(err) };
-  }
 }
 
 export function daemonCommandTarget(d: DaemonInternals): CommandTarget {
