@@ -24,6 +24,9 @@ import { readImageBgr } from '../../drivers/camera/still-image.js';
 import { KIOSK_BIN, MINIFASNET_MANIFEST, MODEL_DATA, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 
+/** The manifest shipped in the repository: these refusals need no model file, so no ../shared. */
+const SHIPPED_MANIFEST = path.join(repoRoot, 'models/minifasnet/MiniFASNetV2.manifest.json');
+
 const dir = () => mkdtempSync(path.join(tmpdir(), 'fghv-files-'));
 
 function fifo(): string {
@@ -114,7 +117,7 @@ describe('finding 3: one file rule', () => {
     const d = dir();
     const m = path.join(d, 'm.json');
     const manifest = YAML.parse(
-      (await import('node:fs')).readFileSync(MINIFASNET_MANIFEST, 'utf8'),
+      (await import('node:fs')).readFileSync(SHIPPED_MANIFEST, 'utf8'),
     ) as Record<string, unknown>;
     writeFileSync(m, JSON.stringify({ ...manifest, file: '/dev/zero' }));
     await assert.rejects(loadManifest(m), (e) => isKioskError(e, ErrorCodes.MODEL_CORRUPT));
@@ -193,27 +196,27 @@ describe('finding 8: drill --labels and model install', () => {
     const d = dir();
     const stateDir = path.join(d, 'state');
     await assert.rejects(
-      stageModel({ stateDir, modelFile: '/dev/zero', manifestFile: MINIFASNET_MANIFEST }),
+      stageModel({ stateDir, modelFile: '/dev/zero', manifestFile: SHIPPED_MANIFEST }),
       (e) => isKioskError(e, ErrorCodes.MODEL_CORRUPT),
     );
     await assert.rejects(stageModel({ stateDir, modelFile: '/dev/zero', manifestFile: '/dev/zero' }), (e) =>
       isKioskError(e, ErrorCodes.MANIFEST_INVALID),
     );
     await assert.rejects(
-      stageModel({ stateDir, modelFile: fifo(), manifestFile: MINIFASNET_MANIFEST }),
+      stageModel({ stateDir, modelFile: fifo(), manifestFile: SHIPPED_MANIFEST }),
       (e) => isKioskError(e, ErrorCodes.MODEL_CORRUPT),
     );
     const big = path.join(d, 'big.onnx');
     writeFileSync(big, Buffer.alloc(2048));
     await assert.rejects(
-      stageModel({ stateDir, modelFile: big, manifestFile: MINIFASNET_MANIFEST, maxModelBytes: 1024 }),
+      stageModel({ stateDir, modelFile: big, manifestFile: SHIPPED_MANIFEST, maxModelBytes: 1024 }),
       (e) =>
         isKioskError(e, ErrorCodes.MODEL_CORRUPT) &&
         /2048 bytes, more than the 1024/.test((e as Error).message),
     );
     // Through the CLI, max_model_mb applies to `model install`.
     const { file } = writeKioskConfig({ extra: { model_update: { max_model_mb: 0.001 } } });
-    const r = cli(['model', 'install', big, MINIFASNET_MANIFEST, '--config', file]);
+    const r = cli(['model', 'install', big, SHIPPED_MANIFEST, '--config', file]);
     assert.equal(r.code, 1, r.out);
     assert.match(r.out, /KIOSK_E_MODEL_CORRUPT.*2048 bytes, more than the 1049 allowed/s);
   });
