@@ -116,9 +116,10 @@ describe('finding 3: one file rule', () => {
     await assert.rejects(loadManifest(fifo()), (e) => isKioskError(e, ErrorCodes.MANIFEST_INVALID));
     const d = dir();
     const m = path.join(d, 'm.json');
-    const manifest = YAML.parse(
-      (await import('node:fs')).readFileSync(SHIPPED_MANIFEST, 'utf8'),
-    ) as Record<string, unknown>;
+    const manifest = YAML.parse((await import('node:fs')).readFileSync(SHIPPED_MANIFEST, 'utf8')) as Record<
+      string,
+      unknown
+    >;
     writeFileSync(m, JSON.stringify({ ...manifest, file: '/dev/zero' }));
     await assert.rejects(loadManifest(m), (e) => isKioskError(e, ErrorCodes.MODEL_CORRUPT));
   });
@@ -202,9 +203,8 @@ describe('finding 8: drill --labels and model install', () => {
     await assert.rejects(stageModel({ stateDir, modelFile: '/dev/zero', manifestFile: '/dev/zero' }), (e) =>
       isKioskError(e, ErrorCodes.MANIFEST_INVALID),
     );
-    await assert.rejects(
-      stageModel({ stateDir, modelFile: fifo(), manifestFile: SHIPPED_MANIFEST }),
-      (e) => isKioskError(e, ErrorCodes.MODEL_CORRUPT),
+    await assert.rejects(stageModel({ stateDir, modelFile: fifo(), manifestFile: SHIPPED_MANIFEST }), (e) =>
+      isKioskError(e, ErrorCodes.MODEL_CORRUPT),
     );
     const big = path.join(d, 'big.onnx');
     writeFileSync(big, Buffer.alloc(2048));

@@ -122,7 +122,7 @@ describe('model install: verify, stage, commit', () => {
       `${good}x`,
       good.slice(0, 86),
       `${good.slice(0, 86)}=`,
-      '#'.repeat(86) + '==',
+      `${'#'.repeat(86)}==`,
     ])
       assert.equal(await failure(stage(bad)), refused, bad);
     const staged = await stage(`  ${good}\n`);
