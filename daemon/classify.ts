@@ -10,12 +10,12 @@ import { asError, ErrorCodes, KioskError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { readImageBgr } from '../drivers/camera/still-image.js';
 import { type DecisionScores, decisionScores } from './contract/topics.js';
-import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import type { FaceQuality, QualityGate } from './decision/types.js';
 import type { DetectorTuning } from './detect/index.js';
 import type { DetectorName, Point } from './detect/types.js';
 import type { Verdict } from './liveness/verdict.js';
 import { openInferenceStack } from './models/inference-stack.js';
+import { faceStep } from './pipeline/face-step.js';
 
 export interface ClassifiedFace {
   box: [number, number, number, number];
@@ -84,9 +84,12 @@ export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyRes
         const image = await readImageBgr(file, { applyExifOrientation: opts.applyExif === true });
         const faces: ClassifiedFace[] = [];
         for (const face of await detector.detect(image)) {
-          const quality = measureFaceInImage(image, face.box);
-          const gate = opts.quality ? qualityGate(quality, opts.quality) : null;
-          const r = gate === null ? await model.classify(image, face) : null;
+          // The pipeline's own per-face step: quality gates, then align and liveness.
+          const {
+            quality,
+            gate,
+            liveness: r,
+          } = await faceStep(image, face, model, { quality: opts.quality });
           const scores = decisionScores(r?.scores ?? {});
           faces.push({
             box: face.box.map((v) => round(v)) as [number, number, number, number],
