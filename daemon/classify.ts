@@ -10,14 +10,12 @@ import { asError, ErrorCodes, KioskError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { readImageBgr } from '../drivers/camera/still-image.js';
 import { type DecisionScores, decisionScores } from './contract/topics.js';
-import { measureFaceInImage, qualityGate } from './decision/quality.js';
 import type { FaceQuality, QualityGate } from './decision/types.js';
 import type { DetectorTuning } from './detect/index.js';
-import { createDetector } from './detect/index.js';
 import type { DetectorName, Point } from './detect/types.js';
-import { InferenceWorker } from './inference/inference-worker.js';
-import { LivenessModel } from './liveness/liveness-model.js';
 import type { Verdict } from './liveness/verdict.js';
+import { openInferenceStack } from './models/inference-stack.js';
+import { faceStep } from './pipeline/face-step.js';
 
 export interface ClassifiedFace {
   box: [number, number, number, number];
@@ -57,21 +55,23 @@ const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** di
 const roundOrNull = (v: number | null) => (v === null ? null : round(v, 6));
 
 export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyResult[]> {
-  const worker = InferenceWorker.start();
-  const results: ClassifyResult[] = [];
-  try {
-    const detector = await createDetector(worker, {
+  const stack = await openInferenceStack({
+    liveness: {
+      manifest: opts.manifest,
+      options: { providers: opts.providers, intraOpThreads: opts.intraOpThreads },
+    },
+    detector: {
       name: opts.detector as DetectorName,
       model: opts.detectorModel,
       ...(opts.detectorTuning ?? { scoreThreshold: 0.6, nmsIou: 0.3, maxFaces: 10 }),
       providers: opts.providers,
       intraOpThreads: opts.intraOpThreads,
       repoRoot: packageRoot,
-    });
-    const model = await LivenessModel.load(worker, opts.manifest, {
-      providers: opts.providers,
-      intraOpThreads: opts.intraOpThreads,
-    });
+    },
+  });
+  const { liveness: model, detector } = stack;
+  const results: ClassifyResult[] = [];
+  try {
     if (model.info.purpose !== 'production') {
       opts.log.warn(
         { model: model.info.name, purpose: model.info.purpose },
@@ -84,9 +84,12 @@ export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyRes
         const image = await readImageBgr(file, { applyExifOrientation: opts.applyExif === true });
         const faces: ClassifiedFace[] = [];
         for (const face of await detector.detect(image)) {
-          const quality = measureFaceInImage(image, face.box);
-          const gate = opts.quality ? qualityGate(quality, opts.quality) : null;
-          const r = gate === null ? await model.classify(image, face) : null;
+          // The pipeline's own per-face step: quality gates, then align and liveness.
+          const {
+            quality,
+            gate,
+            liveness: r,
+          } = await faceStep(image, face, model, { quality: opts.quality });
           const scores = decisionScores(r?.scores ?? {});
           faces.push({
             box: face.box.map((v) => round(v)) as [number, number, number, number],
@@ -116,10 +119,8 @@ export async function classifyImages(opts: ClassifyOptions): Promise<ClassifyRes
       results.push(result);
       opts.onResult?.(result);
     }
-    await model.close();
-    await detector.close();
   } finally {
-    await worker.close();
+    await stack.close();
   }
   return results;
 }

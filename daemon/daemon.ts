@@ -24,13 +24,13 @@ import {
 } from './contract/topics.js';
 import type { GuidanceState } from './decision/guidance.js';
 import type { SessionDecision } from './decision/types.js';
-import { createDetector, detectorOptions } from './detect/index.js';
+import { detectorOptions } from './detect/index.js';
 import type { FaceDetector } from './detect/types.js';
 import { DaemonDrill } from './drill/daemon-drill.js';
-import { InferenceWorker } from './inference/inference-worker.js';
-import { LivenessModel, livenessOptions } from './liveness/liveness-model.js';
-import { applyStoredThresholds } from './liveness/thresholds-store.js';
-import { activeManifest, commitInstalled } from './models/model-install.js';
+import type { InferenceWorker } from './inference/inference-worker.js';
+import type { LivenessModel } from './liveness/liveness-model.js';
+import { openInferenceStack } from './models/inference-stack.js';
+import { commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';
 import { resolveDeviceId } from './mqtt/device-id.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/embedded-broker.js';
@@ -178,17 +178,20 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       },
       // Inference first: a model that cannot load must refuse to start before anything is announced.
       {
-        name: 'inference worker',
+        name: 'inference stack',
         run: async () => {
-          this.worker = InferenceWorker.start();
-        },
-        undo: () => this.worker?.close(),
-      },
-      {
-        name: 'liveness model',
-        run: async () => {
-          this.liveness = await this.loadStartModel();
-          const live = this.liveness;
+          const stack = await openInferenceStack({
+            liveness: { device: config, log, fallback: true },
+            detector: detectorOptions(config, {
+              // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
+              scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
+            }),
+            warmUp: true,
+          });
+          this.worker = stack.worker;
+          this.liveness = stack.liveness;
+          this.detector = stack.detector;
+          const live = stack.liveness;
           const m = live.info;
           log.info(
             {
@@ -206,28 +209,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
               `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
             );
           }
+          log.info({ detector: stack.detector.name }, 'models loaded and warmed up');
         },
-        undo: () => this.liveness?.close(),
-      },
-      {
-        name: 'detector',
-        run: async () => {
-          this.detector = await createDetector(
-            this.need(this.worker, 'inference worker'),
-            detectorOptions(config, {
-              // Weaker faces are detected too, then reported rather than decided on (pipeline.ts).
-              scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
-            }),
-          );
-        },
-        undo: () => this.detector?.close(),
-      },
-      {
-        name: 'warm-up',
-        run: async () => {
-          await this.need(this.liveness, 'liveness model').warmUp();
-          log.info({ detector: this.need(this.detector, 'detector').name }, 'models loaded and warmed up');
-        },
+        // The liveness model may have been replaced since (model_update): close the one in use.
+        undo: [() => this.detector?.close(), () => this.liveness?.close(), () => this.worker?.close()],
       },
       {
         name: 'embedded broker',
@@ -436,38 +421,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   /** The status page's URL with the port actually bound; null when disabled or not started. */
   get statusUrl(): string | null {
     return this.status?.url ?? null;
-  }
-
-  /**
-   * The installed model (`model install`, model_update) if any; if it cannot load, the
-   * configured one. The site's stored threshold overrides for it are applied as it loads.
-   */
-  private async loadStartModel(): Promise<LivenessModel> {
-    const { config, log } = this.opts;
-    const model = await this.loadInstalledOrConfigured();
-    const stored = applyStoredThresholds(model, config);
-    if (stored.refused)
-      log.error({ refused: stored.refused }, `stored threshold overrides not applied: ${stored.refused}`);
-    else if (Object.keys(stored.applied).length)
-      log.warn(
-        { overrides: stored.applied },
-        'liveness thresholds overridden (set_thresholds, kept across restarts)',
-      );
-    return model;
-  }
-
-  private async loadInstalledOrConfigured(): Promise<LivenessModel> {
-    const { config, log } = this.opts;
-    const load = (manifest: string) =>
-      LivenessModel.load(this.worker as InferenceWorker, manifest, livenessOptions(config));
-    const manifest = activeManifest(config.device.state_dir, config.liveness.manifest);
-    if (manifest === config.liveness.manifest) return load(manifest);
-    try {
-      return await load(manifest);
-    } catch (err) {
-      log.error({ err, manifest }, 'the installed model cannot load: rolling back to liveness.manifest');
-      return load(config.liveness.manifest);
-    }
   }
 
   private updating = false;

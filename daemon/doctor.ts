@@ -15,9 +15,10 @@ import { fileProblem } from '../core/file-rule.js';
 import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
 import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
 import { missingHint, referencedFiles } from './config-files.js';
-import { createDetector, detectorOptions } from './detect/index.js';
-import { InferenceWorker } from './inference/inference-worker.js';
+import { detectorOptions } from './detect/index.js';
+import type { FaceDetector } from './detect/types.js';
 import { type LoadedModel, loadManifest } from './liveness/manifest.js';
+import { openInferenceStack } from './models/inference-stack.js';
 import { activeManifest } from './models/model-install.js';
 import { readMqttPassword, redactUrl } from './mqtt/mqtt-link.js';
 
@@ -150,7 +151,7 @@ async function checkModelAndProviders(config: Config): Promise<CheckResult[]> {
     },
   ];
   // A provider counts only if it really creates a session for this model.
-  const worker = InferenceWorker.start();
+  const { worker, close } = await openInferenceStack({});
   const available: string[] = [];
   const problems: Record<string, string> = {};
   try {
@@ -164,7 +165,7 @@ async function checkModelAndProviders(config: Config): Promise<CheckResult[]> {
       }
     }
   } finally {
-    await worker.close();
+    await close();
   }
   const status: CheckStatus =
     available.length === 0 ? 'fail' : available[0] === config.liveness.providers[0] ? 'ok' : 'warn';
@@ -306,30 +307,23 @@ const ORIENTATION_FRAMES = 10;
 async function checkOrientation(config: Config): Promise<CheckResult[]> {
   const cams = config.cameras.filter((c) => c.kind === 'file' || c.kind === 'v4l2');
   if (!cams.length) return [];
-  const worker = InferenceWorker.start();
   const results: CheckResult[] = [];
   try {
-    const detector = await createDetector(
-      worker,
-      detectorOptions(config, { providers: ['cpu'], intraOpThreads: 1, allowSpinning: false }),
-    );
+    const stack = await openInferenceStack({
+      detector: detectorOptions(config, { providers: ['cpu'], intraOpThreads: 1, allowSpinning: false }),
+    });
     try {
-      for (const cam of cams) results.push(await orientationOf(cam, detector));
+      for (const cam of cams) results.push(await orientationOf(cam, stack.detector));
     } finally {
-      await detector.close();
+      await stack.close();
     }
   } catch (e) {
     results.push({ name: 'orientation', status: 'warn', message: `not checked: ${errMessage(e)}` });
-  } finally {
-    await worker.close();
   }
   return results;
 }
 
-async function orientationOf(
-  cam: Config['cameras'][number],
-  detector: Awaited<ReturnType<typeof createDetector>>,
-): Promise<CheckResult> {
+async function orientationOf(cam: Config['cameras'][number], detector: FaceDetector): Promise<CheckResult> {
   const name = `orientation:${cam.id}`;
   const source = cam.kind === 'v4l2' && /^\d+$/.test(cam.source) ? Number(cam.source) : cam.source;
   if (typeof source === 'string' && !existsSync(source))

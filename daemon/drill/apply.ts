@@ -17,10 +17,8 @@ import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { readCheckedText } from '../../core/file-rule.js';
 import { AuditStore } from '../contract/audit/audit-store.js';
 import { buildAuditEvent } from '../contract/audit/events.js';
-import { InferenceWorker } from '../inference/inference-worker.js';
-import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
-import { applyStoredThresholds, applyThresholdOverrides } from '../liveness/thresholds-store.js';
-import { activeManifest } from '../models/model-install.js';
+import { applyThresholdOverrides } from '../liveness/thresholds-store.js';
+import { openInferenceStack } from '../models/inference-stack.js';
 import { resolveDeviceId } from '../mqtt/device-id.js';
 import { MAX_DRILL_FILE_BYTES } from './record.js';
 import type { DrillReport } from './report.js';
@@ -37,64 +35,56 @@ export async function setThresholdsLocally(
   update: Record<string, number>,
   context: { drill_id: string; revert: boolean; expectModelSha256: string },
 ): Promise<ApplyResult> {
-  const worker = InferenceWorker.start();
+  // The model in use, with the stored overrides applied as the daemon loads it.
+  const stack = await openInferenceStack({ liveness: { device: config, log: null } });
+  const model = stack.liveness;
   let store: AuditStore | null = null;
   try {
-    const model = await LivenessModel.load(
-      worker,
-      activeManifest(config.device.state_dir, config.liveness.manifest),
-      livenessOptions(config),
-    );
-    try {
-      if (model.info.sha256 !== context.expectModelSha256) {
-        throw new KioskError(
-          ErrorCodes.DRILL_INVALID,
-          `the drill measured model sha256 ${context.expectModelSha256}, but the model in use is ${model.info.name} ${model.info.sha256}: run a new drill for this model`,
-        );
-      }
-      applyStoredThresholds(model, config);
-      const before = { ...model.activeThresholds };
-      const a = config.audit;
-      store = new AuditStore(config.device.state_dir, {
-        maxRecords: a.max_records,
-        maxBytes: Math.round(a.max_mb * 2 ** 20),
-        maxAgeS: a.max_age_days * 86400,
-        synchronous: a.synchronous,
-      });
-      const auditStore = store;
-      const deviceId = resolveDeviceId({
-        configured: config.device.id,
-        stateDir: config.device.state_dir,
-      }).id;
-      // The set_thresholds path itself: checked against the model's floor (a looser value
-      // needs liveness.allow_looser_thresholds in the local config), persisted, audited.
-      const r = applyThresholdOverrides(
-        {
-          model,
-          config,
-          audit: (event, details) =>
-            auditStore.append(
-              'event',
-              JSON.stringify(
-                buildAuditEvent(deviceId, event, {
-                  ...details,
-                  via: 'drill',
-                  drill_id: context.drill_id,
-                  revert: context.revert,
-                }),
-              ),
-            ),
-        },
-        update,
-        context.revert ? `drill ${context.drill_id} revert` : `drill ${context.drill_id}`,
+    if (model.info.sha256 !== context.expectModelSha256) {
+      throw new KioskError(
+        ErrorCodes.DRILL_INVALID,
+        `the drill measured model sha256 ${context.expectModelSha256}, but the model in use is ${model.info.name} ${model.info.sha256}: run a new drill for this model`,
       );
-      return { before, thresholds: r.thresholds, changed: r.changed };
-    } finally {
-      await model.close();
     }
+    const before = { ...model.activeThresholds };
+    const a = config.audit;
+    store = new AuditStore(config.device.state_dir, {
+      maxRecords: a.max_records,
+      maxBytes: Math.round(a.max_mb * 2 ** 20),
+      maxAgeS: a.max_age_days * 86400,
+      synchronous: a.synchronous,
+    });
+    const auditStore = store;
+    const deviceId = resolveDeviceId({
+      configured: config.device.id,
+      stateDir: config.device.state_dir,
+    }).id;
+    // The set_thresholds path itself: checked against the model's floor (a looser value
+    // needs liveness.allow_looser_thresholds in the local config), persisted, audited.
+    const r = applyThresholdOverrides(
+      {
+        model,
+        config,
+        audit: (event, details) =>
+          auditStore.append(
+            'event',
+            JSON.stringify(
+              buildAuditEvent(deviceId, event, {
+                ...details,
+                via: 'drill',
+                drill_id: context.drill_id,
+                revert: context.revert,
+              }),
+            ),
+          ),
+      },
+      update,
+      context.revert ? `drill ${context.drill_id} revert` : `drill ${context.drill_id}`,
+    );
+    return { before, thresholds: r.thresholds, changed: r.changed };
   } finally {
     store?.close();
-    await worker.close();
+    await stack.close();
   }
 }
 

@@ -21,12 +21,11 @@ import { readCheckedText } from '../../core/file-rule.js';
 import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
-import { createDetector, detectorOptions } from '../detect/index.js';
+import { detectorOptions } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
-import { InferenceWorker } from '../inference/inference-worker.js';
-import { LivenessModel, livenessOptions } from '../liveness/liveness-model.js';
-import { applyStoredThresholds } from '../liveness/thresholds-store.js';
-import { activeManifest } from '../models/model-install.js';
+import type { InferenceWorker } from '../inference/inference-worker.js';
+import type { LivenessModel } from '../liveness/liveness-model.js';
+import { openInferenceStack } from '../models/inference-stack.js';
 import { CameraPipeline, type CameraState } from '../pipeline/pipeline.js';
 import {
   type DrillRecorder,
@@ -189,17 +188,14 @@ export interface OpenDrillOptions {
 /** Loads the production models (as the daemon would start them) and creates the record. */
 export async function openDrill(opts: OpenDrillOptions): Promise<DrillContext> {
   const { config, log } = opts;
-  const worker = InferenceWorker.start();
+  // The production models as the daemon starts them, with the site thresholds in force.
+  const stack = await openInferenceStack({
+    liveness: { device: config, log },
+    detector: detectorOptions(config),
+    warmUp: true,
+  });
+  const { worker, liveness, detector } = stack;
   try {
-    const liveness = await LivenessModel.load(
-      worker,
-      activeManifest(config.device.state_dir, config.liveness.manifest),
-      livenessOptions(config),
-    );
-    // The site thresholds in force, exactly as the daemon applies them at start.
-    applyStoredThresholds(liveness, config);
-    const detector = await createDetector(worker, detectorOptions(config));
-    await liveness.warmUp();
     const m = liveness.info;
     if (m.purpose !== 'production')
       log.warn(
@@ -222,14 +218,10 @@ export async function openDrill(opts: OpenDrillOptions): Promise<DrillContext> {
       liveness,
       store,
       recorder,
-      async close() {
-        await liveness.close();
-        await detector.close();
-        await worker.close();
-      },
+      close: () => stack.close(),
     };
   } catch (e) {
-    await worker.close();
+    await stack.close();
     throw e;
   }
 }

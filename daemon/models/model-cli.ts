@@ -4,7 +4,7 @@
  * success the model becomes `current` in the state directory and the daemon starts with it.
  */
 import type { Config } from '../../config/schema.js';
-import { InferenceWorker } from '../inference/inference-worker.js';
+import { openInferenceStack } from './inference-stack.js';
 import { commitInstalled, type InstalledModels } from './model-install.js';
 import { prepareModel } from './model-update.js';
 
@@ -14,7 +14,7 @@ export async function installModelOffline(
   manifestFile: string,
   signature?: string,
 ): Promise<InstalledModels> {
-  const worker = InferenceWorker.start();
+  const { worker, close } = await openInferenceStack({});
   try {
     const { model, staged } = await prepareModel(worker, config, {
       modelFile,
@@ -24,6 +24,6 @@ export async function installModelOffline(
     await model.close();
     return commitInstalled(config.device.state_dir, staged);
   } finally {
-    await worker.close();
+    await close();
   }
 }

@@ -20,11 +20,11 @@ import {
   guidanceFor,
   guidedPresence,
 } from '../decision/guidance.js';
-import { measureFaceInImage, qualityGate } from '../decision/quality.js';
 import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
 import type { FaceDetection, FaceDetector } from '../detect/types.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
+import { faceStep } from './face-step.js';
 import { SceneGate, type SceneGateConfig } from './scene-gate.js';
 
 export type Stage = 'capture' | 'detect' | 'align' | 'infer' | 'decide' | 'publish';
@@ -412,14 +412,19 @@ export class CameraPipeline {
     let alignMs = 0;
     let inferMs = 0;
     for (const { face, trackId } of chosen) {
-      const quality = measureFaceInImage(frame.mat, face.box);
-      const gate = qualityGate(quality, config.quality);
-      let verdict: FrameObservation['verdict'] = null;
-      let scores: Record<string, number> | null = null;
       // A person already decided (one decision per presence) is not classified again.
       const held = this.fusion.held[trackKey(cameraId, trackId)] !== undefined;
-      if (gate === null && (!held || this.scoreHeldFaces)) {
-        const r = await liveness.classify(frame.mat, face);
+      const {
+        quality,
+        gate,
+        liveness: r,
+      } = await faceStep(frame.mat, face, liveness, {
+        quality: config.quality,
+        classify: !held || this.scoreHeldFaces,
+      });
+      let verdict: FrameObservation['verdict'] = null;
+      let scores: Record<string, number> | null = null;
+      if (r !== null) {
         this.counters.inferences++;
         alignMs += r.alignMs;
         inferMs += r.inferMs;
