@@ -187,28 +187,31 @@ export class Daemon extends EventEmitter<DaemonEvents> {
               scoreThreshold: Math.min(config.detector.report_threshold, config.detector.score_threshold),
             }),
             warmUp: true,
+            onLiveness: (live) => {
+              const m = live.info;
+              log.info(
+                {
+                  model: m.name,
+                  version: m.version,
+                  family: m.family,
+                  sha256: m.sha256,
+                  provider: live.provider,
+                },
+                `liveness model ${m.name} ${m.version} on execution provider ${live.provider}`,
+              );
+              if (m.purpose !== 'production') {
+                log.warn(
+                  { model: m.name, purpose: m.purpose },
+                  `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
+                );
+              }
+            },
+            // A stop while the models load cancels the start before the detector or the warm-up.
+            checkpoint: (next) => this.checkAbort(next),
           });
           this.worker = stack.worker;
           this.liveness = stack.liveness;
           this.detector = stack.detector;
-          const live = stack.liveness;
-          const m = live.info;
-          log.info(
-            {
-              model: m.name,
-              version: m.version,
-              family: m.family,
-              sha256: m.sha256,
-              provider: live.provider,
-            },
-            `liveness model ${m.name} ${m.version} on execution provider ${live.provider}`,
-          );
-          if (m.purpose !== 'production') {
-            log.warn(
-              { model: m.name, purpose: m.purpose },
-              `liveness model ${m.name} is marked purpose: ${m.purpose}: it was not trained and validated on real attack data for production; its decisions must not secure a door`,
-            );
-          }
           log.info({ detector: stack.detector.name }, 'models loaded and warmed up');
         },
         // The liveness model may have been replaced since (model_update): close the one in use.

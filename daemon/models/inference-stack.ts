@@ -28,6 +28,14 @@ export interface StackSpec {
   detector?: CreateDetectorOptions;
   /** Warm the liveness model up (first inference) before returning. */
   warmUp?: boolean;
+  /** Called as soon as the liveness model has loaded (the daemon logs it then). */
+  onLiveness?: (model: LivenessModel) => void;
+  /**
+   * Called before each later part (`detector`, `warm-up`); throwing cancels the stack, which
+   * closes what it built. The daemon passes its stop check, so a stop during the models' load
+   * cancels the start there, as it did when each part was a start step of its own.
+   */
+  checkpoint?: (next: string) => void;
 }
 
 export interface InferenceStack<S extends StackSpec> {
@@ -54,9 +62,18 @@ export async function openInferenceStack<S extends StackSpec>(spec: S): Promise<
     }
   };
   try {
-    if (spec.liveness) liveness = await loadLiveness(worker, spec.liveness);
-    if (spec.detector) detector = await createDetector(worker, spec.detector);
-    if (spec.warmUp && liveness) await liveness.warmUp();
+    if (spec.liveness) {
+      liveness = await loadLiveness(worker, spec.liveness);
+      spec.onLiveness?.(liveness);
+    }
+    if (spec.detector) {
+      spec.checkpoint?.('detector');
+      detector = await createDetector(worker, spec.detector);
+    }
+    if (spec.warmUp && liveness) {
+      spec.checkpoint?.('warm-up');
+      await liveness.warmUp();
+    }
   } catch (err) {
     await close().catch(() => {});
     throw err;
