@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = new URL('../dist/daemon/cli.js', import.meta.url);
+const cli = new URL('../dist/daemon/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write(
     'fghv-kiosk: dist/ is missing: run `make run` or `make test` (or `npm run build`) first\n',

@@ -25,8 +25,8 @@ export const FLOORS = [
   ['daemon/pipeline'],
   ['daemon/drill'],
   ['daemon/status'],
-  ['daemon/fleet'],
   ['daemon/*'],
+  ['daemon/cli'],
 ];
 const SCANNED = ['core', 'config', 'drivers', 'daemon'];
 

@@ -28,7 +28,7 @@ say() { echo "install: $*"; }
 act() { say "$*"; [ $dry = 1 ] || "$@"; }
 
 [ $dry = 1 ] || [ "$(id -u)" -eq 0 ] || { echo "install: run as root (or --dry-run)" >&2; exit 1; }
-[ -f "$prefix/dist/daemon/cli.js" ] || { echo "install: $prefix/dist is missing: build first (make run or npm run build)" >&2; exit 1; }
+[ -f "$prefix/dist/daemon/cli/main.js" ] || { echo "install: $prefix/dist is missing: build first (make run or npm run build)" >&2; exit 1; }
 
 if id -u "$user" >/dev/null 2>&1; then
   say "user $user exists"

@@ -14,7 +14,7 @@ import { CommandServer, type CommandTarget } from './commands/command-server.js'
 import { PersistentReplayGuard } from './commands/replay-store.js';
 import { COMMAND_NAMES, MUTATING_COMMANDS } from './commands/request.js';
 import type { ContractLink } from './contract-link.js';
-import { HaDiscovery } from './ha-publisher.js';
+import { HaDiscovery } from './ha-discovery.js';
 import { DecisionSigner } from './signing/keys.js';
 import type { DecisionInput, DecisionPayload, InfoPayload, SeqSource } from './topics.js';
 

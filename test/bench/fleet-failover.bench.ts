@@ -3,7 +3,7 @@
  * three times on loopback: edges A and B, each bridging `fghv/#` out to central C (MQTT 5
  * bridges). N simulated devices (test/helpers/fleet-sim.ts: the real contract, signed
  * decisions, health, availability with will, a failover URL list, an outbox stand-in), half
- * starting on each edge. A consumer and the fleet console (daemon/fleet) sit on C. A is killed
+ * starting on each edge. A consumer and the fleet console (daemon/cli/fleet.ts) sit on C. A is killed
  * (SIGKILL) at KILL_AT_S; decisions stop at RUN_S; then up to BACK_MAX_S for every device of
  * A to be connected again, and DRAIN_S to settle.
  *
@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { connectAsync } from 'mqtt';
-import { FleetConsole } from '../../daemon/fleet/fleet-console.js';
+import { FleetConsole } from '../../daemon/cli/fleet.js';
 import { percentile } from '../../daemon/telemetry/latency.js';
 import { startSimFleet } from '../helpers/fleet-sim.js';
 import { startMosquitto } from '../helpers/mosquitto.js';

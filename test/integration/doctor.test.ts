@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { judgeClock, judgeFreeSpace } from '../../daemon/doctor.js';
+import { judgeClock, judgeFreeSpace } from '../../daemon/cli/doctor.js';
 import { uprightRotation } from '../../drivers/camera/orient.js';
 import { MODEL_DATA, spawnKiosk, writeKioskConfig } from '../helpers/kiosk-child.js';
 import { freePort, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';

@@ -1,5 +1,5 @@
 /**
- * The daemon under pm2 with systemd/ecosystem.config.cjs (fork mode), in a private PM2_HOME:
+ * The daemon under pm2 with ecosystem.config.cjs (fork mode), in a private PM2_HOME:
  * starts, publishes `online`, stops with `offline`; pm2's own daemon is always killed.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../help
 import { needsSharedData, repoRoot } from '../helpers/paths.js';
 
 const PM2 = path.join(repoRoot, 'node_modules/pm2/bin/pm2');
-const ECOSYSTEM = path.join(repoRoot, 'systemd/ecosystem.config.cjs');
+const ECOSYSTEM = path.join(repoRoot, 'ecosystem.config.cjs');
 
 describe('pm2', { skip: needsMosquitto() || needsSharedData(MODEL_DATA) }, () => {
   const pm2Home = mkdtempSync(path.join(tmpdir(), 'fghv-pm2-'));

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { configSchema } from '../../config/schema.js';
+import { runVerify } from '../../daemon/cli/verify.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision } from '../../daemon/contract/signing/verify.js';
-import { runVerify } from '../../daemon/contract/signing/verify-cli.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { decisionInput } from '../helpers/decision-input.js';
 

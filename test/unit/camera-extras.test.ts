@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cv } from '../../core/cv.js';
 import { ErrorCodes, isKioskError } from '../../core/errors.js';
-import { listCameras, parseFormats } from '../../daemon/cameras-cmd.js';
+import { listCameras, parseFormats } from '../../daemon/cli/cameras.js';
 import { ffmpegArgs, parseOutputHeader, splitArgs } from '../../drivers/camera/ffmpeg-pipe.js';
 import { FswebcamSnapshot } from '../../drivers/camera/fswebcam.js';
 import { rtspPipeline, usbCameraPipeline } from '../../drivers/camera/gst-pipelines.js';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
+import { FleetState, parsePinnedKeys } from '../../daemon/cli/fleet/state.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
-import { FleetState, parsePinnedKeys } from '../../daemon/fleet/fleet-state.js';
 import { decisionInput } from '../helpers/decision-input.js';
 
 const signer = () => DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);

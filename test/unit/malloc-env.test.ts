@@ -17,7 +17,7 @@ describe('glibc malloc environment', () => {
   });
 
   it('the pm2 ecosystem file sets each variable', () => {
-    const eco = createRequire(import.meta.url)(path.join(repoRoot, 'systemd/ecosystem.config.cjs')) as {
+    const eco = createRequire(import.meta.url)(path.join(repoRoot, 'ecosystem.config.cjs')) as {
       apps: { env: Record<string, string> }[];
     };
     for (const [k, v] of Object.entries(MALLOC_ENV)) assert.equal(eco.apps[0]?.env[k], v, k);

@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { runVerify } from '../../daemon/cli/verify.js';
 import { canonicalJson, signedBytes } from '../../daemon/contract/signing/canonical-json.js';
 import { DecisionSigner, publicKeyFrom } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision, verifySignature } from '../../daemon/contract/signing/verify.js';
-import { runVerify } from '../../daemon/contract/signing/verify-cli.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { decisionInput } from '../helpers/decision-input.js';
 

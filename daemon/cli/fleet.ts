@@ -15,8 +15,8 @@ import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { redactSecrets } from '../../core/log.js';
 import { checkAccess, resolveStatusToken } from '../status/auth.js';
 import { COMMON_HEADERS, PAGE_CSP } from '../status/status-server.js';
-import { FLEET_PAGE_HTML } from './fleet-page.js';
-import { FleetState, parsePinnedKeys } from './fleet-state.js';
+import { FLEET_PAGE_HTML } from './fleet/page.js';
+import { FleetState, parsePinnedKeys } from './fleet/state.js';
 
 export interface FleetConsoleOptions {
   brokerUrl: string;

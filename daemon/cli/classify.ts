@@ -4,18 +4,18 @@
  * and integrators use it, so it applies the daemon's quality gates (quality: null skips them)
  * and names the scores as the decision payload does.
  */
-import { packageRoot } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { asError, ErrorCodes, KioskError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import { readImageBgr } from '../drivers/camera/still-image.js';
-import { type DecisionScores, decisionScores } from './contract/topics.js';
-import type { FaceQuality, QualityGate } from './decision/types.js';
-import type { DetectorTuning } from './detect/index.js';
-import type { DetectorName, Point } from './detect/types.js';
-import type { Verdict } from './liveness/verdict.js';
-import { openInferenceStack } from './models/inference-stack.js';
-import { faceStep } from './pipeline/face-step.js';
+import { packageRoot } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { readImageBgr } from '../../drivers/camera/still-image.js';
+import { type DecisionScores, decisionScores } from '../contract/topics.js';
+import type { FaceQuality, QualityGate } from '../decision/types.js';
+import type { DetectorTuning } from '../detect/index.js';
+import type { DetectorName, Point } from '../detect/types.js';
+import type { Verdict } from '../liveness/verdict.js';
+import { openInferenceStack } from '../models/inference-stack.js';
+import { faceStep } from '../pipeline/face-step.js';
 
 export interface ClassifiedFace {
   box: [number, number, number, number];

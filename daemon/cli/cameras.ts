@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
+import { openCvHasGStreamer } from '../../drivers/camera/opencv-capture.js';
 
 export interface VideoMode {
   format: string;

@@ -12,12 +12,12 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
-import { applyDrillProposal } from './apply.js';
-import { describeTarget, parseTarget, type Target } from './propose.js';
-import { drillsDir, latestDrillId, type PresentationRecord, readDrill } from './record.js';
-import type { DrillReport } from './report.js';
-import { writeReport } from './report.js';
-import { type DrillContext, LiveDrill, openDrill, readLabels, runScripted } from './runner.js';
+import { applyDrillProposal } from '../drill/apply.js';
+import { describeTarget, parseTarget, type Target } from '../drill/propose.js';
+import { drillsDir, latestDrillId, type PresentationRecord, readDrill } from '../drill/record.js';
+import type { DrillReport } from '../drill/report.js';
+import { writeReport } from '../drill/report.js';
+import { type DrillContext, LiveDrill, openDrill, readLabels, runScripted } from '../drill/runner.js';
 
 type Out = (line: string) => void;
 

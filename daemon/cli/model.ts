@@ -1,5 +1,6 @@
 /**
- * `fghv-kiosk model fetch [NAME...] [--mirror DIR|URL] [--config FILE]` and `model list`.
+ * `fghv-kiosk model fetch [NAME...] [--mirror DIR|URL] [--config FILE]`, `model list` and
+ * `model install FILE MANIFEST`.
  * With no NAME, fetch installs the catalogue models the config names (liveness.manifest,
  * detector.model, or yunet-s for `detector.name: yunet`). A set-up step: the daemon itself
  * never downloads.
@@ -9,8 +10,10 @@ import { loadConfig } from '../../config/load.js';
 import { modelNameOf, modelsDirOf } from '../../config/models.js';
 import type { Config } from '../../config/schema.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
-import { type FetchProgress, fetchModels, listModels } from './model-fetch.js';
-import { activeManifest } from './model-install.js';
+import { openInferenceStack } from '../models/inference-stack.js';
+import { type FetchProgress, fetchModels, listModels } from '../models/model-fetch.js';
+import { activeManifest, commitInstalled, type InstalledModels } from '../models/model-install.js';
+import { prepareModel } from '../models/model-update.js';
 
 /** The catalogue models a config uses (names resolved to paths by config/load.ts, mapped back). */
 export function neededModels(config: Config): string[] {
@@ -93,4 +96,29 @@ export async function runModelFetchCli(
   });
   if (values.json) for (const f of fetched) print(JSON.stringify(f));
   return 0;
+}
+
+/**
+ * `model install FILE MANIFEST` with the daemon not running (or before a restart):
+ * the same verification, warm-up and self-test as a live update, in a worker of its own; on
+ * success the model becomes `current` in the state directory and the daemon starts with it.
+ */
+export async function installModelOffline(
+  config: Config,
+  modelFile: string,
+  manifestFile: string,
+  signature?: string,
+): Promise<InstalledModels> {
+  const { worker, close } = await openInferenceStack({});
+  try {
+    const { model, staged } = await prepareModel(worker, config, {
+      modelFile,
+      manifestFile,
+      signature: signature ?? null,
+    });
+    await model.close();
+    return commitInstalled(config.device.state_dir, staged);
+  } finally {
+    await close();
+  }
 }

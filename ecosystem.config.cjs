@@ -1,5 +1,6 @@
 // pm2 process file for fghv-kiosk (where systemd is not available):
-//   npx pm2 start systemd/ecosystem.config.cjs && npx pm2 save
+//   npx pm2 start ecosystem.config.cjs && npx pm2 save   (from the repository root, where pm2
+//   looks for it by this name)
 // Fork mode, one instance: the daemon owns the cameras and must never run twice.
 // Log rotation: pm2 does not rotate by itself; install the pm2-logrotate module
 // (`pm2 install pm2-logrotate`, then `pm2 set pm2-logrotate:max_size 10M` and
@@ -7,7 +8,7 @@
 // pm2 has no sd_notify watchdog: a hung pipeline is not restarted here (systemd does that).
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+const root = __dirname;
 
 module.exports = {
   apps: [

@@ -8,14 +8,14 @@
  * (relative paths already resolved by config/load.ts). Reads no file: it stats them.
  */
 import { existsSync } from 'node:fs';
-import { packageRoot } from '../config/load.js';
-import { fetchCommand, modelNameOf, modelsDirOf } from '../config/models.js';
-import type { Config } from '../config/schema.js';
-import { ErrorCodes, KioskError } from '../core/errors.js';
-import { type FileRule, fileProblem, MAX_SMALL_FILE_BYTES } from '../core/file-rule.js';
-import { defaultDetectorModel } from './detect/index.js';
-import { MAX_MANIFEST_BYTES } from './liveness/manifest.js';
-import { activeManifest } from './models/model-install.js';
+import { packageRoot } from '../../config/load.js';
+import { fetchCommand, modelNameOf, modelsDirOf } from '../../config/models.js';
+import type { Config } from '../../config/schema.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { type FileRule, fileProblem, MAX_SMALL_FILE_BYTES } from '../../core/file-rule.js';
+import { defaultDetectorModel } from '../detect/index.js';
+import { MAX_MANIFEST_BYTES } from '../liveness/manifest.js';
+import { activeManifest } from '../models/model-install.js';
 
 export interface NamedFile {
   /** The config key, dotted (`detector.model`, `mqtt.tls.ca_file`). */

@@ -11,8 +11,8 @@
  * the broker can write a device's topics; the console flags what does not verify rather than
  * showing it as that device's decision.
  */
-import { ErrorCodes, KioskError } from '../../core/errors.js';
-import { checkDecision, type VerifyFailure } from '../contract/signing/verify.js';
+import { ErrorCodes, KioskError } from '../../../core/errors.js';
+import { checkDecision, type VerifyFailure } from '../../contract/signing/verify.js';
 
 export type FleetFlag =
   /** info.model.purpose is not `production` (a demo or untrained model deciding). */

@@ -8,19 +8,19 @@
 import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
-import { cv } from '../core/cv.js';
-import { asError, isKioskError } from '../core/errors.js';
-import { fileProblem } from '../core/file-rule.js';
-import { openCvHasGStreamer } from '../drivers/camera/opencv-capture.js';
-import { orientMat, type Rotation, uprightRotation } from '../drivers/camera/orient.js';
+import type { Config } from '../../config/schema.js';
+import { cv } from '../../core/cv.js';
+import { asError, isKioskError } from '../../core/errors.js';
+import { fileProblem } from '../../core/file-rule.js';
+import { openCvHasGStreamer } from '../../drivers/camera/opencv-capture.js';
+import { orientMat, type Rotation, uprightRotation } from '../../drivers/camera/orient.js';
+import { detectorOptions } from '../detect/index.js';
+import type { FaceDetector } from '../detect/types.js';
+import { type LoadedModel, loadManifest } from '../liveness/manifest.js';
+import { openInferenceStack } from '../models/inference-stack.js';
+import { activeManifest } from '../models/model-install.js';
+import { readMqttPassword, redactUrl } from '../mqtt/mqtt-link.js';
 import { missingHint, referencedFiles } from './config-files.js';
-import { detectorOptions } from './detect/index.js';
-import type { FaceDetector } from './detect/types.js';
-import { type LoadedModel, loadManifest } from './liveness/manifest.js';
-import { openInferenceStack } from './models/inference-stack.js';
-import { activeManifest } from './models/model-install.js';
-import { readMqttPassword, redactUrl } from './mqtt/mqtt-link.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

@@ -4,10 +4,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, packageRoot } from '../config/load.js';
-import { asError, ErrorCodes, KioskError } from '../core/errors.js';
-import { createLogger, redactSecrets } from '../core/log.js';
-import { resolveStatusToken } from './status/auth.js';
+import { loadConfig, packageRoot } from '../../config/load.js';
+import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
+import { createLogger, redactSecrets } from '../../core/log.js';
+import { resolveStatusToken } from '../status/auth.js';
 
 const VERSION = (
   JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }
@@ -173,13 +173,13 @@ async function cmdClassify(args: string[]): Promise<number> {
   });
   if (!values.model) usage('classify: --model MANIFEST is required');
   if (!positionals.length) usage('classify: give at least one IMAGE');
-  const { DETECTOR_NAMES } = await import('./detect/index.js');
+  const { DETECTOR_NAMES } = await import('../detect/index.js');
   if (values.detector !== undefined && !(DETECTOR_NAMES as readonly string[]).includes(values.detector))
     usage(`classify: unknown --detector "${values.detector}"; valid names: ${DETECTOR_NAMES.join(', ')}`);
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) usage('classify: --threads takes a whole number >= 0');
   const { config, file } = loadConfig(values.config ?? null, {});
-  const { fetchCommand, isModelName, modelRef, modelsDirOf } = await import('../config/models.js');
+  const { fetchCommand, isModelName, modelRef, modelsDirOf } = await import('../../config/models.js');
   const modelsDir = modelsDirOf(config);
   // A name stands for the installed model; one that is not installed says how to install it.
   const named = (ref: string, kind: 'detector' | 'liveness') => {
@@ -247,7 +247,7 @@ async function cmdDoctor(args: string[]): Promise<number> {
 
 async function cmdModel(args: string[]): Promise<number> {
   if (args[0] === 'fetch' || args[0] === 'list') {
-    const { runModelFetchCli } = await import('./models/fetch-cli.js');
+    const { runModelFetchCli } = await import('./model.js');
     return runModelFetchCli(args[0], args.slice(1), (l) => process.stdout.write(`${l}\n`));
   }
   const { values, positionals } = parseArgs({
@@ -259,7 +259,7 @@ async function cmdModel(args: string[]): Promise<number> {
   if (sub !== 'install' || !file || !manifest || rest.length)
     usage('model: expected `model install FILE MANIFEST`, `model fetch [NAME...]` or `model list`');
   const { config } = loadConfig(values.config ?? process.env.FGHV_CONFIG ?? null);
-  const { installModelOffline } = await import('./models/model-cli.js');
+  const { installModelOffline } = await import('./model.js');
   const installed = await installModelOffline(
     config,
     path.resolve(file),
@@ -277,7 +277,7 @@ async function cmdRun(args: string[]): Promise<number> {
   const uninstalled = (await import('./config-files.js')).uninstalledModels(config, used);
   if (uninstalled) throw uninstalled;
   const log = createLogger(config.log);
-  const { runDaemon } = await import('./run.js');
+  const { runDaemon } = await import('../run.js');
   return runDaemon({ config, configFile: used, envKeys, log, version: VERSION });
 }
 
@@ -308,7 +308,7 @@ async function cmdFleet(args: string[]): Promise<number> {
   } catch (cause) {
     throw new KioskError(ErrorCodes.MQTT_CONNECT, `fleet: cannot read --ca ${values.ca}`, { cause });
   }
-  const { FleetConsole } = await import('./fleet/fleet-console.js');
+  const { FleetConsole } = await import('./fleet.js');
   const fleet = await FleetConsole.start({
     brokerUrl: values.broker,
     prefix: values.prefix,
@@ -358,10 +358,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await cmdRun(rest);
       case 'cameras':
-        process.stdout.write((await import('./cameras-cmd.js')).listCameras());
+        process.stdout.write((await import('./cameras.js')).listCameras());
         return 0;
       case 'verify': {
-        const { runVerify } = await import('./contract/signing/verify-cli.js');
+        const { runVerify } = await import('./verify.js');
         return runVerify(
           rest,
           () => readFileSync(0, 'utf8'),
@@ -375,7 +375,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'fleet':
         return await cmdFleet(rest);
       case 'drill': {
-        const { runDrillCli } = await import('./drill/drill-cli.js');
+        const { runDrillCli } = await import('./drill.js');
         return await runDrillCli(rest, `fghv-kiosk ${VERSION}`, (l) => process.stdout.write(`${l}\n`));
       }
       default:

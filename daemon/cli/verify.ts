@@ -5,10 +5,10 @@
  * applies a gate's checks.
  */
 import { parseArgs } from 'node:util';
-import { ErrorCodes, KioskError } from '../../../core/errors.js';
-import { MAX_SMALL_FILE_BYTES, readCheckedText } from '../../../core/file-rule.js';
-import { publicKeyFrom } from './keys.js';
-import { checkDecision } from './verify.js';
+import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { MAX_SMALL_FILE_BYTES, readCheckedText } from '../../core/file-rule.js';
+import { publicKeyFrom } from '../contract/signing/keys.js';
+import { checkDecision } from '../contract/signing/verify.js';
 
 /** Decision logs given as files: one JSON line per decision, at most this many bytes a file. */
 export const MAX_DECISION_LOG_BYTES = 256 * 2 ** 20;
