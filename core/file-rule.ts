@@ -13,7 +13,7 @@
  *   most `maxBytes` (a file that grows meanwhile is refused, not read on).
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { type ErrorCode, KioskError } from './errors.js';
 
 /** Passwords, tokens, keys, certificates: a few kilobytes; anything larger is not one. */
@@ -99,23 +99,34 @@ export function fileProblem(file: string, rule: FileRule): string | null {
 // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
-/** Reads a regular file of at most rule.maxBytes (see the header). Throws KioskError(rule.code). */
-export function readCheckedFile(file: string, rule: FileRule): Buffer {
-  let fd: number;
+/**
+ * The one read procedure, written once for both callers: it yields each file operation it needs
+ * and is handed its result, so `readCheckedFile` runs the operations synchronously and
+ * `readCheckedFileAsync` awaits them (the same checks, in the same order, either way).
+ */
+type FileOp =
+  | { op: 'open'; file: string }
+  | { op: 'stat'; fd: FileRef }
+  | { op: 'read'; fd: FileRef; buf: Buffer; at: number }
+  | { op: 'close'; fd: FileRef };
+type FileRef = number | FileHandle;
+
+function* readProcedure(file: string, rule: FileRule): Generator<FileOp, Buffer, unknown> {
+  let fd: FileRef;
   try {
-    fd = openSync(file, OPEN_FLAGS);
+    fd = (yield { op: 'open', file }) as FileRef;
   } catch (e) {
     throw refuse(file, rule, cannotRead(e), e);
   }
   try {
-    const st = fstatSync(fd);
+    const st = (yield { op: 'stat', fd }) as Stats;
     const why = refusal(st, { ...rule, allowCharDevice: false });
     if (why) throw refuse(file, rule, why);
     // One byte more than fstat said: a file that grew since is refused, not read on.
     const buf = Buffer.alloc(Math.min(st.size, rule.maxBytes) + 1);
     let got = 0;
     for (;;) {
-      const n = readSync(fd, buf, got, buf.length - got, null);
+      const n = (yield { op: 'read', fd, buf, at: got }) as number;
       if (n === 0) break;
       got += n;
       if (got === buf.length) break;
@@ -126,38 +137,68 @@ export function readCheckedFile(file: string, rule: FileRule): Buffer {
     if (e instanceof KioskError) throw e;
     throw refuse(file, rule, cannotRead(e), e);
   } finally {
-    closeSync(fd);
+    yield { op: 'close', fd };
   }
+}
+
+function runSync(o: FileOp): unknown {
+  switch (o.op) {
+    case 'open':
+      return openSync(o.file, OPEN_FLAGS);
+    case 'stat':
+      return fstatSync(o.fd as number);
+    case 'read':
+      return readSync(o.fd as number, o.buf, o.at, o.buf.length - o.at, null);
+    case 'close':
+      return closeSync(o.fd as number);
+  }
+}
+
+async function runAsync(o: FileOp): Promise<unknown> {
+  switch (o.op) {
+    case 'open':
+      return open(o.file, OPEN_FLAGS);
+    case 'stat':
+      return (o.fd as FileHandle).stat();
+    case 'read':
+      return (await (o.fd as FileHandle).read(o.buf, o.at, o.buf.length - o.at, null)).bytesRead;
+    case 'close':
+      return (o.fd as FileHandle).close();
+  }
+}
+
+/** Reads a regular file of at most rule.maxBytes (see the header). Throws KioskError(rule.code). */
+export function readCheckedFile(file: string, rule: FileRule): Buffer {
+  const steps = readProcedure(file, rule);
+  let next = steps.next();
+  while (!next.done) {
+    let result: unknown;
+    try {
+      result = runSync(next.value);
+    } catch (e) {
+      next = steps.throw(e);
+      continue;
+    }
+    next = steps.next(result);
+  }
+  return next.value;
 }
 
 /** readCheckedFile, off the event loop. */
 export async function readCheckedFileAsync(file: string, rule: FileRule): Promise<Buffer> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(file, OPEN_FLAGS);
-  } catch (e) {
-    throw refuse(file, rule, cannotRead(e), e);
-  }
-  try {
-    const st = await handle.stat();
-    const why = refusal(st, { ...rule, allowCharDevice: false });
-    if (why) throw refuse(file, rule, why);
-    const buf = Buffer.alloc(Math.min(st.size, rule.maxBytes) + 1);
-    let got = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, got, buf.length - got, null);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-      if (got === buf.length) break;
+  const steps = readProcedure(file, rule);
+  let next = steps.next();
+  while (!next.done) {
+    let result: unknown;
+    try {
+      result = await runAsync(next.value);
+    } catch (e) {
+      next = steps.throw(e);
+      continue;
     }
-    if (got === buf.length) throw refuse(file, rule, grew(got, rule));
-    return buf.subarray(0, got);
-  } catch (e) {
-    if (e instanceof KioskError) throw e;
-    throw refuse(file, rule, cannotRead(e), e);
-  } finally {
-    await handle.close();
+    next = steps.next(result);
   }
+  return next.value;
 }
 
 /** The text of readCheckedFile, as UTF-8. */
