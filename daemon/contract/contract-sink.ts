@@ -17,7 +17,6 @@ import type { LivenessModel } from '../liveness/liveness-model.js';
 import type { CommandTarget } from './commands/command-server.js';
 import type { ContractLink } from './contract-link.js';
 import { ContractServices, contractCapabilities } from './contract-services.js';
-import { decisionInput, monoToIso } from './decision-input.js';
 import {
   CONTRACT_VERSION,
   type DecisionPayload,
@@ -25,6 +24,7 @@ import {
   type HealthPayload,
   type InfoPayload,
   type MqttCounters,
+  monoToIso,
   type SeqSource,
 } from './topics.js';
 
@@ -125,7 +125,7 @@ export class ContractSink extends ContractServices implements PipelineSink {
   decision(d: SessionDecision): DecisionPayload | null {
     const { liveness } = this.sink.models();
     if (!this.link || !liveness) return null;
-    const payload = this.decide(decisionInput(d, liveness.info, liveness.provider, performance.now()));
+    const payload = this.decide(d, { model: liveness.info, execution_provider: liveness.provider });
     this.sink.log.info(
       {
         decision: payload.decision,
