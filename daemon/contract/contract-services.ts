@@ -5,6 +5,7 @@
  */
 import type { Config } from '../../config/schema.js';
 import { redactSecrets } from '../../core/log.js';
+import type { SessionDecision } from '../decision/types.js';
 import { AuditStore } from './audit/audit-store.js';
 import { CameraOutageAudit } from './audit/camera-outages.js';
 import { DecisionChannel } from './audit/decision-channel.js';
@@ -16,7 +17,7 @@ import { COMMAND_NAMES, MUTATING_COMMANDS } from './commands/request.js';
 import type { ContractLink } from './contract-link.js';
 import { HaDiscovery } from './ha-discovery.js';
 import { DecisionSigner } from './signing/keys.js';
-import type { DecisionInput, DecisionPayload, InfoPayload, SeqSource } from './topics.js';
+import type { DecidedBy, DecisionPayload, InfoPayload, SeqSource } from './topics.js';
 
 export interface ContractLogger {
   warn(obj: object, msg: string): void;
@@ -104,9 +105,10 @@ export class ContractServices {
     }
   }
 
-  decide(input: DecisionInput): DecisionPayload {
+  /** Numbers, signs, records and publishes a decision (DecisionChannel); returns the payload. */
+  decide(d: SessionDecision, by: DecidedBy): DecisionPayload {
     if (!this.channel) throw new Error('ContractServices.decide before attach');
-    return this.channel.decide(input);
+    return this.channel.decide(d, by);
   }
 
   /** Records an audit event; a failing store is logged, never thrown into the caller's path. */

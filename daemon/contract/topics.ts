@@ -12,6 +12,7 @@ import type {
   DecisionReason,
   Decision as DecisionVerdict,
   QualityGate,
+  SessionDecision,
 } from '../decision/types.js';
 import type { LinkCounters } from '../mqtt/mqtt-link.js';
 import { topicProblem } from '../mqtt/topic-limits.js';
@@ -158,14 +159,14 @@ export interface DecisionPayload {
   sig?: string;
 }
 
-/** What the pipeline knows about a decision; the envelope fields are added by buildDecisionPayload. */
-export type DecisionInput = Omit<
-  DecisionPayload,
-  'v' | 'id' | 'seq' | 'ts' | 'expires_at' | 'device_id' | 'sig' | 'delivery'
->;
-
 export interface SeqSource {
   next(): number;
+}
+
+/** Who decided: the liveness model in use at publish time and its execution provider. */
+export interface DecidedBy {
+  model: ModelRef;
+  execution_provider: string;
 }
 
 export interface DecisionEnvelope {
@@ -174,12 +175,29 @@ export interface DecisionEnvelope {
   expiryS: number;
   /** Wall clock, ms since the epoch (injected so tests fix it). */
   now?: () => number;
+  /** Monotonic clock, the pipeline's (performance.now()); injected so tests fix it. */
+  nowMono?: () => number;
 }
 
-/** Assigns id, seq, ts, expires_at and `delivery: live` (the audit copy is re-signed as `audit`). `quality_gate` is kept only with reason low_quality. */
-export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope): DecisionPayload {
+/** A monotonic instant (performance.now() ms) as wall-clock ISO time, given both clocks now. */
+export function monoToIso(mono: number, nowMono: number, nowWallMs: number = Date.now()): string {
+  return new Date(Math.round(nowWallMs - (nowMono - mono))).toISOString();
+}
+
+/**
+ * The one step from the pipeline's decision (daemon/decision/types.ts: monotonic instants, the
+ * model's own score names) to the contract's payload: contract score names, wall-clock times,
+ * and the envelope (id, seq, ts, expires_at, `delivery: live`; the audit copy is re-signed as
+ * `audit`). `quality_gate` only with reason low_quality; `held_since` only for accept and reject.
+ */
+export function buildDecisionPayload(
+  d: SessionDecision,
+  by: DecidedBy,
+  env: DecisionEnvelope,
+): DecisionPayload {
   const nowMs = (env.now ?? Date.now)();
-  const { quality_gate, ...rest } = input;
+  const nowMono = (env.nowMono ?? (() => performance.now()))();
+  const iso = (mono: number) => monoToIso(mono, nowMono, nowMs);
   return {
     v: CONTRACT_VERSION,
     id: nextUlid(nowMs),
@@ -187,9 +205,23 @@ export function buildDecisionPayload(input: DecisionInput, env: DecisionEnvelope
     ts: new Date(nowMs).toISOString(),
     expires_at: new Date(nowMs + env.expiryS * 1000).toISOString(),
     device_id: env.deviceId,
-    ...rest,
+    camera_id: d.cameraId,
+    track_id: d.trackId,
+    decision: d.decision,
+    reason: d.reason,
+    scores: decisionScores(d.scores),
+    frames: d.frames,
+    quality: d.quality,
+    model: { name: by.model.name, version: by.model.version, sha256: by.model.sha256 },
+    execution_provider: by.execution_provider,
+    latency_ms: {
+      first_frame_to_decision: Math.round(d.decidedAtMono - d.firstFrameMono),
+      last_frame_to_publish: Math.round(nowMono - d.lastFrameMono),
+    },
+    presence_since: iso(d.presenceSinceMono),
+    ...(d.decision === 'retry' ? {} : { held_since: iso(d.decidedAtMono) }),
     delivery: 'live',
-    ...(input.reason === 'low_quality' && quality_gate ? { quality_gate } : {}),
+    ...(d.reason === 'low_quality' && d.qualityGate ? { quality_gate: d.qualityGate } : {}),
   };
 }
 

@@ -269,7 +269,7 @@ export async function runScripted(
       config: ctx.config,
       log: ctx.log,
       stages: noStages,
-      onDecision: (d) => ctx.recorder.onDecision(d),
+      sink: { decision: (d) => ctx.recorder.onDecision(d) },
       onFrame: (r) => ctx.recorder.onFrame(r),
       onState: (state: CameraState, err) => {
         if (state === 'failed') failure = err ?? new Error('camera failed');
@@ -339,7 +339,7 @@ export class LiveDrill {
       config: this.ctx.config,
       log: this.ctx.log,
       stages: noStages,
-      onDecision: (d) => this.ctx.recorder.onDecision(d),
+      sink: { decision: (d) => this.ctx.recorder.onDecision(d) },
       onFrame: (r) => this.ctx.recorder.onFrame(r),
       onState: (state, err) => {
         this.state = state;

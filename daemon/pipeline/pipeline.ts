@@ -11,15 +11,10 @@ import type { Logger } from '../../core/log.js';
 import { uprightRotation } from '../../drivers/camera/orient.js';
 import type { SourceEvent } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
+import type { PipelineSink } from '../contract/contract-sink.js';
 import { faceLook } from '../decision/appearance.js';
 import { emptyFusionState, fuse, releasePresence, trackKey } from '../decision/fusion.js';
-import {
-  GuidanceLimiter,
-  type GuidanceState,
-  type GuidedPresence,
-  guidanceFor,
-  guidedPresence,
-} from '../decision/guidance.js';
+import { GuidanceLimiter, type GuidanceState, guidanceFor, guidedPresence } from '../decision/guidance.js';
 import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
 import type { FaceDetection, FaceDetector } from '../detect/types.js';
@@ -77,7 +72,13 @@ export interface PipelineDeps {
   config: Pick<Config, 'quality' | 'decision'>;
   log: Logger;
   stages: StageRecorder;
-  onDecision: (d: SessionDecision) => void | Promise<void>;
+  /**
+   * Where decisions and guidance go: the contract sink in the daemon (contract/contract-sink.ts),
+   * a recorder in the drill, a list in tests. `sink.decision` is awaited (the `publish` stage).
+   * `sink.guidance`: the guidance state changed, or the person held (rate-limited:
+   * GUIDANCE_MIN_INTERVAL_MS); `presence` holds monotonic instants (same clock as `now`).
+   */
+  sink: PipelineSink;
   /**
    * Detector score a face needs to be decided on (detector.score_threshold); weaker faces the
    * detector returned are counted (`weakFaces`) and shown in guidance, never decided on.
@@ -90,11 +91,6 @@ export interface PipelineDeps {
    * The frame's Mat is released after the call: copy it to keep it.
    */
   onFrame?: (result: FrameResult) => void;
-  /**
-   * The guidance state changed, or the person held (rate-limited: GUIDANCE_MIN_INTERVAL_MS).
-   * `presence`: monotonic instants of the guided person's presence (same clock as `now`).
-   */
-  onGuidance?: (state: GuidanceState, faces: number, presence: GuidedPresence) => void;
   /**
    * The scene gate (scene-gate.ts): an empty, still scene is detected only idle_fps times a
    * second. Absent or disabled: every frame is detected.
@@ -470,7 +466,7 @@ export class CameraPipeline {
       frame.capturedMono,
       this.guidance === 'decided' ? `decided@${presence.heldSinceMono}` : this.guidance,
     );
-    if (say) this.deps.onGuidance?.(say, faces.length, presence);
+    if (say) this.deps.sink.guidance?.(cameraId, say, faces.length, presence);
     this.counters.processed++;
     this.lastProgressMono = this.now();
     this.deps.onFrame?.({
@@ -501,7 +497,7 @@ export class CameraPipeline {
     for (const d of decisions) {
       this.counters.decisions++;
       const t = this.now();
-      await this.deps.onDecision(d);
+      await this.deps.sink.decision(d);
       this.deps.stages.record('publish', this.now() - t);
       for (const resolve of this.verifyWaiters.splice(0)) resolve(d);
     }

@@ -13,7 +13,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/contract/topics.js';
-import { decisionInput, spoofReject } from './decision-input.js';
+import { DECIDED_BY, sessionDecision, spoofReject } from './decision-input.js';
 
 export interface SimFleetOptions {
   /** Brokers each device tries in turn (device i starts at urls[i % urls.length]). */
@@ -175,11 +175,14 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     d.seq++;
     const seq = d.seq;
     const model = { name: 'sim', version: '1', sha256: 'a'.repeat(64) };
-    const input =
-      seq % 3 === 0 ? spoofReject({ track_id: seq, model }) : decisionInput({ track_id: seq, model });
+    const input = seq % 3 === 0 ? spoofReject({ trackId: seq }) : sessionDecision({ trackId: seq });
     // The stamp (sent_ms) is under the signature: the console verifies the message as sent.
     const built = {
-      ...buildDecisionPayload(input, { deviceId: d.id, seq: { next: () => seq }, expiryS: 10 }),
+      ...buildDecisionPayload(
+        input,
+        { ...DECIDED_BY, model },
+        { deviceId: d.id, seq: { next: () => seq }, expiryS: 10 },
+      ),
       ...(o.stamp ? o.stamp() : {}),
     };
     const live = JSON.stringify(d.signer.sign(built));

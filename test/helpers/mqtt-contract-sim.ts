@@ -1,8 +1,8 @@
 /**
  * A simulated kiosk for the contract tests: the daemon's real MQTT side (ContractLink,
- * ContractServices: signing, audit store and outbox, commands; HealthReporter) wired as
- * daemon.ts wires it, with a timer instead of cameras and models, so broker restarts,
- * `kill -9` and fuzzing take seconds. Usage: node mqtt-contract-sim.js CONFIG.yaml
+ * ContractServices: signing, audit store and outbox, commands; HealthReporter) wired as the
+ * daemon's start steps (daemon/start-steps.ts) wire it, with a timer instead of cameras and
+ * models, so broker restarts, `kill -9` and fuzzing take seconds. Usage: node mqtt-contract-sim.js CONFIG.yaml
  * Env: SIM_DECISION_MS (default 50). Prints one JSON line per decision, after it is durable.
  */
 import { loadConfig } from '../../config/load.js';
@@ -11,10 +11,11 @@ import { RESTART_EXIT_CODE } from '../../daemon/contract/commands/daemon-target.
 import { ContractLink, linkOptionsFromConfig } from '../../daemon/contract/contract-link.js';
 import { ContractServices, contractCapabilities } from '../../daemon/contract/contract-services.js';
 import { SeqCounter } from '../../daemon/contract/seq-counter.js';
-import type { DecisionInput, InfoPayload } from '../../daemon/contract/topics.js';
+import type { InfoPayload } from '../../daemon/contract/topics.js';
+import type { SessionDecision } from '../../daemon/decision/types.js';
 import { mergeThresholdUpdate, writeThresholds } from '../../daemon/liveness/thresholds-store.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
-import { decisionInput, spoofReject } from './decision-input.js';
+import { DECIDED_BY, sessionDecision, spoofReject } from './decision-input.js';
 
 const file = process.argv[2] ?? null;
 const { config } = loadConfig(file);
@@ -93,16 +94,14 @@ await health.start();
 
 let track = 0;
 /** Every third decision a reject. */
-const input = (): DecisionInput => {
+const input = (): SessionDecision => {
   track++;
-  const model = { name: 'sim', version: '1', sha256: 'a'.repeat(64) };
-  return track % 3 === 0
-    ? spoofReject({ track_id: track, model })
-    : decisionInput({ track_id: track, model });
+  return track % 3 === 0 ? spoofReject({ trackId: track }) : sessionDecision({ trackId: track });
 };
+const by = { ...DECIDED_BY, model: { name: 'sim', version: '1', sha256: 'a'.repeat(64) } };
 timer = setInterval(
   () => {
-    const p = contract.decide(input());
+    const p = contract.decide(input(), by);
     process.stdout.write(`${JSON.stringify({ seq: p.seq, id: p.id, connected: link.isConnected })}\n`);
   },
   Number(process.env.SIM_DECISION_MS ?? 50),

@@ -169,7 +169,7 @@ export async function decideVideo(
     log: deps.log,
     ...(deps.decideFrom === undefined ? {} : { decideFrom: deps.decideFrom }),
     stages: { record: () => {} },
-    onDecision: () => {},
+    sink: { decision: () => {} },
     onFrame: (r) => frames.push({ t: r.frame.capturedMono, faces: r.faces }),
     now: () => clock,
   });

@@ -150,7 +150,7 @@ describe('a sideways camera with rotate decides like the upright one', {
       config,
       log,
       stages: { record: () => {} },
-      onDecision: () => {},
+      sink: { decision: () => {} },
       now: () => clock,
     });
     const decisions: SessionDecision[] = [];

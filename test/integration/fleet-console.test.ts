@@ -17,7 +17,7 @@ import type { FleetSnapshot } from '../../daemon/cli/fleet/state.js';
 import { FleetConsole } from '../../daemon/cli/fleet.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 import { type SimFleet, startSimFleet } from '../helpers/fleet-sim.js';
 import { type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { until } from '../helpers/wait.js';
@@ -92,7 +92,11 @@ describe(`fleet console with ${N} simulated devices`, { skip, timeout: 300_000 }
     const attacker = await connectAsync(broker.url, { protocolVersion: 5, clientId: 'attacker' });
     const forger = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
     const forged = (id: string) =>
-      buildDecisionPayload(decisionInput(), { deviceId: id, seq: { next: () => 1_000_000 }, expiryS: 10 });
+      buildDecisionPayload(sessionDecision(), DECIDED_BY, {
+        deviceId: id,
+        seq: { next: () => 1_000_000 },
+        expiryS: 10,
+      });
     await until(() => fleet.sent.decisions >= 2 * (N - 2), 30_000, 'two decisions per device');
     await attacker.publishAsync(
       'fghv/sim-00000/front/decision',

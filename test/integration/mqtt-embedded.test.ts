@@ -8,7 +8,7 @@ import { ContractLink } from '../../daemon/contract/contract-link.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { MOSQUITTO_BIN, startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
 import type { LinkLogger } from '../../daemon/mqtt/mqtt-link.js';
-import { decisionInput, spoofReject } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision, spoofReject } from '../helpers/decision-input.js';
 import { collect, testLinkOptions as linkOptions } from '../helpers/mosquitto.js';
 
 describe('embedded broker', { timeout: 60_000 }, () => {
@@ -44,7 +44,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
     const info = await sub.waitFor((m) => m.topic === 'fghv/k-emb/info');
     assert.equal(JSON.parse(info.payload).device_id, 'k-emb');
 
-    const payload = buildDecisionPayload(spoofReject({ track_id: 3 }), {
+    const payload = buildDecisionPayload(spoofReject({ trackId: 3 }), DECIDED_BY, {
       deviceId: 'k-emb',
       seq: { next: () => 1 },
       expiryS: 10,
@@ -81,7 +81,7 @@ describe('embedded broker', { timeout: 60_000 }, () => {
       link.start();
       assert.equal(await link.waitConnected(5000), true);
       assert.equal(link.protocolVersion, version);
-      const payload = buildDecisionPayload(decisionInput(), {
+      const payload = buildDecisionPayload(sessionDecision(), DECIDED_BY, {
         deviceId: 'k-exp',
         seq: { next: () => 1 },
         expiryS: 1,

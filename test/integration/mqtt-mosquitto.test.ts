@@ -5,7 +5,7 @@ import { ContractLink } from '../../daemon/contract/contract-link.js';
 import { buildDecisionPayload, type InfoPayload } from '../../daemon/contract/topics.js';
 import { MqttLink } from '../../daemon/mqtt/mqtt-link.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 import {
   collect,
   type Mosquitto,
@@ -33,7 +33,7 @@ function info(deviceId: string, configHash: string): InfoPayload {
 }
 
 function decision(deviceId: string, seq: number, expiryS = 10) {
-  return buildDecisionPayload(decisionInput(), { deviceId, seq: { next: () => seq }, expiryS });
+  return buildDecisionPayload(sessionDecision(), DECIDED_BY, { deviceId, seq: { next: () => seq }, expiryS });
 }
 
 describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {

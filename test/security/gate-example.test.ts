@@ -18,7 +18,7 @@ import { connectAsync } from 'mqtt';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 import { type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot } from '../helpers/paths.js';
 import { sleep } from '../helpers/wait.js';
@@ -92,9 +92,13 @@ describe('finding 7: the gate example runs as written and refuses a BOM', {
     await waitOut(/gate: ready/);
     const pub = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
     const topic = `fghv/${DEVICE}/front/decision`;
-    const decision = (seq: number, over: Parameters<typeof decisionInput>[0] = {}, expiryS = 10) =>
+    const decision = (seq: number, over: Parameters<typeof sessionDecision>[0] = {}, expiryS = 10) =>
       signer.sign(
-        buildDecisionPayload(decisionInput(over), { deviceId: DEVICE, seq: { next: () => seq }, expiryS }),
+        buildDecisionPayload(sessionDecision(over), DECIDED_BY, {
+          deviceId: DEVICE,
+          seq: { next: () => seq },
+          expiryS,
+        }),
       );
     const send = (bytes: string | Buffer) => pub.publishAsync(topic, bytes, { qos: 1 });
     const gateLines = () => out.split('\n').filter((l) => l.startsWith('gate: '));
@@ -120,7 +124,7 @@ describe('finding 7: the gate example runs as written and refuses a BOM', {
     await next(/ignored decision: not_json/);
     await send(JSON.stringify(decision(1)));
     await next(/ignored decision: replayed_seq/);
-    await send(JSON.stringify(decision(3, { camera_id: 'back' })));
+    await send(JSON.stringify(decision(3, { cameraId: 'back' })));
     await next(/ignored decision: wrong_camera/);
     await send(JSON.stringify(decision(1e300)));
     await next(/ignored decision: bad_seq/);

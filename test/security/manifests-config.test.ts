@@ -16,7 +16,7 @@ import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { modelSignedBytes, stageModel } from '../../daemon/models/model-install.js';
-import { spoofReject } from '../helpers/decision-input.js';
+import { DECIDED_BY, spoofReject } from '../helpers/decision-input.js';
 import { spawnKiosk } from '../helpers/kiosk-child.js';
 import { testModel } from '../helpers/models.js';
 import { collect, type Mosquitto, needsMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -64,7 +64,7 @@ describe('security: decision verification is strict (finding 12)', () => {
     const signer = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
     const now = Date.now();
     const d = signer.sign(
-      buildDecisionPayload(spoofReject(), {
+      buildDecisionPayload(spoofReject(), DECIDED_BY, {
         deviceId: 'k',
         seq: { next: () => 1 },
         expiryS: 10,

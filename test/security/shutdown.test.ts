@@ -24,12 +24,12 @@ describe('security: shutdown always finishes (finding 5)', () => {
         if (fail) throw new Error(`${name} failed to stop`);
       },
     });
-    // The components a started daemon holds, the link and the contract services failing.
-    Object.assign(daemon as unknown as Record<string, unknown>, {
+    // The components a started daemon holds (its start steps' parts), the link and the contract sink failing.
+    Object.assign((daemon as unknown as { parts: Record<string, unknown> }).parts, {
       status: part('status'),
       health: part('health'),
       link: part('link', true),
-      contract: part('contract', true),
+      sink: part('contract', true),
       broker: part('broker'),
       detector: part('detector'),
       liveness: part('liveness'),

@@ -12,7 +12,7 @@ import { runVerify } from '../../daemon/cli/verify.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision } from '../../daemon/contract/signing/verify.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
 describe('finding 9: validation gaps', () => {
   test('fleet keys: what config check accepts is what run accepts', () => {
@@ -40,7 +40,7 @@ describe('finding 9: validation gaps', () => {
   const now = Date.now();
   const signed = (seq: number, expiryS = 10) =>
     signer.sign(
-      buildDecisionPayload(decisionInput(), {
+      buildDecisionPayload(sessionDecision(), DECIDED_BY, {
         deviceId: 'k',
         seq: { next: () => seq },
         expiryS,

@@ -8,10 +8,15 @@ import { buildAuditEvent } from '../../daemon/contract/audit/events.js';
 import { COMMAND_NAMES } from '../../daemon/contract/commands/request.js';
 import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
 import { contractCapabilities } from '../../daemon/contract/contract-services.js';
-import { decisionInput, monoToIso } from '../../daemon/contract/decision-input.js';
 import { haDiscoveryMessages } from '../../daemon/contract/ha-discovery.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
-import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/contract/topics.js';
+import {
+  buildDecisionPayload,
+  type DecisionPayload,
+  type InfoPayload,
+  monoToIso,
+  Topics,
+} from '../../daemon/contract/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 import { mqttCounters } from '../helpers/mqtt-counters.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -20,26 +25,29 @@ const dir = path.join(repoRoot, 'contract');
 const schemas = new ContractSchemas(path.join(dir, 'schemas'));
 const signer = DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
 
+/** A low-quality retry as the daemon publishes it, signed after `over` replaced payload fields. */
 const decision = (over: Record<string, unknown> = {}) =>
-  signer.sign(
-    buildDecisionPayload(
+  signer.sign({
+    ...buildDecisionPayload(
       {
-        camera_id: 'front',
-        track_id: 1,
+        cameraId: 'front',
+        trackId: 1,
         decision: 'retry',
         reason: 'low_quality',
-        quality_gate: 'sharpness',
-        scores: { p_real: null, var: null, delta_kl: null },
+        qualityGate: 'sharpness',
+        scores: {},
         frames: { seen: 3, inferred: 0, live: 0, verified: 0 },
         quality: { face_px: 90, sharpness: 0.01, brightness: 0.5 },
-        model: { name: 'm', version: '1', sha256: 'ab' },
-        execution_provider: 'cpu',
-        latency_ms: { first_frame_to_decision: 400, last_frame_to_publish: 2 },
-        ...over,
-      } as never,
-      { deviceId: 'k1', seq: { next: () => 4 }, expiryS: 10 },
+        firstFrameMono: 600,
+        lastFrameMono: 998,
+        decidedAtMono: 1000,
+        presenceSinceMono: 600,
+      },
+      { model: { name: 'm', version: '1', sha256: 'ab' }, execution_provider: 'cpu' },
+      { deviceId: 'k1', seq: { next: () => 4 }, expiryS: 10, nowMono: () => 1000 },
     ),
-  );
+    ...over,
+  } as DecisionPayload);
 
 const info: InfoPayload = {
   v: 1,
@@ -124,15 +132,16 @@ describe('contract JSON Schemas', () => {
       decidedAtMono: 5400,
       presenceSinceMono: 1000,
     } as const;
-    const model = { name: 'm', version: '1', sha256: 'ab' };
+    const by = { model: { name: 'm', version: '1', sha256: 'ab' }, execution_provider: 'cpu' };
+    const env = { deviceId: 'k1', seq: { next: () => 5 }, expiryS: 10, nowMono: () => 5500 };
     const before = Date.now();
-    const accept = decisionInput(session, model, 'cpu', 5500);
+    const accept = buildDecisionPayload(session, by, env);
     const since = Date.parse(accept.presence_since ?? '');
     // 4.5 s before publishing (mono 5500 - 1000), on the wall clock.
     assert.ok(since >= before - 4500 - 5 && since <= Date.now() - 4500 + 5, accept.presence_since);
     assert.equal(Date.parse(accept.held_since ?? '') - since, 4400);
     assert.deepEqual(schemas.validate('decision.json', decision(accept as never)), []);
-    const retry = decisionInput({ ...session, decision: 'retry', reason: 'timeout' }, model, 'cpu', 5500);
+    const retry = buildDecisionPayload({ ...session, decision: 'retry', reason: 'timeout' }, by, env);
     assert.equal(retry.held_since, undefined, 'a retry holds nobody');
     assert.deepEqual(schemas.validate('decision.json', decision(retry as never)), []);
     assert.equal(monoToIso(1000, 3000, Date.UTC(2026, 0, 1)), '2025-12-31T23:59:58.000Z');

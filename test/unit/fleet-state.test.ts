@@ -5,7 +5,7 @@ import { isKioskError } from '../../core/errors.js';
 import { FleetState, parsePinnedKeys } from '../../daemon/cli/fleet/state.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
 const signer = () => DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);
 const b = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
@@ -17,7 +17,11 @@ function decision(
   over: Record<string, unknown> = {},
 ) {
   const p = {
-    ...buildDecisionPayload(decisionInput(), { deviceId, seq: { next: () => seq }, expiryS: 10 }),
+    ...buildDecisionPayload(sessionDecision(), DECIDED_BY, {
+      deviceId,
+      seq: { next: () => seq },
+      expiryS: 10,
+    }),
     ...over,
   };
   return s ? s.sign(p) : p;

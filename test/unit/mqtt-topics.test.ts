@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
 import { buildDecisionPayload, Topics } from '../../daemon/contract/topics.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
-const input = decisionInput({ track_id: 77 });
+const input = sessionDecision({ trackId: 77 });
 
 test('Topics puts every topic under <prefix>/<device_id>/', () => {
   const t = new Topics('fghv', 'kiosk-lobby-2');
@@ -42,11 +42,13 @@ test('Topics refuses levels that would change the topic tree', () => {
 test('buildDecisionPayload assigns id, seq, ts and expires_at and keeps the contract fields', () => {
   let seq = 41;
   const now = Date.parse('2026-11-28T09:15:02.481Z');
-  const p = buildDecisionPayload(input, {
+  const p = buildDecisionPayload(input, DECIDED_BY, {
     deviceId: 'kiosk-lobby-2',
     seq: { next: () => ++seq },
     expiryS: 10,
     now: () => now,
+    // Published 4 ms after the session's last frame.
+    nowMono: () => input.lastFrameMono + 4,
   });
   assert.equal(p.v, 1);
   assert.match(p.id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
@@ -56,6 +58,13 @@ test('buildDecisionPayload assigns id, seq, ts and expires_at and keeps the cont
   assert.equal(p.device_id, 'kiosk-lobby-2');
   assert.equal('sig' in p, false);
   assert.equal('quality_gate' in p, false);
+  // The pipeline's monotonic instants become durations and wall-clock times at publish.
+  assert.deepEqual(p.latency_ms, { first_frame_to_decision: 299, last_frame_to_publish: 4 });
+  assert.equal(p.presence_since, '2026-11-28T09:15:02.178Z');
+  assert.equal(p.held_since, '2026-11-28T09:15:02.477Z');
+  assert.deepEqual(p.scores, { p_real: 0.97, var: 0.004, delta_kl: -3.1 });
+  assert.equal(p.track_id, 77);
+  assert.deepEqual(p.model, DECIDED_BY.model);
   assert.deepEqual(Object.keys(p).sort(), [
     'camera_id',
     'decision',
@@ -64,9 +73,11 @@ test('buildDecisionPayload assigns id, seq, ts and expires_at and keeps the cont
     'execution_provider',
     'expires_at',
     'frames',
+    'held_since',
     'id',
     'latency_ms',
     'model',
+    'presence_since',
     'quality',
     'reason',
     'scores',
@@ -75,7 +86,7 @@ test('buildDecisionPayload assigns id, seq, ts and expires_at and keeps the cont
     'ts',
     'v',
   ]);
-  const next = buildDecisionPayload(input, {
+  const next = buildDecisionPayload(input, DECIDED_BY, {
     deviceId: 'k',
     seq: { next: () => ++seq },
     expiryS: 10,
@@ -88,13 +99,16 @@ test('buildDecisionPayload assigns id, seq, ts and expires_at and keeps the cont
 test('quality_gate is kept only with reason low_quality', () => {
   const env = { deviceId: 'k', seq: { next: () => 1 }, expiryS: 10 };
   const low = buildDecisionPayload(
-    { ...input, decision: 'retry', reason: 'low_quality', quality_gate: 'sharpness' },
+    { ...input, decision: 'retry', reason: 'low_quality', qualityGate: 'sharpness' },
+    DECIDED_BY,
     env,
   );
   assert.equal(low.quality_gate, 'sharpness');
   const other = buildDecisionPayload(
-    { ...input, decision: 'retry', reason: 'face_lost', quality_gate: 'sharpness' },
+    { ...input, decision: 'retry', reason: 'face_lost', qualityGate: 'sharpness' },
+    DECIDED_BY,
     env,
   );
   assert.equal('quality_gate' in other, false);
+  assert.equal('held_since' in low, false, 'a retry holds nobody');
 });

@@ -92,7 +92,7 @@ function pipelineFor(
     config,
     log: silentLogger(),
     stages: { record: () => {} },
-    onDecision: () => {},
+    sink: { decision: () => {} },
     onState: (s) => {
       states.push(s);
     },
@@ -241,11 +241,13 @@ describe('camera pipeline: weak faces', () => {
       log: silentLogger(),
       stages: { record: () => {} },
       decideFrom: 0.6,
-      onDecision: (d) => {
-        decisions.push(d);
-      },
-      onGuidance: (g) => {
-        guidance.push(g);
+      sink: {
+        decision: (d) => {
+          decisions.push(d);
+        },
+        guidance: (_camera, g) => {
+          guidance.push(g);
+        },
       },
     });
     await p.start();
@@ -281,7 +283,7 @@ describe('camera pipeline loop: detect-ahead', () => {
       config,
       log: silentLogger(),
       stages: { record: () => {} },
-      onDecision: () => {},
+      sink: { decision: () => {} },
       onFrame: (r) => {
         events.push(`done ${r.frame.seq}`);
         if (r.frame.seq === stopAfter) stopped = p.stop();
@@ -357,8 +359,10 @@ describe('camera pipeline: one decision per presence across a camera outage', ()
       config,
       log: silentLogger(),
       stages: { record: () => {} },
-      onDecision: (d) => {
-        decisions.push(d.decision);
+      sink: {
+        decision: (d) => {
+          decisions.push(d.decision);
+        },
       },
     });
     await p.start();

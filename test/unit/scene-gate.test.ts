@@ -172,8 +172,10 @@ describe('scene gate', () => {
       log: silentLogger(),
       stages: { record: () => {} },
       sceneGate: { ...config.scene_gate, idle_fps: 2, hold_ms: 200 },
-      onDecision: (d) => {
-        decisions.push(d);
+      sink: {
+        decision: (d) => {
+          decisions.push(d);
+        },
       },
       onFrame: ({ frame: f }) => {
         handled.push(f.seq);

@@ -9,13 +9,18 @@ import { canonicalJson, signedBytes } from '../../daemon/contract/signing/canoni
 import { DecisionSigner, publicKeyFrom } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision, verifySignature } from '../../daemon/contract/signing/verify.js';
 import { buildDecisionPayload } from '../../daemon/contract/topics.js';
-import { decisionInput } from '../helpers/decision-input.js';
+import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
-const input = decisionInput({ track_id: 3 });
+const input = sessionDecision({ trackId: 3 });
 
 function decision(signer: DecisionSigner, seq: number, now = Date.parse('2026-11-28T09:15:02.481Z')) {
   return signer.sign(
-    buildDecisionPayload(input, { deviceId: 'k1', seq: { next: () => seq }, expiryS: 10, now: () => now }),
+    buildDecisionPayload(input, DECIDED_BY, {
+      deviceId: 'k1',
+      seq: { next: () => seq },
+      expiryS: 10,
+      now: () => now,
+    }),
   );
 }
 

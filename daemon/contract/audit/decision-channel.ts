@@ -5,9 +5,10 @@
  * A decision made while the broker is unreachable is not queued for the decision topic.
  */
 
+import type { SessionDecision } from '../../decision/types.js';
 import type { ContractLink } from '../contract-link.js';
 import type { DecisionSigner } from '../signing/keys.js';
-import { buildDecisionPayload, type DecisionInput, type DecisionPayload, type SeqSource } from '../topics.js';
+import { buildDecisionPayload, type DecidedBy, type DecisionPayload, type SeqSource } from '../topics.js';
 import { type AuditEventName, buildAuditEvent } from './events.js';
 import type { AuditOutbox } from './outbox.js';
 
@@ -25,9 +26,9 @@ export class DecisionChannel {
   constructor(private readonly opts: DecisionChannelOptions) {}
 
   /** Synchronous up to the durable write: when it returns, the decision is in the audit store. */
-  decide(input: DecisionInput): DecisionPayload & { sig: string } {
+  decide(d: SessionDecision, by: DecidedBy): DecisionPayload & { sig: string } {
     const { deviceId, seq, expiryS, signer, outbox, link } = this.opts;
-    const built = buildDecisionPayload(input, {
+    const built = buildDecisionPayload(d, by, {
       deviceId,
       seq,
       expiryS,
@@ -39,7 +40,7 @@ export class DecisionChannel {
     outbox.record('decision', signer.sign({ ...built, delivery: 'audit' as const }));
     // Live only: offline decisions are in the audit store and reach `audit` after reconnect,
     // never `<camera>/decision`, where a gate could act on them late.
-    void link.publishDecision(input.camera_id, live, true);
+    void link.publishDecision(built.camera_id, live, true);
     return live;
   }
 

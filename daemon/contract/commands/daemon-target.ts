@@ -1,6 +1,6 @@
 /**
  * The commands' view of the running daemon: small adapters over what the Daemon passes in,
- * so daemon.ts only wires them.
+ * so the daemon's start (daemon/start-steps.ts) only wires them.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

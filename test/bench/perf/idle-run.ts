@@ -109,8 +109,10 @@ async function main(spec: IdleSpec): Promise<void> {
       frames.push({ seq: frame.seq, t: frame.capturedMono, gated: g > gatedBefore });
       gatedBefore = g;
     },
-    onDecision: (d) => {
-      decisions.push({ atMono: performance.now(), decision: d.decision, reason: d.reason });
+    sink: {
+      decision: (d) => {
+        decisions.push({ atMono: performance.now(), decision: d.decision, reason: d.reason });
+      },
     },
   });
   samples.push({ t: performance.now(), cpuMs: cpuNow() });

@@ -103,13 +103,15 @@ async function main(spec: LatencySpec): Promise<void> {
     onFrame: ({ frame }) => {
       origin ??= frame.capturedMono - (frame.seq - 1) * intervalMs;
     },
-    onDecision: async (d) => {
-      const id = `d${++n}`;
-      const atMono = performance.now();
-      published.push({ id, atMono, decision: d.decision, reason: d.reason, frames: d.frames.seen });
-      await publisher.publishAsync('bench/decision', JSON.stringify({ id, decision: d.decision }), {
-        qos: 1,
-      });
+    sink: {
+      decision: async (d) => {
+        const id = `d${++n}`;
+        const atMono = performance.now();
+        published.push({ id, atMono, decision: d.decision, reason: d.reason, frames: d.frames.seen });
+        await publisher.publishAsync('bench/decision', JSON.stringify({ id, decision: d.decision }), {
+          qos: 1,
+        });
+      },
     },
   });
   await pipeline.start();

@@ -208,8 +208,10 @@ async function main(spec: RunSpec): Promise<void> {
         stageSamples[stage] = samples;
       },
     },
-    onDecision: () => {
-      decisions++;
+    sink: {
+      decision: () => {
+        decisions++;
+      },
     },
     onFrame: () => {
       const now = performance.now();
