@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.js';
 import { ErrorCodes, KioskError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { contractInfo } from './contract/contract-sink.js';
-import type { CameraRecoveryFigures, DecisionPayload, InfoPayload } from './contract/topics.js';
+import type { CameraRecoveryFigures, DecisionPayload, InfoPayload } from './contract/payloads.js';
 import type { GuidanceState } from './decision/guidance.js';
 import { commitInstalled } from './models/model-install.js';
 import { prepareModel } from './models/model-update.js';

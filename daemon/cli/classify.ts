@@ -9,7 +9,7 @@ import type { Config } from '../../config/schema.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { readImageBgr } from '../../drivers/camera/still-image.js';
-import { type DecisionScores, decisionScores } from '../contract/topics.js';
+import { type DecisionScores, decisionScores } from '../contract/payloads.js';
 import type { FaceQuality, QualityGate } from '../decision/types.js';
 import type { DetectorTuning } from '../detect/index.js';
 import type { DetectorName, Point } from '../detect/types.js';

@@ -12,7 +12,8 @@ import {
   readMqttPassword,
   readTlsFiles,
 } from '../mqtt/mqtt-link.js';
-import { type DecisionPayload, type HealthPayload, type InfoPayload, Topics } from './topics.js';
+import type { DecisionPayload, HealthPayload, InfoPayload } from './payloads.js';
+import { Topics } from './topics.js';
 
 export interface ContractLinkOptions extends Omit<MqttLinkOptions, 'clientId' | 'availability'> {
   deviceId: string;

@@ -16,8 +16,8 @@ import { PersistentReplayGuard } from './commands/replay-store.js';
 import { COMMAND_NAMES, MUTATING_COMMANDS } from './commands/request.js';
 import type { ContractLink } from './contract-link.js';
 import { HaDiscovery } from './ha-discovery.js';
+import type { DecidedBy, DecisionPayload, InfoPayload, SeqSource } from './payloads.js';
 import { DecisionSigner } from './signing/keys.js';
-import type { DecidedBy, DecisionPayload, InfoPayload, SeqSource } from './topics.js';
 
 export interface ContractLogger {
   warn(obj: object, msg: string): void;

@@ -18,7 +18,6 @@ import type { CommandTarget } from './commands/command-server.js';
 import type { ContractLink } from './contract-link.js';
 import { ContractServices, contractCapabilities } from './contract-services.js';
 import {
-  CONTRACT_VERSION,
   type DecisionPayload,
   type GuidancePayload,
   type HealthPayload,
@@ -26,7 +25,8 @@ import {
   type MqttCounters,
   monoToIso,
   type SeqSource,
-} from './topics.js';
+} from './payloads.js';
+import { CONTRACT_VERSION } from './topics.js';
 
 /** What a camera pipeline hands on (daemon/pipeline/pipeline.ts); the drill and tests pass their own. */
 export interface PipelineSink {

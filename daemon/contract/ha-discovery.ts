@@ -11,7 +11,8 @@
  * them on every connect and when Home Assistant comes online.
  */
 import type { ContractLink } from './contract-link.js';
-import type { InfoPayload, Topics } from './topics.js';
+import type { InfoPayload } from './payloads.js';
+import type { Topics } from './topics.js';
 
 export interface DiscoveryMessage {
   topic: string;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
-import type { SeqSource } from './topics.js';
+import type { SeqSource } from './payloads.js';
 
 export class SeqCounter implements SeqSource {
   readonly file: string;

@@ -1,6 +1,6 @@
 /**
  * Types of the decision stage: tracking, quality gates and per-person fusion. The value sets
- * mirror the MQTT contract (docs/mqtt-contract.md) and daemon/contract/topics.ts; the config types
+ * mirror the MQTT contract (docs/mqtt-contract.md) and daemon/contract/payloads.ts; the config types
  * derive from the one schema so defaults and validation stay in one place.
  */
 import type { Config } from '../../config/schema.js';

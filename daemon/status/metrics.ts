@@ -5,7 +5,7 @@
  * scrape time, so scraping costs the pipeline nothing between scrapes.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DecisionPayload, InfoPayload, MqttCounters } from '../contract/topics.js';
+import type { DecisionPayload, InfoPayload, MqttCounters } from '../contract/payloads.js';
 
 export const METRIC_PREFIX = 'fghv_';
 

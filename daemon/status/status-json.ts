@@ -2,7 +2,7 @@
  * Pure pieces of the /api/status answer: what the page keeps of a decision, and frame
  * rates between two samples of the daemon's totals.
  */
-import type { DecisionPayload } from '../contract/topics.js';
+import type { DecisionPayload } from '../contract/payloads.js';
 import type { CameraTotals } from './metrics.js';
 
 export interface RateSample {

@@ -16,7 +16,7 @@ import type {
   InfoPayload,
   LatencyFigures,
   SystemFigures,
-} from '../contract/topics.js';
+} from '../contract/payloads.js';
 import type { DrillControl } from '../drill/daemon-drill.js';
 import type { CameraState, FrameResult } from '../pipeline/pipeline.js';
 import { readSystemFigures } from '../telemetry/health.js';

@@ -14,7 +14,7 @@ import type {
   ModelRef,
   MqttCounters,
   SystemFigures,
-} from '../contract/topics.js';
+} from '../contract/payloads.js';
 import { CONTRACT_VERSION } from '../contract/topics.js';
 
 export interface PipelineFigures {

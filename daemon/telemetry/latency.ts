@@ -3,7 +3,7 @@
  * (bounded memory, recent behaviour), and p50/p95 are computed on demand, which is rare
  * (every health interval) compared with recording (every frame).
  */
-import type { LatencyFigures } from '../contract/topics.js';
+import type { LatencyFigures } from '../contract/payloads.js';
 
 /** Nearest-rank percentile of ascending `sorted` values (q in 0..1); null when empty. */
 export function percentile(sorted: ArrayLike<number>, q: number): number | null {

@@ -1,4 +1,4 @@
-import type { DecidedBy } from '../../daemon/contract/topics.js';
+import type { DecidedBy } from '../../daemon/contract/payloads.js';
 import type { SessionDecision } from '../../daemon/decision/types.js';
 
 /** The model and provider the tests' decisions name. */

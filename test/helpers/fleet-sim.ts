@@ -11,8 +11,9 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
+import { buildDecisionPayload, type InfoPayload } from '../../daemon/contract/payloads.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
-import { buildDecisionPayload, type InfoPayload, Topics } from '../../daemon/contract/topics.js';
+import { Topics } from '../../daemon/contract/topics.js';
 import { DECIDED_BY, sessionDecision, spoofReject } from './decision-input.js';
 
 export interface SimFleetOptions {

@@ -10,8 +10,8 @@ import type { CommandTarget } from '../../daemon/contract/commands/command-serve
 import { RESTART_EXIT_CODE } from '../../daemon/contract/commands/daemon-target.js';
 import { ContractLink, linkOptionsFromConfig } from '../../daemon/contract/contract-link.js';
 import { ContractServices, contractCapabilities } from '../../daemon/contract/contract-services.js';
+import type { InfoPayload } from '../../daemon/contract/payloads.js';
 import { SeqCounter } from '../../daemon/contract/seq-counter.js';
-import type { InfoPayload } from '../../daemon/contract/topics.js';
 import type { SessionDecision } from '../../daemon/decision/types.js';
 import { mergeThresholdUpdate, writeThresholds } from '../../daemon/liveness/thresholds-store.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';

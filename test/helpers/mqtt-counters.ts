@@ -1,4 +1,4 @@
-import type { MqttCounters } from '../../daemon/contract/topics.js';
+import type { MqttCounters } from '../../daemon/contract/payloads.js';
 
 /** A connected link's counters after three publishes (health and metrics fixtures). */
 export function mqttCounters(over: Partial<MqttCounters> = {}): MqttCounters {

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { isKioskError } from '../../core/errors.js';
 import { ContractLink } from '../../daemon/contract/contract-link.js';
-import { buildDecisionPayload } from '../../daemon/contract/topics.js';
+import { buildDecisionPayload } from '../../daemon/contract/payloads.js';
 import { MOSQUITTO_BIN, startEmbeddedBroker } from '../../daemon/mqtt/embedded-broker.js';
 import type { LinkLogger } from '../../daemon/mqtt/mqtt-link.js';
 import { DECIDED_BY, sessionDecision, spoofReject } from '../helpers/decision-input.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ContractLink } from '../../daemon/contract/contract-link.js';
-import { buildDecisionPayload, type InfoPayload } from '../../daemon/contract/topics.js';
+import { buildDecisionPayload, type InfoPayload } from '../../daemon/contract/payloads.js';
 import { MqttLink } from '../../daemon/mqtt/mqtt-link.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';

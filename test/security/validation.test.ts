@@ -9,9 +9,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { configSchema } from '../../config/schema.js';
 import { runVerify } from '../../daemon/cli/verify.js';
+import { buildDecisionPayload } from '../../daemon/contract/payloads.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision } from '../../daemon/contract/signing/verify.js';
-import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
 describe('finding 9: validation gaps', () => {

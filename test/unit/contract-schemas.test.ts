@@ -9,14 +9,14 @@ import { COMMAND_NAMES } from '../../daemon/contract/commands/request.js';
 import { ContractSchemas } from '../../daemon/contract/contract-schema.js';
 import { contractCapabilities } from '../../daemon/contract/contract-services.js';
 import { haDiscoveryMessages } from '../../daemon/contract/ha-discovery.js';
-import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
 import {
   buildDecisionPayload,
   type DecisionPayload,
   type InfoPayload,
   monoToIso,
-  Topics,
-} from '../../daemon/contract/topics.js';
+} from '../../daemon/contract/payloads.js';
+import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
+import { Topics } from '../../daemon/contract/topics.js';
 import { HealthReporter } from '../../daemon/telemetry/health.js';
 import { mqttCounters } from '../helpers/mqtt-counters.js';
 import { repoRoot } from '../helpers/paths.js';

@@ -3,8 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
 import { FleetState, parsePinnedKeys } from '../../daemon/cli/fleet/state.js';
+import { buildDecisionPayload } from '../../daemon/contract/payloads.js';
 import { DecisionSigner } from '../../daemon/contract/signing/keys.js';
-import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
 const signer = () => DecisionSigner.fromKey(generateKeyPairSync('ed25519').privateKey);

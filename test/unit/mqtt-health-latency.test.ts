@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { HealthPayload, MqttCounters, SystemFigures } from '../../daemon/contract/topics.js';
+import type { HealthPayload, MqttCounters, SystemFigures } from '../../daemon/contract/payloads.js';
 import { HealthReporter, type PipelineFigures } from '../../daemon/telemetry/health.js';
 import { LatencyRing, percentile, StageLatencies } from '../../daemon/telemetry/latency.js';
 import { mqttCounters } from '../helpers/mqtt-counters.js';

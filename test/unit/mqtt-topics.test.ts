@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKioskError } from '../../core/errors.js';
-import { buildDecisionPayload, Topics } from '../../daemon/contract/topics.js';
+import { buildDecisionPayload } from '../../daemon/contract/payloads.js';
+import { Topics } from '../../daemon/contract/topics.js';
 import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
 const input = sessionDecision({ trackId: 77 });

@@ -5,10 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { runVerify } from '../../daemon/cli/verify.js';
+import { buildDecisionPayload } from '../../daemon/contract/payloads.js';
 import { canonicalJson, signedBytes } from '../../daemon/contract/signing/canonical-json.js';
 import { DecisionSigner, publicKeyFrom } from '../../daemon/contract/signing/keys.js';
 import { checkDecision, verifyDecision, verifySignature } from '../../daemon/contract/signing/verify.js';
-import { buildDecisionPayload } from '../../daemon/contract/topics.js';
 import { DECIDED_BY, sessionDecision } from '../helpers/decision-input.js';
 
 const input = sessionDecision({ trackId: 3 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { InfoPayload, MqttCounters } from '../../daemon/contract/topics.js';
+import type { InfoPayload, MqttCounters } from '../../daemon/contract/payloads.js';
 import { type CameraTotals, type MetricsSource, StatusMetrics } from '../../daemon/status/metrics.js';
 import { ratesBetween } from '../../daemon/status/status-json.js';
 import { mqttCounters } from '../helpers/mqtt-counters.js';

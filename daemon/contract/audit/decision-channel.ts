@@ -7,8 +7,8 @@
 
 import type { SessionDecision } from '../../decision/types.js';
 import type { ContractLink } from '../contract-link.js';
+import { buildDecisionPayload, type DecidedBy, type DecisionPayload, type SeqSource } from '../payloads.js';
 import type { DecisionSigner } from '../signing/keys.js';
-import { buildDecisionPayload, type DecidedBy, type DecisionPayload, type SeqSource } from '../topics.js';
 import { type AuditEventName, buildAuditEvent } from './events.js';
 import type { AuditOutbox } from './outbox.js';
 

@@ -10,8 +10,8 @@
 import type { IPublishPacket } from 'mqtt';
 import { type ErrorCode, ErrorCodes, isKioskError } from '../../../core/errors.js';
 import type { ContractLink } from '../contract-link.js';
+import type { CommandResponse } from '../payloads.js';
 import { publicKeyFrom } from '../signing/keys.js';
-import type { CommandResponse } from '../topics.js';
 import { COMMANDS, type CommandTable, type CommandTarget, commandSpec } from './registry.js';
 import { parseCommandRequest, type ReplayGuard, type RequestPolicy } from './request.js';
 

@@ -14,7 +14,7 @@ import type { LivenessModel } from '../../liveness/liveness-model.js';
 import { applyThresholdOverrides } from '../../liveness/thresholds-store.js';
 import { confinedFile, MAX_MANIFEST_BYTES } from '../../models/model-update.js';
 import type { AuditEventName } from '../audit/events.js';
-import type { HealthPayload } from '../topics.js';
+import type { HealthPayload } from '../payloads.js';
 import type { CommandTarget } from './command-server.js';
 
 /**
