@@ -6,8 +6,10 @@
  * never builds a queue.
  */
 import type { Config } from '../../config/schema.js';
+import type { Mat } from '../../core/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { type JpegScale, releaseFrame, scaleFor } from '../../drivers/camera/jpeg.js';
 import { uprightRotation } from '../../drivers/camera/orient.js';
 import type { SourceEvent } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
@@ -22,6 +24,7 @@ import {
 } from '../decision/guidance.js';
 import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
+import { scaleDetection } from '../detect/scale.js';
 import type { FaceDetection, FaceDetector } from '../detect/types.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
 import { faceStep } from './face-step.js';
@@ -49,6 +52,8 @@ export interface PipelineCounters {
   weakFaces: number;
   /** Frames the scene gate let pass without detection (nobody in view, nothing changed); counted in `processed` too. */
   gated: number;
+  /** JPEG frames that did not decode (KIOSK_E_CAMERA_READ_FAILED): skipped, the camera goes on. */
+  badFrames: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -108,6 +113,9 @@ const TILT_WINDOW = 30;
 /** The tilt warning is logged at most this often per camera. */
 const TILT_WARN_INTERVAL_MS = 60_000;
 
+/** A camera's undecodable frames are logged at most this often (each is counted). */
+const BAD_FRAME_LOG_MS = 10_000;
+
 /** Guidance is published on change, at most this often per camera. */
 export const GUIDANCE_MIN_INTERVAL_MS = 500;
 
@@ -160,7 +168,10 @@ export class CameraPipeline {
     tiltWarnings: 0,
     weakFaces: 0,
     gated: 0,
+    badFrames: 0,
   };
+  /** Monotonic time a bad frame was last logged (at most one warning per BAD_FRAME_LOG_MS). */
+  private badFrameLoggedMono = Number.NEGATIVE_INFINITY;
   private readonly gate: SceneGate | null;
   /** The newest frame's detection (scene gate: a frame about to be skipped waits for it). */
   private lastDetection: Promise<unknown> | null = null;
@@ -262,7 +273,7 @@ export class CameraPipeline {
           this.inFrame = null;
           // Mat memory is invisible to V8 (core/cv.ts), so a frame is freed as soon as it is
           // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
-          cur.frame.mat.release();
+          releaseFrame(cur.frame);
           cur = null;
         }
         const next = ahead.shift();
@@ -315,7 +326,7 @@ export class CameraPipeline {
     for (const p of [cur, ...pulled]) {
       if (!p) continue;
       await p.detected.catch(noop);
-      p.frame.mat.release();
+      releaseFrame(p.frame);
     }
     await frames.return?.().catch(noop);
   }
@@ -340,12 +351,47 @@ export class CameraPipeline {
       this.counters.stale++;
       return { frame, faces: null };
     }
-    if (this.gate && !(await this.gateAdmits(this.gate, frame))) return { frame, faces: null, gated: true };
+    let image: Mat;
+    let scale: JpegScale = 1;
+    try {
+      if (frame.jpeg) {
+        // An MJPEG source: the detector (and the scene gate) read a reduced decode, which
+        // libjpeg makes inside its inverse DCT for a fraction of the full decode's cost.
+        scale = scaleFor(frame.width, frame.height, Math.max(detector.inputWidth, detector.inputHeight));
+        image = await frame.jpeg.decode(scale);
+      } else image = frame.mat;
+    } catch (e) {
+      this.badFrame(frame, e);
+      return { frame, faces: null };
+    }
+    if (this.gate && !(await this.gateAdmits(this.gate, frame, image)))
+      return { frame, faces: null, gated: true };
     const t = this.now();
-    const faces = await detector.detect(frame.mat);
+    const found = await detector.detect(image);
+    const faces = scale === 1 ? found : found.map((f) => scaleDetection(f, scale));
     stages.record('detect', this.now() - t);
-    if (faces.length > 0) this.gate?.faceSeen(frame.capturedMono);
+    if (faces.length > 0) {
+      this.gate?.faceSeen(frame.capturedMono);
+      // The per-face step reads the full-resolution image: its decode starts now, off the
+      // event loop, while the frames before this one finish. The liveness crop is then
+      // bit-identical to the one a full-decode camera gives.
+      frame.jpeg?.decode(1).catch(noop);
+    }
     return { frame, faces };
+  }
+
+  /** A frame that did not decode: counted and logged (at most once per BAD_FRAME_LOG_MS); the camera goes on. */
+  private badFrame(frame: Frame, e: unknown): void {
+    const err = asError(e);
+    if (!(err instanceof KioskError) || err.code !== ErrorCodes.CAMERA_READ_FAILED) throw err;
+    this.counters.badFrames++;
+    const now = this.now();
+    if (now - this.badFrameLoggedMono < BAD_FRAME_LOG_MS) return;
+    this.badFrameLoggedMono = now;
+    this.deps.log.warn(
+      { camera: this.deps.cameraId, code: err.code, seq: frame.seq, bad_frames: this.counters.badFrames },
+      `camera ${this.deps.cameraId}: frame ${frame.seq} skipped: ${err.message}`,
+    );
   }
 
   /**
@@ -353,10 +399,10 @@ export class CameraPipeline {
    * so before skipping one the previous frame's detection is awaited (a face it found keeps
    * full rate): a frame is never skipped after a frame whose detection found a face.
    */
-  private async gateAdmits(gate: SceneGate, frame: Frame): Promise<boolean> {
+  private async gateAdmits(gate: SceneGate, frame: Frame, image: Mat): Promise<boolean> {
     const previous = this.lastDetection;
     if (previous && !this.presenceOpen() && !gate.holding(frame.capturedMono)) await previous;
-    return gate.admit(frame.mat, frame.capturedMono, this.presenceOpen()) !== 'still';
+    return gate.admit(image, frame.capturedMono, this.presenceOpen()) !== 'still';
   }
 
   /**
@@ -383,6 +429,14 @@ export class CameraPipeline {
   private async finishFrame({ frame, faces: detected, gated }: Detected): Promise<SessionDecision[]> {
     if (gated) return this.finishGated(frame);
     if (detected === null) return [];
+    if (frame.jpeg && detected.length > 0) {
+      try {
+        await frame.jpeg.decode(1); // started with the detection; frame.mat reads it from here on
+      } catch (e) {
+        this.badFrame(frame, e);
+        return [];
+      }
+    }
     const min = this.deps.decideFrom;
     const faces = min === undefined ? detected : detected.filter((f) => f.score >= min);
     const weak = detected.length - faces.length;
