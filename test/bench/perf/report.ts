@@ -281,11 +281,15 @@ function main(): void {
         }[] = [];
         const which = (a.get('equal-work-videos') ?? '640x480,1920x1080,1920x1080-mjpeg').split(',');
         for (const label of which) {
-          // '-mjpeg': the same video as a USB camera's MJPEG stream (every frame a JPEG).
-          const size = label.replace(/-mjpeg$/, '') as '640x480' | '1920x1080';
+          // '-mjpeg': the same video as a USB camera's MJPEG stream (every frame a JPEG), read
+          // by the file driver (full decode); '-mjpeg-auto': read as the daemon reads an MJPEG
+          // camera (kind ffmpeg, decode auto: reduced decode for the detector).
+          const size = label.replace(/-mjpeg(-auto)?$/, '') as '640x480' | '1920x1080';
           const h264 = oneFaceVideo(tmp, size) as string;
-          const video = label.endsWith('-mjpeg') ? mjpegVideo(h264) : h264;
-          const resolution = label.endsWith('-mjpeg') ? `${size} MJPEG` : size;
+          const mjpeg = /-mjpeg(-auto)?$/.test(label);
+          const auto = label.endsWith('-mjpeg-auto');
+          const video = mjpeg ? mjpegVideo(h264) : h264;
+          const resolution = auto ? `${size} MJPEG decode auto` : mjpeg ? `${size} MJPEG` : size;
           const decode = JSON.parse(
             execFileSync(process.execPath, [path.join(here, 'decode-cost.js'), video], { encoding: 'utf8' })
               .trim()
@@ -306,7 +310,10 @@ function main(): void {
               '10',
             ]);
             console.log(`  python: ${JSON.stringify(py)}`);
-            const node = runPipeline({ ...base, video, ...EQUAL_WORK }, 1200);
+            const node = runPipeline(
+              { ...base, video, ...EQUAL_WORK, ...(auto ? { camera: 'ffmpeg' as const } : {}) },
+              1200,
+            );
             pairs.push({ python: py, node });
           }
           rows.push({ resolution, decode, pairs });
