@@ -69,9 +69,11 @@ export const cameraSchema = z
      * ffmpeg / rtsp: 'auto' lets an MJPEG source (a USB camera's `-input_format mjpeg`) hand its
      * JPEG images to the pipeline, which decodes them at the detector's size (libjpeg's DCT
      * scaling) and in full only for frames with a face; other codecs, and width/height/fps
-     * conversions, are decoded by ffmpeg. 'full': ffmpeg always decodes.
+     * conversions, are decoded by ffmpeg. 'reduced': as auto, and the quality gates and the
+     * liveness crop also read a reduced decode where the crop still spans twice the model's
+     * input (changes p_live a little: bench/performance.md). 'full': ffmpeg always decodes.
      */
-    decode: z.enum(['auto', 'full']).default('auto'),
+    decode: z.enum(['auto', 'reduced', 'full']).default('auto'),
   })
   .default({
     id: 'front',

@@ -306,6 +306,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
               },
               decideFrom: config.detector.score_threshold,
               sceneGate: config.scene_gate,
+              decode: cam.decode,
               onDecision: (d) => this.publishDecision(d),
               onState: (state, err) => {
                 slot.state = state;

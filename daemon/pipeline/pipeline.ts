@@ -27,7 +27,7 @@ import type { FrameObservation, FusionState, SessionDecision } from '../decision
 import { scaleDetection } from '../detect/scale.js';
 import type { FaceDetection, FaceDetector } from '../detect/types.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
-import { faceStep } from './face-step.js';
+import { faceStep, reducedFaceScale } from './face-step.js';
 import { SceneGate, type SceneGateConfig } from './scene-gate.js';
 
 export type Stage = 'capture' | 'detect' | 'align' | 'infer' | 'decide' | 'publish';
@@ -54,6 +54,8 @@ export interface PipelineCounters {
   gated: number;
   /** JPEG frames that did not decode (KIOSK_E_CAMERA_READ_FAILED): skipped, the camera goes on. */
   badFrames: number;
+  /** JPEG frames whose per-face step read a reduced decode (decode 'reduced'). */
+  reducedFaceFrames: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -105,6 +107,12 @@ export interface PipelineDeps {
    * second. Absent or disabled: every frame is detected.
    */
   sceneGate?: SceneGateConfig;
+  /**
+   * JPEG frames (cameras[].decode): 'reduced' lets the per-face step read a reduced decode
+   * where it still serves every face (face-step.ts, reducedFaceScale); otherwise (and by
+   * default) it reads the full decode.
+   */
+  decode?: 'auto' | 'reduced' | 'full';
   now?: () => number;
 }
 
@@ -142,6 +150,8 @@ interface Detected {
   frame: Frame;
   faces: FaceDetection[] | null;
   gated?: boolean;
+  /** JPEG frames: the decode scale the per-face step reads (1: full). */
+  faceScale?: JpegScale;
 }
 
 function noop(): void {}
@@ -169,6 +179,7 @@ export class CameraPipeline {
     weakFaces: 0,
     gated: 0,
     badFrames: 0,
+    reducedFaceFrames: 0,
   };
   /** Monotonic time a bad frame was last logged (at most one warning per BAD_FRAME_LOG_MS). */
   private badFrameLoggedMono = Number.NEGATIVE_INFINITY;
@@ -370,14 +381,23 @@ export class CameraPipeline {
     const found = await detector.detect(image);
     const faces = scale === 1 ? found : found.map((f) => scaleDetection(f, scale));
     stages.record('detect', this.now() - t);
+    let faceScale: JpegScale = 1;
     if (faces.length > 0) {
       this.gate?.faceSeen(frame.capturedMono);
-      // The per-face step reads the full-resolution image: its decode starts now, off the
-      // event loop, while the frames before this one finish. The liveness crop is then
-      // bit-identical to the one a full-decode camera gives.
-      frame.jpeg?.decode(1).catch(noop);
+      // The per-face step's image: by default the full decode, started now, off the event
+      // loop, while the frames before this one finish (the liveness crop is then
+      // bit-identical to a full-decode camera's); with decode 'reduced', the largest reduced
+      // decode that still serves every face.
+      if (frame.jpeg) {
+        faceScale =
+          this.deps.decode === 'reduced'
+            ? reducedFaceScale(this.deps.liveness, frame.width, frame.height, faces, scale)
+            : 1;
+        if (faceScale !== 1) this.counters.reducedFaceFrames++;
+        frame.jpeg.decode(faceScale).catch(noop);
+      }
     }
-    return { frame, faces };
+    return { frame, faces, faceScale };
   }
 
   /** A frame that did not decode: counted and logged (at most once per BAD_FRAME_LOG_MS); the camera goes on. */
@@ -426,12 +446,20 @@ export class CameraPipeline {
   }
 
   /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
-  private async finishFrame({ frame, faces: detected, gated }: Detected): Promise<SessionDecision[]> {
+  private async finishFrame({
+    frame,
+    faces: detected,
+    gated,
+    faceScale = 1,
+  }: Detected): Promise<SessionDecision[]> {
     if (gated) return this.finishGated(frame);
     if (detected === null) return [];
+    // The image the per-face step reads: the frame, or for a JPEG frame the decode started
+    // with the detection (faceScale: 1 full, else reduced; the face's coordinates follow).
+    let image: Mat | null = frame.jpeg ? null : frame.mat;
     if (frame.jpeg && detected.length > 0) {
       try {
-        await frame.jpeg.decode(1); // started with the detection; frame.mat reads it from here on
+        image = await frame.jpeg.decode(faceScale);
       } catch (e) {
         this.badFrame(frame, e);
         return [];
@@ -472,9 +500,10 @@ export class CameraPipeline {
         quality,
         gate,
         liveness: r,
-      } = await faceStep(frame.mat, face, liveness, {
+      } = await faceStep(image as Mat, face, liveness, {
         quality: config.quality,
         classify: !held || this.scoreHeldFaces,
+        scale: faceScale,
       });
       let verdict: FrameObservation['verdict'] = null;
       let scores: Record<string, number> | null = null;
@@ -487,7 +516,13 @@ export class CameraPipeline {
       }
       // Who this is (one decision per presence is per person, not per spot): about 0.3 ms a face.
       const tl = this.now();
-      const look = config.decision.redecide === 'presence' ? faceLook(frame.mat, face.landmarks) : null;
+      const look =
+        config.decision.redecide === 'presence'
+          ? faceLook(
+              image as Mat,
+              faceScale === 1 ? face.landmarks : scaleDetection(face, 1 / faceScale).landmarks,
+            )
+          : null;
       alignMs += this.now() - tl;
       const obs: FrameObservation = {
         trackId,

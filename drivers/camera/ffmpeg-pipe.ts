@@ -27,10 +27,10 @@ export interface FfmpegPipeOptions {
   /**
    * 'auto': when the source's video is Motion JPEG (most USB cameras, `-input_format mjpeg`),
    * ffmpeg copies the camera's JPEG images unchanged and the pipeline decodes them at the
-   * scale each stage needs (jpeg.ts); any other codec, or an output size or rate to convert
+   * scale each stage needs (jpeg.ts; 'reduced' is the same here, see CameraPipeline); any other codec, or an output size or rate to convert
    * to, is decoded by ffmpeg as before. 'full' (default here): always decoded by ffmpeg.
    */
-  decode?: 'auto' | 'full';
+  decode?: 'auto' | 'reduced' | 'full';
   /**
    * Hand over every frame, pausing ffmpeg while one waits (a file played as fast as the
    * pipeline takes it: benchmarks). Default false: newest frame wins, as a live camera needs.
@@ -52,7 +52,7 @@ export function splitArgs(text: string): string[] {
 
 /** Whether ffmpeg may copy the camera's JPEG images: decode 'auto' and nothing to convert. */
 export function wantsJpegCopy(opts: Pick<FfmpegPipeOptions, 'decode' | 'width' | 'height' | 'fps'>): boolean {
-  return opts.decode === 'auto' && !(opts.width && opts.height) && !opts.fps;
+  return (opts.decode === 'auto' || opts.decode === 'reduced') && !(opts.width && opts.height) && !opts.fps;
 }
 
 /** The full ffmpeg command line (without the program) for a source and output options. */

@@ -189,8 +189,9 @@ describe('the pipeline on JPEG frames', {
     await worker?.close();
   });
 
-  function pipelineFor(camera: CameraDriver, clock: { t: number }) {
+  function pipelineFor(camera: CameraDriver, clock: { t: number }, decode: 'auto' | 'reduced' | 'full') {
     return new CameraPipeline({
+      decode,
       cameraId: 'front',
       camera,
       detector,
@@ -204,7 +205,7 @@ describe('the pipeline on JPEG frames', {
   }
 
   /** Every frame through the pipeline on the video's own clock (15 fps). */
-  async function decide(decode: 'auto' | 'full') {
+  async function decide(decode: 'auto' | 'reduced' | 'full') {
     const camera = createCamera(
       { ...cameraSchema.parse({}), kind: 'ffmpeg', source: video, decode },
       { repoRoot },
@@ -212,7 +213,7 @@ describe('the pipeline on JPEG frames', {
     // Every frame, not the newest: the comparison must not depend on this machine's speed.
     (camera as unknown as { opts: { lossless: boolean } }).opts.lossless = true;
     const clock = { t: 0 };
-    const pipeline = pipelineFor(camera, clock);
+    const pipeline = pipelineFor(camera, clock, decode);
     const decisions: SessionDecision[] = [];
     let frames = 0;
     let jpeg = 0;
@@ -240,6 +241,7 @@ describe('the pipeline on JPEG frames', {
       jpeg,
       fullDecodes,
       faces: pipeline.counters.faces,
+      reduced: pipeline.counters.reducedFaceFrames,
       summary: decisions.map((d) => `${d.decision}/${d.reason}`),
     };
   }
@@ -259,6 +261,13 @@ describe('the pipeline on JPEG frames', {
     );
     // The full decode is made only for frames with a face (the sample has face-free frames).
     assert.ok(scaled.fullDecodes < scaled.frames, `${scaled.fullDecodes} of ${scaled.frames}`);
+    assert.equal(scaled.reduced, 0, 'decode auto: the per-face step reads the full decode');
+    // decode 'reduced': the per-face step reads a reduced decode where it serves the face,
+    // with the same decisions on this video.
+    const reduced = await decide('reduced');
+    assert.ok(reduced.reduced > 0, 'some face frames read a reduced decode');
+    assert.ok(reduced.fullDecodes < scaled.fullDecodes, `${reduced.fullDecodes} vs ${scaled.fullDecodes}`);
+    assert.deepEqual(reduced.summary, full.summary);
   });
 
   it('a frame that does not decode is counted and skipped; the camera goes on to the next frames', async () => {

@@ -56,6 +56,8 @@ export interface RunSpec {
    * detector, full decode only on face frames); every frame delivered (lossless).
    */
   camera?: 'file' | 'ffmpeg';
+  /** camera 'ffmpeg': the pipeline's `decode` (cameras[].decode); absent: 'auto'. */
+  decode?: 'auto' | 'reduced';
   out: string;
 }
 
@@ -209,6 +211,7 @@ async function main(spec: RunSpec): Promise<void> {
     detector,
     liveness,
     config,
+    ...(spec.decode ? { decode: spec.decode } : {}),
     log: silentLogger(),
     stages: {
       record: (stage: Stage, ms: number) => {

@@ -284,12 +284,15 @@ function main(): void {
           // '-mjpeg': the same video as a USB camera's MJPEG stream (every frame a JPEG), read
           // by the file driver (full decode); '-mjpeg-auto': read as the daemon reads an MJPEG
           // camera (kind ffmpeg, decode auto: reduced decode for the detector).
-          const size = label.replace(/-mjpeg(-auto)?$/, '') as '640x480' | '1920x1080';
+          // camera (kind ffmpeg, decode auto: reduced decode for the detector); '-mjpeg-reduced':
+          // the same with decode 'reduced' (the per-face step too reads a reduced decode).
+          const size = label.replace(/-mjpeg(-auto|-reduced)?$/, '') as '640x480' | '1920x1080';
           const h264 = oneFaceVideo(tmp, size) as string;
-          const mjpeg = /-mjpeg(-auto)?$/.test(label);
-          const auto = label.endsWith('-mjpeg-auto');
+          const mjpeg = /-mjpeg(-auto|-reduced)?$/.test(label);
+          const mode = /-(auto|reduced)$/.exec(label)?.[1] as 'auto' | 'reduced' | undefined;
+          const auto = mode !== undefined;
           const video = mjpeg ? mjpegVideo(h264) : h264;
-          const resolution = auto ? `${size} MJPEG decode auto` : mjpeg ? `${size} MJPEG` : size;
+          const resolution = mode ? `${size} MJPEG decode ${mode}` : mjpeg ? `${size} MJPEG` : size;
           const decode = JSON.parse(
             execFileSync(process.execPath, [path.join(here, 'decode-cost.js'), video], { encoding: 'utf8' })
               .trim()
@@ -311,7 +314,7 @@ function main(): void {
             ]);
             console.log(`  python: ${JSON.stringify(py)}`);
             const node = runPipeline(
-              { ...base, video, ...EQUAL_WORK, ...(auto ? { camera: 'ffmpeg' as const } : {}) },
+              { ...base, video, ...EQUAL_WORK, ...(auto ? { camera: 'ffmpeg' as const, decode: mode } : {}) },
               1200,
             );
             pairs.push({ python: py, node });
