@@ -379,13 +379,21 @@ function main(): void {
           tailS: 0,
         }) as PresenceVideo;
         const runs: (IdleResult & { codec: string })[] = [];
-        for (let i = 0; i < reps; i++)
-          for (const [codec, video, sceneGate] of [
+        // --idle-codecs: which sources (default H.264,MJPEG; 'MJPEG-auto': the MJPEG video read
+        // as the daemon reads an MJPEG camera, kind ffmpeg with decode auto).
+        const codecs = (a.get('idle-codecs') ?? 'H.264,MJPEG').split(',');
+        const sources = (
+          [
             ['H.264', v.path, false],
             ['H.264', v.path, true],
             ['MJPEG', mjpegVideo(v.path), false],
             ['MJPEG', mjpegVideo(v.path), true],
-          ] as const) {
+            ['MJPEG-auto', mjpegVideo(v.path), false],
+            ['MJPEG-auto', mjpegVideo(v.path), true],
+          ] as const
+        ).filter(([codec]) => codecs.includes(codec));
+        for (let i = 0; i < reps; i++)
+          for (const [codec, video, sceneGate] of sources) {
             console.log(
               `idle kiosk: ${codec}, scene gate ${sceneGate ? 'on' : 'off'}, run ${i + 1} of ${reps}`,
             );
@@ -396,6 +404,7 @@ function main(): void {
               personWindow: [40, 70],
               personAt: 36,
               sceneGate,
+              ...(codec === 'MJPEG-auto' ? { camera: 'ffmpeg' as const } : {}),
               detector: 'blazeface',
               detectorModel: null,
               manifest: manifests['fghv-demo'],
@@ -403,25 +412,26 @@ function main(): void {
             if (r) runs.push({ ...r, codec });
           }
         // What the idle detections (idle_fps) cost: the gate at 1 look a second instead of 2.
-        for (const [codec, video] of [
-          ['H.264', v.path],
-          ['MJPEG', mjpegVideo(v.path)],
-        ] as const) {
-          console.log(`idle kiosk: ${codec}, scene gate on, idle_fps 1`);
-          const r = runIdle({
-            video,
-            fps: v.fps,
-            emptyWindow: [4, 34],
-            personWindow: [40, 70],
-            personAt: 36,
-            sceneGate: true,
-            gateOverrides: { idle_fps: 1 },
-            detector: 'blazeface',
-            detectorModel: null,
-            manifest: manifests['fghv-demo'],
-          });
-          if (r) runs.push({ ...r, codec });
-        }
+        if (a.get('idle-fps1') !== 'no')
+          for (const [codec, video] of [
+            ['H.264', v.path],
+            ['MJPEG', mjpegVideo(v.path)],
+          ] as const) {
+            console.log(`idle kiosk: ${codec}, scene gate on, idle_fps 1`);
+            const r = runIdle({
+              video,
+              fps: v.fps,
+              emptyWindow: [4, 34],
+              personWindow: [40, 70],
+              personAt: 36,
+              sceneGate: true,
+              gateOverrides: { idle_fps: 1 },
+              detector: 'blazeface',
+              detectorModel: null,
+              manifest: manifests['fghv-demo'],
+            });
+            if (r) runs.push({ ...r, codec });
+          }
         return runs;
       });
     }
