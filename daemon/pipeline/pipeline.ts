@@ -349,12 +349,14 @@ export class CameraPipeline {
 
   /** First half of a frame: the stale check, the scene gate and the detector (no fusion state is touched). */
   private detectFrame(frame: Frame): Promise<Detected> {
-    const p = this.runDetection(frame);
+    // The previous frame's detection, taken before this one starts: the scene gate may wait
+    // for it, never for this frame's own (which would wait forever).
+    const p = this.runDetection(frame, this.lastDetection);
     this.lastDetection = p.catch(noop);
     return p;
   }
 
-  private async runDetection(frame: Frame): Promise<Detected> {
+  private async runDetection(frame: Frame, previous: Promise<unknown> | null): Promise<Detected> {
     const { detector, config, stages } = this.deps;
     this.counters.frames++;
     const now = this.now();
@@ -375,7 +377,7 @@ export class CameraPipeline {
       this.badFrame(frame, e);
       return { frame, faces: null };
     }
-    if (this.gate && !(await this.gateAdmits(this.gate, frame, image)))
+    if (this.gate && !(await this.gateAdmits(this.gate, frame, image, previous)))
       return { frame, faces: null, gated: true };
     const t = this.now();
     const found = await detector.detect(image);
@@ -419,8 +421,12 @@ export class CameraPipeline {
    * so before skipping one the previous frame's detection is awaited (a face it found keeps
    * full rate): a frame is never skipped after a frame whose detection found a face.
    */
-  private async gateAdmits(gate: SceneGate, frame: Frame, image: Mat): Promise<boolean> {
-    const previous = this.lastDetection;
+  private async gateAdmits(
+    gate: SceneGate,
+    frame: Frame,
+    image: Mat,
+    previous: Promise<unknown> | null,
+  ): Promise<boolean> {
     if (previous && !this.presenceOpen() && !gate.holding(frame.capturedMono)) await previous;
     return gate.admit(image, frame.capturedMono, this.presenceOpen()) !== 'still';
   }

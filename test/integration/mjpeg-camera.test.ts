@@ -300,6 +300,9 @@ describe('the pipeline on JPEG frames', {
       stages: { record: () => {} },
       onDecision: () => {},
       onState: (s) => states.push(s),
+      // With the scene gate too: a JPEG frame's detection awaits its decode before the gate
+      // looks, and the gate must then wait for the previous frame's detection, not its own.
+      sceneGate: config.scene_gate,
       now: () => clock.t,
     });
     await pipeline.start();
@@ -307,6 +310,7 @@ describe('the pipeline on JPEG frames', {
     assert.equal(pipeline.counters.badFrames, 1);
     assert.equal(pipeline.counters.frames, 4);
     assert.equal(pipeline.counters.processed, 3, 'the frames after the bad one were processed');
+    assert.ok(pipeline.counters.gated >= 1, 'the scene gate skipped a still frame');
     assert.ok(!states.includes('failed'), `states: ${states}`);
     assert.equal(states.at(-1), 'ended');
   });
