@@ -109,9 +109,30 @@ describe('MJPEG stream splitting and decoding', () => {
     );
   });
 
+  it("an MJPEG camera's frame without Huffman tables (the usual USB camera format) decodes as with them", () => {
+    const m = new cv.Mat(48, 64, cv.CV_8UC3, [10, 120, 200]);
+    m.getRegion(new cv.Rect(8, 8, 20, 20)).setTo(new cv.Vec3(250, 40, 0));
+    const jpeg = cv.imencode('.jpg', m); // libjpeg's standard tables, which such cameras omit
+    const kept: Buffer[] = [jpeg.subarray(0, 2)];
+    for (let i = 2; i < jpeg.length; ) {
+      const marker = jpeg[i + 1] as number;
+      if (marker === 0xda) {
+        kept.push(jpeg.subarray(i));
+        break;
+      }
+      const end = i + 2 + jpeg.readUInt16BE(i + 2);
+      if (marker !== 0xc4) kept.push(jpeg.subarray(i, end)); // DHT dropped
+      i = end;
+    }
+    const stripped = Buffer.concat(kept);
+    assert.ok(stripped.length < jpeg.length - 100, 'the tables were removed');
+    assert.ok(decodeJpeg(stripped).getData().equals(decodeJpeg(jpeg).getData()));
+  });
+
   it('cameras[].decode is auto by default and checked', () => {
     assert.equal(cameraSchema.parse({}).decode, 'auto');
     assert.equal(cameraSchema.parse({ decode: 'full' }).decode, 'full');
+    assert.equal(cameraSchema.parse({ decode: 'reduced' }).decode, 'reduced');
     assert.throws(() => cameraSchema.parse({ decode: 'fast' }));
   });
 });
