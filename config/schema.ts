@@ -65,6 +65,15 @@ export const cameraSchema = z
     rotate: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]).default(0),
     /** Mirror after rotating: 'horizontal' (left-right, e.g. a selfie-mirrored camera) or 'vertical'. */
     flip: z.enum(['none', 'horizontal', 'vertical']).default('none'),
+    /**
+     * ffmpeg / rtsp: 'auto' lets an MJPEG source (a USB camera's `-input_format mjpeg`) hand its
+     * JPEG images to the pipeline, which decodes them at the detector's size (libjpeg's DCT
+     * scaling) and in full only for frames with a face; other codecs, and width/height/fps
+     * conversions, are decoded by ffmpeg. 'reduced': as auto, and the quality gates and the
+     * liveness crop also read a reduced decode where the crop still spans twice the model's
+     * input (changes p_live a little: bench/performance.md). 'full': ffmpeg always decodes.
+     */
+    decode: z.enum(['auto', 'reduced', 'full']).default('auto'),
   })
   .default({
     id: 'front',
@@ -80,6 +89,7 @@ export const cameraSchema = z
     reconnect_max_ms: 30000,
     rotate: 0,
     flip: 'none',
+    decode: 'auto',
   });
 
 const providerName = z.enum(['tensorrt', 'cuda', 'cpu']);

@@ -279,6 +279,7 @@ export const camerasStep: StartStep = {
         },
         decideFrom: config.detector.score_threshold,
         sceneGate: config.scene_gate,
+        decode: cam.decode,
         sink,
         onState: (state, err) => {
           slot.state = state;

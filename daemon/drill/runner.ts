@@ -20,6 +20,7 @@ import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import { readCheckedText } from '../../core/file-rule.js';
 import type { Logger } from '../../core/log.js';
 import { createCamera, createSupervisedCamera } from '../../drivers/camera/index.js';
+import { JpegFrame, releaseFrame } from '../../drivers/camera/jpeg.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
 import { detectorOptions } from '../detect/index.js';
 import type { FaceDetector } from '../detect/types.js';
@@ -153,15 +154,18 @@ export class VideoClockCamera implements CameraDriver {
       const s = (n * dt) / 1000;
       n++;
       if (this.range.fromS !== undefined && s < this.range.fromS - 1e-9) {
-        f.mat.release();
+        releaseFrame(f);
         continue;
       }
       if (this.range.toS !== undefined && s >= this.range.toS - 1e-9) {
-        f.mat.release();
+        releaseFrame(f);
         return;
       }
       this.clock = this.offsetMs + (n - 1) * dt;
-      yield { ...f, capturedMono: this.clock };
+      // A JPEG frame's image is a getter, which a spread would lose.
+      yield f.jpeg
+        ? new JpegFrame(f.jpeg, f.capturedAt, this.clock, f.seq)
+        : { ...f, capturedMono: this.clock };
     }
   }
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../../config/schema.js';
 import type { Mat } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
-import { scaledBoxCrop, similarityMatrix, toTensor, warpCrop } from '../align/aligner.js';
+import { scaledBoxCrop, scaledBoxRect, similarityMatrix, toTensor, warpCrop } from '../align/aligner.js';
 import type { FaceDetection, Point } from '../detect/types.js';
 import { f32, type InferenceWorker, LIVENESS_LANE, type OrtSession } from '../inference/inference-worker.js';
 import { tensorrtEnv } from '../inference/tensorrt.js';
@@ -177,6 +177,33 @@ export class LivenessModel {
     } finally {
       crop.release(); // Mat memory is invisible to V8's GC (core/cv.ts)
     }
+  }
+
+  /**
+   * How many times the model's input side the region its crop reads for `face` spans, on an
+   * image of `imageWidth` x `imageHeight` (the smallest over an ensemble's members): below 1
+   * the crop enlarges. The pipeline reads a reduced JPEG decode for the crop only when this
+   * stays comfortably above 1 (pipeline.ts, REDUCED_CROP_MARGIN).
+   */
+  cropMargin(face: FaceDetection, imageWidth: number, imageHeight: number): number {
+    let margin = Number.POSITIVE_INFINITY;
+    for (const { manifest: m } of this.members) {
+      const [w, h] = m.crop.size;
+      let side: number;
+      if (m.crop.method === 'similarity') {
+        // The similarity transform scales by (eye distance in the image) / (in the template).
+        const [re, le] = face.landmarks;
+        const [tr, tl] = m.crop.template as Point[];
+        const eyes = Math.hypot(le[0] - re[0], le[1] - re[1]);
+        const tEyes = Math.hypot((tl as Point)[0] - (tr as Point)[0], (tl as Point)[1] - (tr as Point)[1]);
+        side = tEyes > 0 ? (eyes / tEyes) * Math.min(w, h) : 0;
+      } else {
+        const r = scaledBoxRect(face.box, m.crop.scale, imageWidth, imageHeight);
+        side = Math.min(r.w, r.h);
+      }
+      margin = Math.min(margin, side / Math.max(w, h));
+    }
+    return margin;
   }
 
   /** Crop, infer and judge one face of one frame. */

@@ -6,8 +6,10 @@
  * never builds a queue.
  */
 import type { Config } from '../../config/schema.js';
+import type { Mat } from '../../core/cv.js';
 import { asError, ErrorCodes, KioskError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { type JpegScale, releaseFrame, scaleFor } from '../../drivers/camera/jpeg.js';
 import { uprightRotation } from '../../drivers/camera/orient.js';
 import type { SourceEvent } from '../../drivers/camera/supervised.js';
 import type { CameraDriver, Frame } from '../../drivers/camera/types.js';
@@ -17,9 +19,10 @@ import { emptyFusionState, fuse, releasePresence, trackKey } from '../decision/f
 import { GuidanceLimiter, type GuidanceState, guidanceFor, guidedPresence } from '../decision/guidance.js';
 import { IouTracker } from '../decision/tracker.js';
 import type { FrameObservation, FusionState, SessionDecision } from '../decision/types.js';
+import { scaleDetection } from '../detect/scale.js';
 import type { FaceDetection, FaceDetector } from '../detect/types.js';
 import type { LivenessModel } from '../liveness/liveness-model.js';
-import { faceStep } from './face-step.js';
+import { faceStep, reducedFaceScale } from './face-step.js';
 import { SceneGate, type SceneGateConfig } from './scene-gate.js';
 
 export type Stage = 'capture' | 'detect' | 'align' | 'infer' | 'decide' | 'publish';
@@ -44,6 +47,10 @@ export interface PipelineCounters {
   weakFaces: number;
   /** Frames the scene gate let pass without detection (nobody in view, nothing changed); counted in `processed` too. */
   gated: number;
+  /** JPEG frames that did not decode (KIOSK_E_CAMERA_READ_FAILED): skipped, the camera goes on. */
+  badFrames: number;
+  /** JPEG frames whose per-face step read a reduced decode (decode 'reduced'). */
+  reducedFaceFrames: number;
 }
 
 /** What one processed frame showed, for observers (preview overlay, metrics). */
@@ -96,6 +103,12 @@ export interface PipelineDeps {
    * second. Absent or disabled: every frame is detected.
    */
   sceneGate?: SceneGateConfig;
+  /**
+   * JPEG frames (cameras[].decode): 'reduced' lets the per-face step read a reduced decode
+   * where it still serves every face (face-step.ts, reducedFaceScale); otherwise (and by
+   * default) it reads the full decode.
+   */
+  decode?: 'auto' | 'reduced' | 'full';
   now?: () => number;
 }
 
@@ -103,6 +116,9 @@ export interface PipelineDeps {
 const TILT_WINDOW = 30;
 /** The tilt warning is logged at most this often per camera. */
 const TILT_WARN_INTERVAL_MS = 60_000;
+
+/** A camera's undecodable frames are logged at most this often (each is counted). */
+const BAD_FRAME_LOG_MS = 10_000;
 
 /** Guidance is published on change, at most this often per camera. */
 export const GUIDANCE_MIN_INTERVAL_MS = 500;
@@ -130,6 +146,8 @@ interface Detected {
   frame: Frame;
   faces: FaceDetection[] | null;
   gated?: boolean;
+  /** JPEG frames: the decode scale the per-face step reads (1: full). */
+  faceScale?: JpegScale;
 }
 
 function noop(): void {}
@@ -156,7 +174,11 @@ export class CameraPipeline {
     tiltWarnings: 0,
     weakFaces: 0,
     gated: 0,
+    badFrames: 0,
+    reducedFaceFrames: 0,
   };
+  /** Monotonic time a bad frame was last logged (at most one warning per BAD_FRAME_LOG_MS). */
+  private badFrameLoggedMono = Number.NEGATIVE_INFINITY;
   private readonly gate: SceneGate | null;
   /** The newest frame's detection (scene gate: a frame about to be skipped waits for it). */
   private lastDetection: Promise<unknown> | null = null;
@@ -258,7 +280,7 @@ export class CameraPipeline {
           this.inFrame = null;
           // Mat memory is invisible to V8 (core/cv.ts), so a frame is freed as soon as it is
           // done, not at some later GC: RSS stays flat. Frame observers copy what they keep.
-          cur.frame.mat.release();
+          releaseFrame(cur.frame);
           cur = null;
         }
         const next = ahead.shift();
@@ -311,7 +333,7 @@ export class CameraPipeline {
     for (const p of [cur, ...pulled]) {
       if (!p) continue;
       await p.detected.catch(noop);
-      p.frame.mat.release();
+      releaseFrame(p.frame);
     }
     await frames.return?.().catch(noop);
   }
@@ -323,12 +345,14 @@ export class CameraPipeline {
 
   /** First half of a frame: the stale check, the scene gate and the detector (no fusion state is touched). */
   private detectFrame(frame: Frame): Promise<Detected> {
-    const p = this.runDetection(frame);
+    // The previous frame's detection, taken before this one starts: the scene gate may wait
+    // for it, never for this frame's own (which would wait forever).
+    const p = this.runDetection(frame, this.lastDetection);
     this.lastDetection = p.catch(noop);
     return p;
   }
 
-  private async runDetection(frame: Frame): Promise<Detected> {
+  private async runDetection(frame: Frame, previous: Promise<unknown> | null): Promise<Detected> {
     const { detector, config, stages } = this.deps;
     this.counters.frames++;
     const now = this.now();
@@ -336,12 +360,56 @@ export class CameraPipeline {
       this.counters.stale++;
       return { frame, faces: null };
     }
-    if (this.gate && !(await this.gateAdmits(this.gate, frame))) return { frame, faces: null, gated: true };
+    let image: Mat;
+    let scale: JpegScale = 1;
+    try {
+      if (frame.jpeg) {
+        // An MJPEG source: the detector (and the scene gate) read a reduced decode, which
+        // libjpeg makes inside its inverse DCT for a fraction of the full decode's cost.
+        scale = scaleFor(frame.width, frame.height, Math.max(detector.inputWidth, detector.inputHeight));
+        image = await frame.jpeg.decode(scale);
+      } else image = frame.mat;
+    } catch (e) {
+      this.badFrame(frame, e);
+      return { frame, faces: null };
+    }
+    if (this.gate && !(await this.gateAdmits(this.gate, frame, image, previous)))
+      return { frame, faces: null, gated: true };
     const t = this.now();
-    const faces = await detector.detect(frame.mat);
+    const found = await detector.detect(image);
+    const faces = scale === 1 ? found : found.map((f) => scaleDetection(f, scale));
     stages.record('detect', this.now() - t);
-    if (faces.length > 0) this.gate?.faceSeen(frame.capturedMono);
-    return { frame, faces };
+    let faceScale: JpegScale = 1;
+    if (faces.length > 0) {
+      this.gate?.faceSeen(frame.capturedMono);
+      // The per-face step's image: by default the full decode, started now, off the event
+      // loop, while the frames before this one finish (the liveness crop is then
+      // bit-identical to a full-decode camera's); with decode 'reduced', the largest reduced
+      // decode that still serves every face.
+      if (frame.jpeg) {
+        faceScale =
+          this.deps.decode === 'reduced'
+            ? reducedFaceScale(this.deps.liveness, frame.width, frame.height, faces, scale)
+            : 1;
+        if (faceScale !== 1) this.counters.reducedFaceFrames++;
+        frame.jpeg.decode(faceScale).catch(noop);
+      }
+    }
+    return { frame, faces, faceScale };
+  }
+
+  /** A frame that did not decode: counted and logged (at most once per BAD_FRAME_LOG_MS); the camera goes on. */
+  private badFrame(frame: Frame, e: unknown): void {
+    const err = asError(e);
+    if (!(err instanceof KioskError) || err.code !== ErrorCodes.CAMERA_READ_FAILED) throw err;
+    this.counters.badFrames++;
+    const now = this.now();
+    if (now - this.badFrameLoggedMono < BAD_FRAME_LOG_MS) return;
+    this.badFrameLoggedMono = now;
+    this.deps.log.warn(
+      { camera: this.deps.cameraId, code: err.code, seq: frame.seq, bad_frames: this.counters.badFrames },
+      `camera ${this.deps.cameraId}: frame ${frame.seq} skipped: ${err.message}`,
+    );
   }
 
   /**
@@ -349,10 +417,14 @@ export class CameraPipeline {
    * so before skipping one the previous frame's detection is awaited (a face it found keeps
    * full rate): a frame is never skipped after a frame whose detection found a face.
    */
-  private async gateAdmits(gate: SceneGate, frame: Frame): Promise<boolean> {
-    const previous = this.lastDetection;
+  private async gateAdmits(
+    gate: SceneGate,
+    frame: Frame,
+    image: Mat,
+    previous: Promise<unknown> | null,
+  ): Promise<boolean> {
     if (previous && !this.presenceOpen() && !gate.holding(frame.capturedMono)) await previous;
-    return gate.admit(frame.mat, frame.capturedMono, this.presenceOpen()) !== 'still';
+    return gate.admit(image, frame.capturedMono, this.presenceOpen()) !== 'still';
   }
 
   /**
@@ -376,9 +448,25 @@ export class CameraPipeline {
   }
 
   /** Second half, strictly in frame order: track, quality gates, alignment + liveness, fusion. */
-  private async finishFrame({ frame, faces: detected, gated }: Detected): Promise<SessionDecision[]> {
+  private async finishFrame({
+    frame,
+    faces: detected,
+    gated,
+    faceScale = 1,
+  }: Detected): Promise<SessionDecision[]> {
     if (gated) return this.finishGated(frame);
     if (detected === null) return [];
+    // The image the per-face step reads: the frame, or for a JPEG frame the decode started
+    // with the detection (faceScale: 1 full, else reduced; the face's coordinates follow).
+    let image: Mat | null = frame.jpeg ? null : frame.mat;
+    if (frame.jpeg && detected.length > 0) {
+      try {
+        image = await frame.jpeg.decode(faceScale);
+      } catch (e) {
+        this.badFrame(frame, e);
+        return [];
+      }
+    }
     const min = this.deps.decideFrom;
     const faces = min === undefined ? detected : detected.filter((f) => f.score >= min);
     const weak = detected.length - faces.length;
@@ -414,9 +502,10 @@ export class CameraPipeline {
         quality,
         gate,
         liveness: r,
-      } = await faceStep(frame.mat, face, liveness, {
+      } = await faceStep(image as Mat, face, liveness, {
         quality: config.quality,
         classify: !held || this.scoreHeldFaces,
+        scale: faceScale,
       });
       let verdict: FrameObservation['verdict'] = null;
       let scores: Record<string, number> | null = null;
@@ -429,7 +518,13 @@ export class CameraPipeline {
       }
       // Who this is (one decision per presence is per person, not per spot): about 0.3 ms a face.
       const tl = this.now();
-      const look = config.decision.redecide === 'presence' ? faceLook(frame.mat, face.landmarks) : null;
+      const look =
+        config.decision.redecide === 'presence'
+          ? faceLook(
+              image as Mat,
+              faceScale === 1 ? face.landmarks : scaleDetection(face, 1 / faceScale).landmarks,
+            )
+          : null;
       alignMs += this.now() - tl;
       const obs: FrameObservation = {
         trackId,

@@ -8,6 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cv, type Mat } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
+import { readImageHeader } from './image-header.js';
+import { JpegImage, JpegStreamSplitter } from './jpeg.js';
 import type { CaptureStats } from './types.js';
 
 export interface FfmpegPipeOptions {
@@ -22,6 +24,18 @@ export interface FfmpegPipeOptions {
   /** How long open() waits for the first frame. */
   openTimeoutMs?: number;
   ffmpegPath?: string;
+  /**
+   * 'auto': when the source's video is Motion JPEG (most USB cameras, `-input_format mjpeg`),
+   * ffmpeg copies the camera's JPEG images unchanged and the pipeline decodes them at the
+   * scale each stage needs (jpeg.ts; 'reduced' is the same here, see CameraPipeline); any other codec, or an output size or rate to convert
+   * to, is decoded by ffmpeg as before. 'full' (default here): always decoded by ffmpeg.
+   */
+  decode?: 'auto' | 'reduced' | 'full';
+  /**
+   * Hand over every frame, pausing ffmpeg while one waits (a file played as fast as the
+   * pipeline takes it: benchmarks). Default false: newest frame wins, as a live camera needs.
+   */
+  lossless?: boolean;
 }
 
 const STDERR_KEEP = 4096;
@@ -36,34 +50,51 @@ export function splitArgs(text: string): string[] {
   return out;
 }
 
+/** Whether ffmpeg may copy the camera's JPEG images: decode 'auto' and nothing to convert. */
+export function wantsJpegCopy(opts: Pick<FfmpegPipeOptions, 'decode' | 'width' | 'height' | 'fps'>): boolean {
+  return (opts.decode === 'auto' || opts.decode === 'reduced') && !(opts.width && opts.height) && !opts.fps;
+}
+
 /** The full ffmpeg command line (without the program) for a source and output options. */
 export function ffmpegArgs(
   opts: Pick<FfmpegPipeOptions, 'source' | 'width' | 'height' | 'fps' | 'kind'>,
+  output: 'bgr' | 'jpeg' = 'bgr',
 ): string[] {
   const src = opts.source.trim();
   let input: string[];
   if (src.startsWith('-')) input = splitArgs(src);
   else if (/^rtsps?:\/\//.test(src)) input = ['-rtsp_transport', 'tcp', '-i', src];
   else input = ['-i', src];
+  // The camera's JPEG images, unchanged (the stream's codec is checked once ffmpeg names it).
+  if (output === 'jpeg') return [...head(input), '-c:v', 'copy', '-f', 'mjpeg', 'pipe:1'];
   const out: string[] = [];
   if (opts.width && opts.height) out.push('-vf', `scale=${opts.width}:${opts.height}`);
   if (opts.fps) out.push('-r', String(opts.fps));
-  return [
-    '-hide_banner',
-    '-nostdin',
-    '-nostats',
-    '-loglevel',
-    'info',
-    ...input,
-    '-an',
-    '-sn',
-    ...out,
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'bgr24',
-    'pipe:1',
-  ];
+  return [...head(input), ...out, '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:1'];
+}
+
+function head(input: string[]): string[] {
+  return ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', ...input, '-an', '-sn'];
+}
+
+/**
+ * The copied stream's codec, size and rate from ffmpeg's stderr header (output: 'jpeg'), or
+ * null while it has not been printed.
+ */
+export function parseCopyHeader(
+  stderr: string,
+): { codec: string; width: number; height: number; fps: number | null } | null {
+  const at = stderr.indexOf('Output #0');
+  if (at < 0) return null;
+  const m = /Stream #\d+:\d+[^\n]*?: Video: (\w+)[^\n]*?, (\d+)x(\d+)[^\n]*\n/.exec(stderr.slice(at));
+  if (!m) return null;
+  const fps = /, (\d+(?:\.\d+)?) fps/.exec(m[0]);
+  return {
+    codec: m[1] as string,
+    width: Number(m[2]),
+    height: Number(m[3]),
+    fps: fps ? Number(fps[1]) : null,
+  };
 }
 
 /** The output frame size and rate from ffmpeg's stderr header, or null while it has not been printed. */
@@ -81,12 +112,18 @@ export function parseOutputHeader(
 export class FfmpegPipeCapture extends PumpedCamera {
   private child: ChildProcess | null = null;
   private stderr = '';
+  /** What ffmpeg writes: raw BGR frames, or the camera's JPEG images copied unchanged. */
+  private output: 'bgr' | 'jpeg' = 'bgr';
   private header: { width: number; height: number; fps: number | null } | null = null;
+  /** output 'jpeg': ffmpeg named a codec other than Motion JPEG, so it is restarted decoding. */
+  private notJpeg = false;
+  private splitter = new JpegStreamSplitter();
   private prelude: Buffer[] = [];
   private preludeBytes = 0;
   private partial: Buffer | null = null;
   private filled = 0;
-  private newest: Buffer | null = null;
+  /** Complete frames not yet taken: at most one (newest wins), or two when lossless. */
+  private queue: Buffer[] = [];
   /** Complete frames replaced by a newer one before the pump took them. */
   private overwritten = 0;
   private waiter: (() => void) | null = null;
@@ -104,18 +141,22 @@ export class FfmpegPipeCapture extends PumpedCamera {
     });
   }
 
+  /** 'jpeg' when the frames are the camera's JPEG images (decoded by the pipeline), else 'bgr'. */
+  get delivers(): 'bgr' | 'jpeg' {
+    return this.output;
+  }
+
   async open(): Promise<void> {
     if (this.child) return;
-    const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', ffmpegArgs(this.opts), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => this.onStderr(text));
-    child.stdout?.on('data', (chunk: Buffer) => this.onStdout(chunk));
-    child.on('error', (error) => this.onExit(null, null, error));
-    child.on('close', (code, signal) => this.onExit(code, signal));
-    const ok = await this.waitFirstFrame(this.opts.openTimeoutMs ?? 10_000);
+    let ok = false;
+    if (wantsJpegCopy(this.opts)) {
+      ok = await this.start('jpeg');
+      if (!ok && this.notJpeg && !this.closing) {
+        await this.stopChild();
+        this.reset();
+        ok = await this.start('bgr');
+      }
+    } else ok = await this.start('bgr');
     if (!ok) {
       const err = this.openError();
       await this.close();
@@ -128,8 +169,39 @@ export class FfmpegPipeCapture extends PumpedCamera {
       height: h?.height ?? null,
       fps: h?.fps ?? null,
     };
-    this.pump = new FramePump(() => this.readImage(), { push: true, intervalMs: null }, this.opts.source);
+    const mode = this.opts.lossless ? { push: false as const } : { push: true as const, intervalMs: null };
+    this.pump = new FramePump(() => this.readImage(), mode, this.opts.source);
     this.pump.start();
+  }
+
+  private async start(output: 'bgr' | 'jpeg'): Promise<boolean> {
+    this.output = output;
+    const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', ffmpegArgs(this.opts, output), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stderr?.setEncoding('utf8');
+    // A process given up on (not Motion JPEG, restarted) may still report: ignored.
+    const mine = () => this.child === child;
+    child.stderr?.on('data', (text: string) => mine() && this.onStderr(text));
+    child.stdout?.on('data', (chunk: Buffer) => mine() && this.onStdout(chunk));
+    child.on('error', (error) => mine() && this.onExit(null, null, error));
+    child.on('close', (code, signal) => mine() && this.onExit(code, signal));
+    return this.waitFirstFrame(this.opts.openTimeoutMs ?? 10_000);
+  }
+
+  private reset(): void {
+    this.child = null;
+    this.stderr = '';
+    this.header = null;
+    this.notJpeg = false;
+    this.splitter = new JpegStreamSplitter();
+    this.prelude = [];
+    this.preludeBytes = 0;
+    this.partial = null;
+    this.filled = 0;
+    this.queue = [];
+    this.exit = null;
   }
 
   override stats(): CaptureStats {
@@ -145,26 +217,40 @@ export class FfmpegPipeCapture extends PumpedCamera {
     this.closing = true;
     this.wake();
     await this.pump?.stop();
-    const child = this.child;
-    if (child && !this.exit) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 1000);
-      await new Promise<void>((resolve) => {
-        if (this.exit) resolve();
-        else child.once('close', () => resolve());
-      });
-      clearTimeout(killer);
-    }
-    this.newest = null;
+    await this.stopChild();
+    this.queue = [];
     this.partial = null;
     this.prelude = [];
   }
 
+  private async stopChild(): Promise<void> {
+    const child = this.child;
+    if (child && !this.exit && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 1000);
+      await new Promise<void>((resolve) => child.once('close', () => resolve()));
+      clearTimeout(killer);
+    }
+  }
+
   private onStderr(text: string): void {
     this.stderr = (this.stderr + text).slice(this.header ? -STDERR_KEEP : -MAX_PRELUDE_BYTES);
-    if (this.header) return;
-    this.header = parseOutputHeader(this.stderr);
-    if (!this.header) return;
+    if (this.header || this.notJpeg) return;
+    if (this.output === 'jpeg') {
+      const copy = parseCopyHeader(this.stderr);
+      if (!copy) return;
+      if (copy.codec !== 'mjpeg') {
+        // Not a Motion JPEG source: what ffmpeg copies is no JPEG. Restarted decoding (open()).
+        this.notJpeg = true;
+        this.child?.kill('SIGKILL');
+        this.wake();
+        return;
+      }
+      this.header = { width: copy.width, height: copy.height, fps: copy.fps };
+    } else {
+      this.header = parseOutputHeader(this.stderr);
+      if (!this.header) return;
+    }
     const queued = this.prelude;
     this.prelude = [];
     for (const chunk of queued) this.onStdout(chunk);
@@ -172,9 +258,14 @@ export class FfmpegPipeCapture extends PumpedCamera {
 
   private onStdout(chunk: Buffer): void {
     if (!this.header) {
+      if (this.notJpeg) return;
       this.prelude.push(chunk);
       this.preludeBytes += chunk.length;
       if (this.preludeBytes > MAX_PRELUDE_BYTES) this.child?.kill('SIGKILL');
+      return;
+    }
+    if (this.output === 'jpeg') {
+      for (const image of this.splitter.push(chunk)) this.deliver(image);
       return;
     }
     const size = this.header.width * this.header.height * 3;
@@ -186,12 +277,21 @@ export class FfmpegPipeCapture extends PumpedCamera {
       this.filled += n;
       at += n;
       if (this.filled < size) break;
-      if (this.newest) this.overwritten++;
-      this.newest = this.partial;
+      this.deliver(this.partial);
       this.partial = null;
       this.filled = 0;
-      this.wake();
     }
+  }
+
+  private deliver(frame: Buffer): void {
+    if (this.opts.lossless) {
+      this.queue.push(frame);
+      if (this.queue.length >= 2) this.child?.stdout?.pause();
+    } else {
+      if (this.queue.length > 0) this.overwritten++;
+      this.queue = [frame];
+    }
+    this.wake();
   }
 
   private onExit(code: number | null, signal: string | null, error?: Error): void {
@@ -207,7 +307,7 @@ export class FfmpegPipeCapture extends PumpedCamera {
 
   private async waitFirstFrame(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (!this.newest && !this.exit && !this.closing && Date.now() < deadline) {
+    while (this.queue.length === 0 && !this.exit && !this.closing && !this.notJpeg && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, deadline - Date.now());
         this.waiter = () => {
@@ -216,16 +316,20 @@ export class FfmpegPipeCapture extends PumpedCamera {
         };
       });
     }
-    return this.newest !== null;
+    return this.queue.length > 0;
   }
 
   /** Next complete frame; null when ffmpeg finished its input normally (a file, a counted test source). */
-  private async readImage(): Promise<Mat | null> {
+  private async readImage(): Promise<Mat | JpegImage | null> {
     for (;;) {
-      if (this.newest && this.header) {
-        const buf = this.newest;
-        this.newest = null;
-        return new cv.Mat(buf, this.header.height, this.header.width, cv.CV_8UC3);
+      const buf = this.queue.shift();
+      if (buf && this.header) {
+        if (this.opts.lossless && this.queue.length < 2) this.child?.stdout?.resume();
+        if (this.output === 'bgr') return new cv.Mat(buf, this.header.height, this.header.width, cv.CV_8UC3);
+        // A frame whose header does not parse keeps the stream's size; its decode then fails
+        // (KIOSK_E_CAMERA_READ_FAILED) and the pipeline skips it.
+        const h = readImageHeader(buf);
+        return new JpegImage(buf, h?.width ?? this.header.width, h?.height ?? this.header.height);
       }
       if (this.closing) return null;
       if (this.exit) {

@@ -12,16 +12,20 @@ import { abortableSleep } from '../../core/async.js';
 import type { Mat } from '../../core/cv.js';
 import { asError, ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
 import { toBgr8 } from './bgr.js';
+import { JpegFrame, JpegImage, releaseFrame } from './jpeg.js';
 import { LatestFrameSlot } from './latest-frame.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
-/** Reads the next image; `null` means the source ended normally (a file played once). */
-export type ReadImage = () => Promise<Mat | null>;
+/**
+ * Reads the next image; `null` means the source ended normally (a file played once). A
+ * JpegImage is handed on undecoded (a JpegFrame): the pipeline decodes it at the scale it needs.
+ */
+export type ReadImage = () => Promise<Mat | JpegImage | null>;
 
 export type PumpMode = { push: false } | { push: true; intervalMs: number | null };
 
 export class FramePump {
-  private readonly slot = new LatestFrameSlot<Frame>((frame) => frame.mat.release());
+  private readonly slot = new LatestFrameSlot<Frame>(releaseFrame);
   private seq = 0;
   private pulled = 0;
   private producer: Promise<void> | null = null;
@@ -72,7 +76,7 @@ export class FramePump {
       }
     } finally {
       // Stopped or abandoned with a prefetched frame: free it once its read completes.
-      if (next !== null) void next.then((f) => f?.mat.release(), noop);
+      if (next !== null) void next.then((f) => f && releaseFrame(f), noop);
     }
   }
 
@@ -107,7 +111,7 @@ export class FramePump {
   }
 
   private async readFrame(): Promise<Frame | null> {
-    let mat: Mat | null;
+    let mat: Mat | JpegImage | null;
     try {
       mat = await this.read();
     } catch (e) {
@@ -127,6 +131,7 @@ export class FramePump {
       this.sourceEnded = true;
       return null;
     }
+    if (mat instanceof JpegImage) return new JpegFrame(mat, capturedAt, capturedMono, ++this.seq);
     const bgr = toBgr8(mat);
     this.seq++;
     return { mat: bgr, width: bgr.cols, height: bgr.rows, capturedAt, capturedMono, seq: this.seq };

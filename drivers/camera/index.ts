@@ -18,7 +18,13 @@ import type { CameraDriver, CameraKind } from './types.js';
 
 export { CAMERA_KINDS };
 
-type ResilienceKeys = 'stall_timeout_ms' | 'reconnect_min_ms' | 'reconnect_max_ms' | 'rotate' | 'flip';
+type ResilienceKeys =
+  | 'stall_timeout_ms'
+  | 'reconnect_min_ms'
+  | 'reconnect_max_ms'
+  | 'rotate'
+  | 'flip'
+  | 'decode';
 /** A camera config entry; `kind` is a plain string so callers may pass anything and get a clear error. */
 export type CameraSpec = Omit<CameraConfig, 'kind' | ResilienceKeys> & { kind: string } & Partial<
     Pick<CameraConfig, ResilienceKeys>
@@ -54,7 +60,13 @@ function createDriver(cfg: CameraSpec, opts: { repoRoot: string }): CameraDriver
       // rtsp:// shorthand: ffmpeg over TCP, because a stalled network read is abandoned by
       // killing a process, while a blocked OpenCV read would hold a libuv thread.
       const size = { width: cfg.width, height: cfg.height, fps: cfg.fps };
-      return new FfmpegPipeCapture({ id: cfg.id, kind, source: cfg.source, ...size });
+      return new FfmpegPipeCapture({
+        id: cfg.id,
+        kind,
+        source: cfg.source,
+        ...size,
+        decode: cfg.decode ?? 'auto',
+      });
     }
     case 'fswebcam':
       return new FswebcamSnapshot({

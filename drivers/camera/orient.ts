@@ -10,6 +10,7 @@
  * most one cv.flip per frame; the captured Mat is released as soon as its corrected copy exists.
  */
 import { cv, type Mat } from '../../core/cv.js';
+import { releaseFrame } from './jpeg.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
 export const ROTATIONS = [0, 90, 180, 270] as const;
@@ -64,9 +65,11 @@ export class OrientedCamera implements CameraDriver {
       try {
         mat = orientMat(f.mat, this.orientation);
       } finally {
-        f.mat.release();
+        releaseFrame(f);
       }
-      yield { ...f, mat, width: mat.cols, height: mat.rows };
+      // Not spread: a JPEG frame's decodes (`jpeg`) would show the image unturned.
+      const { capturedAt, capturedMono, seq } = f;
+      yield { mat, width: mat.cols, height: mat.rows, capturedAt, capturedMono, seq };
     }
   }
 

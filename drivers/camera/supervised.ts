@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { abortableSleep } from '../../core/async.js';
 import { asError, ErrorCodes, isKioskError, KioskError } from '../../core/errors.js';
+import { releaseFrame } from './jpeg.js';
 import type { SourceWatch } from './source-watch.js';
 import type { CameraDriver, CameraInfo, CaptureStats, Frame } from './types.js';
 
@@ -275,7 +276,7 @@ export class SupervisedCamera implements CameraDriver {
     if (r === STALL)
       next.then(
         (late) => {
-          if (!late.done) late.value.mat.release();
+          if (!late.done) releaseFrame(late.value);
         },
         () => undefined,
       );

@@ -12,6 +12,29 @@ export interface Frame {
   readonly capturedMono: number;
   /** Per-source frame counter, starting at 1; gaps mean frames were dropped. */
   readonly seq: number;
+  /**
+   * Present when the source delivered the frame as a JPEG (an MJPEG camera through ffmpeg,
+   * `cameras[].decode: auto`): its decodes at reduced scales, and `mat` is then decoded on
+   * first use. Free such a frame with releaseFrame (jpeg.ts), which decodes nothing.
+   */
+  readonly jpeg?: JpegSource;
+}
+
+/** libjpeg's DCT scale factors OpenCV exposes (decode at 1/scale). */
+export type JpegScale = 1 | 2 | 4 | 8;
+
+/** A camera's JPEG image and its decodes (drivers/camera/jpeg.ts: JpegImage). */
+export interface JpegSource {
+  readonly bytes: Buffer;
+  readonly width: number;
+  readonly height: number;
+  /** The image at 1/scale, decoded once; rejects with KIOSK_E_CAMERA_READ_FAILED. */
+  decode(scale: JpegScale): Promise<Mat>;
+  /** The full-resolution image now (decoded here if no decode finished yet). */
+  full(): Mat;
+  readonly fullDecoded: boolean;
+  /** Free every decode, now or when an in-flight one finishes. */
+  release(): void;
 }
 
 export type { CameraKind };

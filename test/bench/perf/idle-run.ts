@@ -19,6 +19,7 @@ import type { DetectorName } from '../../../daemon/detect/types.js';
 import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
 import { CameraPipeline } from '../../../daemon/pipeline/pipeline.js';
 import type { SceneGateConfig } from '../../../daemon/pipeline/scene-gate.js';
+import { FfmpegPipeCapture } from '../../../drivers/camera/ffmpeg-pipe.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
 import { loadBenchModels } from './bench-models.js';
 
@@ -31,6 +32,13 @@ export interface IdleSpec {
   /** Second at which the person appears (their decision must come after it). */
   personAt: number;
   sceneGate: boolean;
+  /**
+   * 'file' (absent): the file driver, OpenCV decoding every frame in this process. 'ffmpeg':
+   * an MJPEG camera as the daemon reads one (kind ffmpeg, decode auto; ffmpeg `-re` paces the
+   * file): JPEG images copied by ffmpeg (its CPU is not in this process's figures), decoded here
+   * at the detector's scale, in full only on face frames.
+   */
+  camera?: 'file' | 'ffmpeg';
   /** Scene gate settings other than the defaults (e.g. idle_fps). */
   gateOverrides?: Partial<SceneGateConfig>;
   detector: DetectorName;
@@ -78,13 +86,16 @@ async function main(spec: IdleSpec): Promise<void> {
     { ...spec, threads: config.liveness.intra_op_threads, spinning: config.liveness.intra_op_spinning },
     config,
   );
-  const camera = new OpenCvCapture({
-    id: 'bench',
-    kind: 'file',
-    source: spec.video,
-    loop: false,
-    realtime: true,
-  });
+  const camera =
+    spec.camera === 'ffmpeg'
+      ? new FfmpegPipeCapture({ id: 'bench', source: `-re -i ${spec.video}`, decode: 'auto' })
+      : new OpenCvCapture({
+          id: 'bench',
+          kind: 'file',
+          source: spec.video,
+          loop: false,
+          realtime: true,
+        });
   const samples: { t: number; cpuMs: number }[] = [];
   const cpuNow = () => {
     const u = process.cpuUsage();

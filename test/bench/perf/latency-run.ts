@@ -45,6 +45,11 @@ export interface PresenceLatency {
   toArrivalMs: number;
   /** Frames the session saw before deciding. */
   framesSeen: number;
+  /**
+   * Scene gate: the gate skipped at least one of the 15 frames (0.5 s at 30 fps) before the face
+   * appeared, so it was idle when the person stepped in (what the wake-up latency is about).
+   */
+  gateIdleBefore: boolean;
 }
 
 export interface LatencyResult {
@@ -58,6 +63,8 @@ export interface LatencyResult {
   captured: number;
   processed: number;
   dropped: number;
+  /** Frames the scene gate let pass without detection. */
+  gated: number;
 }
 
 async function main(spec: LatencySpec): Promise<void> {
@@ -90,6 +97,10 @@ async function main(spec: LatencySpec): Promise<void> {
   let origin: number | null = null;
   const published: { id: string; atMono: number; decision: string; reason: string; frames: number }[] = [];
   let n = 0;
+  /** Frame indexes (seq - 1) the scene gate skipped. */
+  const gatedIndex = new Set<number>();
+  let lastGated = 0;
+  let pipelineRef: CameraPipeline | null = null;
   const pipeline = new CameraPipeline({
     cameraId: 'bench',
     camera,
@@ -102,6 +113,9 @@ async function main(spec: LatencySpec): Promise<void> {
     ...(spec.sceneGate ? { sceneGate: config.scene_gate } : {}),
     onFrame: ({ frame }) => {
       origin ??= frame.capturedMono - (frame.seq - 1) * intervalMs;
+      const g = pipelineRef?.counters.gated ?? 0;
+      if (g > lastGated) gatedIndex.add(frame.seq - 1);
+      lastGated = g;
     },
     sink: {
       decision: async (d) => {
@@ -114,6 +128,7 @@ async function main(spec: LatencySpec): Promise<void> {
       },
     },
   });
+  pipelineRef = pipeline;
   await pipeline.start();
   await pipeline.done();
   await pipeline.stop();
@@ -137,6 +152,9 @@ async function main(spec: LatencySpec): Promise<void> {
       toPublishMs: Math.round((first.atMono - t) * 10) / 10,
       toArrivalMs: Math.round((arrived - t) * 10) / 10,
       framesSeen: first.frames,
+      gateIdleBefore: Array.from({ length: 15 }, (_, k) => (spec.appearAt[i] as number) - 1 - k).some((f) =>
+        gatedIndex.has(f),
+      ),
     };
     presences.push(row);
     toArrival.record(row.toArrivalMs);
@@ -151,6 +169,7 @@ async function main(spec: LatencySpec): Promise<void> {
     captured: stats.captured,
     processed: pipeline.counters.processed,
     dropped: stats.dropped,
+    gated: pipeline.counters.gated,
   };
   await detector.close();
   await liveness.close();

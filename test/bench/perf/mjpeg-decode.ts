@@ -9,6 +9,9 @@
  * The liveness crop is taken from the full decode in both cases, so it differs only where the
  * box differs: reported as box IoU, largest corner shift, and MiniFASNetV2's live probability
  * on the two crops. CPU per frame of decode + the detector's letterbox input, both ways.
+ * decode 'reduced' (issue 28): the scale the per-face step would read (reducedFaceScale, the
+ * pipeline's rule) and MiniFASNetV2's live probability on the crop from that reduced decode,
+ * same box as "scaled", so the difference is the crop's alone.
  *
  *   node dist/test/bench/perf/mjpeg-decode.js OUT.json
  */
@@ -23,6 +26,7 @@ import { scaleDetection } from '../../../daemon/detect/scale.js';
 import type { DetectorName, FaceDetection } from '../../../daemon/detect/types.js';
 import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
 import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
+import { reducedFaceScale } from '../../../daemon/pipeline/face-step.js';
 import { decodeJpeg, scaleFor } from '../../../drivers/camera/jpeg.js';
 import { testModel } from '../../helpers/models.js';
 
@@ -77,6 +81,16 @@ async function main(): Promise<void> {
     const r = await liveness.classify(full, face);
     return r.scores.p_live ?? Object.values(r.scores)[0] ?? Number.NaN;
   };
+  /** p_live on the crop read from the decode at 1/faceScale (null: the rule keeps the full decode). */
+  const pLiveReduced = async (jpeg: Buffer, face: FaceDetection, faceScale: number) => {
+    if (faceScale === 1) return null;
+    const img = decodeJpeg(jpeg, faceScale as 2 | 4 | 8);
+    try {
+      return Math.round((await pLive(img, scaleDetection(face, 1 / faceScale))) * 10000) / 10000;
+    } finally {
+      img.release();
+    }
+  };
   const rows: unknown[] = [];
   for (const d of detectors) {
     const detector = await createDetector(worker, {
@@ -128,6 +142,8 @@ async function main(): Promise<void> {
           boxWidthPx: a ? Math.round(a.box[2]) : null,
           pLiveFull: a ? Math.round((await pLive(full, a)) * 10000) / 10000 : null,
           pLiveScaled: b ? Math.round((await pLive(full, b)) * 10000) / 10000 : null,
+          faceScale: b ? reducedFaceScale(liveness, w, h, [b], scale) : null,
+          pLiveReduced: b ? await pLiveReduced(jpeg, b, reducedFaceScale(liveness, w, h, [b], scale)) : null,
           decodeFullMs: await cpuMs(40, () => decodeJpeg(jpeg, 1).release()),
           decodeScaledMs: await cpuMs(40, () => decodeJpeg(jpeg, scale).release()),
           // The detector's input from each decode (letterbox resize + planar tensor).

@@ -20,6 +20,7 @@ import {
   type OrtSession,
 } from '../../../daemon/inference/inference-worker.js';
 import { CameraPipeline, type Stage } from '../../../daemon/pipeline/pipeline.js';
+import { FfmpegPipeCapture } from '../../../drivers/camera/ffmpeg-pipe.js';
 import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
 import { loadBenchModels } from './bench-models.js';
 import { type Percentiles, type RssSample, StreamStats, totalRatio } from './stats.js';
@@ -48,6 +49,15 @@ export interface RunSpec {
    * the work per frame is the same as the Python reference's (detect + liveness every frame).
    */
   scoreEveryFrame?: boolean;
+  /**
+   * 'file' (absent): the file driver (OpenCV's FFmpeg backend decodes every frame in full).
+   * 'ffmpeg': the driver an MJPEG USB camera is configured with (kind ffmpeg, decode auto):
+   * an MJPEG video's JPEG images go to the pipeline undecoded (reduced decode for the
+   * detector, full decode only on face frames); every frame delivered (lossless).
+   */
+  camera?: 'file' | 'ffmpeg';
+  /** camera 'ffmpeg': the pipeline's `decode` (cameras[].decode); absent: 'auto'. */
+  decode?: 'auto' | 'reduced';
   out: string;
 }
 
@@ -170,13 +180,16 @@ async function main(spec: RunSpec): Promise<void> {
   const worker = InferenceWorker.start();
   const w = timedWorker(worker, net);
   const { detector, liveness } = await loadBenchModels(w, { ...spec, spinning }, config);
-  const camera = new OpenCvCapture({
-    id: 'bench',
-    kind: 'file',
-    source: spec.video,
-    loop: spec.loop,
-    realtime: false,
-  });
+  const camera =
+    spec.camera === 'ffmpeg'
+      ? new FfmpegPipeCapture({ id: 'bench', source: spec.video, decode: 'auto', lossless: true })
+      : new OpenCvCapture({
+          id: 'bench',
+          kind: 'file',
+          source: spec.video,
+          loop: spec.loop,
+          realtime: false,
+        });
   // Bounded memory whatever the frame count: the soak measures the pipeline, not this harness.
   const stageSamples: Record<string, StreamStats> = {};
   const frameMs = new StreamStats();
@@ -198,6 +211,7 @@ async function main(spec: RunSpec): Promise<void> {
     detector,
     liveness,
     config,
+    ...(spec.decode ? { decode: spec.decode } : {}),
     log: silentLogger(),
     stages: {
       record: (stage: Stage, ms: number) => {

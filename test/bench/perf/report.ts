@@ -281,11 +281,18 @@ function main(): void {
         }[] = [];
         const which = (a.get('equal-work-videos') ?? '640x480,1920x1080,1920x1080-mjpeg').split(',');
         for (const label of which) {
-          // '-mjpeg': the same video as a USB camera's MJPEG stream (every frame a JPEG).
-          const size = label.replace(/-mjpeg$/, '') as '640x480' | '1920x1080';
+          // '-mjpeg': the same video as a USB camera's MJPEG stream (every frame a JPEG), read
+          // by the file driver (full decode); '-mjpeg-auto': read as the daemon reads an MJPEG
+          // camera (kind ffmpeg, decode auto: reduced decode for the detector).
+          // camera (kind ffmpeg, decode auto: reduced decode for the detector); '-mjpeg-reduced':
+          // the same with decode 'reduced' (the per-face step too reads a reduced decode).
+          const size = label.replace(/-mjpeg(-auto|-reduced)?$/, '') as '640x480' | '1920x1080';
           const h264 = oneFaceVideo(tmp, size) as string;
-          const video = label.endsWith('-mjpeg') ? mjpegVideo(h264) : h264;
-          const resolution = label.endsWith('-mjpeg') ? `${size} MJPEG` : size;
+          const mjpeg = /-mjpeg(-auto|-reduced)?$/.test(label);
+          const mode = /-(auto|reduced)$/.exec(label)?.[1] as 'auto' | 'reduced' | undefined;
+          const auto = mode !== undefined;
+          const video = mjpeg ? mjpegVideo(h264) : h264;
+          const resolution = mode ? `${size} MJPEG decode ${mode}` : mjpeg ? `${size} MJPEG` : size;
           const decode = JSON.parse(
             execFileSync(process.execPath, [path.join(here, 'decode-cost.js'), video], { encoding: 'utf8' })
               .trim()
@@ -306,7 +313,10 @@ function main(): void {
               '10',
             ]);
             console.log(`  python: ${JSON.stringify(py)}`);
-            const node = runPipeline({ ...base, video, ...EQUAL_WORK }, 1200);
+            const node = runPipeline(
+              { ...base, video, ...EQUAL_WORK, ...(auto ? { camera: 'ffmpeg' as const, decode: mode } : {}) },
+              1200,
+            );
             pairs.push({ python: py, node });
           }
           rows.push({ resolution, decode, pairs });
@@ -369,13 +379,21 @@ function main(): void {
           tailS: 0,
         }) as PresenceVideo;
         const runs: (IdleResult & { codec: string })[] = [];
-        for (let i = 0; i < reps; i++)
-          for (const [codec, video, sceneGate] of [
+        // --idle-codecs: which sources (default H.264,MJPEG; 'MJPEG-auto': the MJPEG video read
+        // as the daemon reads an MJPEG camera, kind ffmpeg with decode auto).
+        const codecs = (a.get('idle-codecs') ?? 'H.264,MJPEG').split(',');
+        const sources = (
+          [
             ['H.264', v.path, false],
             ['H.264', v.path, true],
             ['MJPEG', mjpegVideo(v.path), false],
             ['MJPEG', mjpegVideo(v.path), true],
-          ] as const) {
+            ['MJPEG-auto', mjpegVideo(v.path), false],
+            ['MJPEG-auto', mjpegVideo(v.path), true],
+          ] as const
+        ).filter(([codec]) => codecs.includes(codec));
+        for (let i = 0; i < reps; i++)
+          for (const [codec, video, sceneGate] of sources) {
             console.log(
               `idle kiosk: ${codec}, scene gate ${sceneGate ? 'on' : 'off'}, run ${i + 1} of ${reps}`,
             );
@@ -386,6 +404,7 @@ function main(): void {
               personWindow: [40, 70],
               personAt: 36,
               sceneGate,
+              ...(codec === 'MJPEG-auto' ? { camera: 'ffmpeg' as const } : {}),
               detector: 'blazeface',
               detectorModel: null,
               manifest: manifests['fghv-demo'],
@@ -393,25 +412,26 @@ function main(): void {
             if (r) runs.push({ ...r, codec });
           }
         // What the idle detections (idle_fps) cost: the gate at 1 look a second instead of 2.
-        for (const [codec, video] of [
-          ['H.264', v.path],
-          ['MJPEG', mjpegVideo(v.path)],
-        ] as const) {
-          console.log(`idle kiosk: ${codec}, scene gate on, idle_fps 1`);
-          const r = runIdle({
-            video,
-            fps: v.fps,
-            emptyWindow: [4, 34],
-            personWindow: [40, 70],
-            personAt: 36,
-            sceneGate: true,
-            gateOverrides: { idle_fps: 1 },
-            detector: 'blazeface',
-            detectorModel: null,
-            manifest: manifests['fghv-demo'],
-          });
-          if (r) runs.push({ ...r, codec });
-        }
+        if (a.get('idle-fps1') !== 'no')
+          for (const [codec, video] of [
+            ['H.264', v.path],
+            ['MJPEG', mjpegVideo(v.path)],
+          ] as const) {
+            console.log(`idle kiosk: ${codec}, scene gate on, idle_fps 1`);
+            const r = runIdle({
+              video,
+              fps: v.fps,
+              emptyWindow: [4, 34],
+              personWindow: [40, 70],
+              personAt: 36,
+              sceneGate: true,
+              gateOverrides: { idle_fps: 1 },
+              detector: 'blazeface',
+              detectorModel: null,
+              manifest: manifests['fghv-demo'],
+            });
+            if (r) runs.push({ ...r, codec });
+          }
         return runs;
       });
     }
