@@ -22,14 +22,14 @@ test: setup-test
 	cd models/fghv && $(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: setup-test
-	node dist/test/bench/pipeline.bench.js
-	node dist/test/bench/capture.bench.js
-	node dist/test/bench/recall.bench.js
-	node dist/test/bench/identity.bench.js
-	node dist/test/bench/queue.bench.js
-	$(PY) scripts/bench-fghv.py
+	node dist/bench/pipeline.bench.js
+	node dist/bench/capture.bench.js
+	node dist/bench/recall.bench.js
+	node dist/bench/identity.bench.js
+	node dist/bench/queue.bench.js
+	$(PY) bench/fghv.bench.py
 	# bench/performance.md: SOAK_FRAMES=100000 (the issue's soak, about an hour here) unless set lower
-	node dist/test/bench/perf/report.js --soak-frames $(or $(SOAK_FRAMES),100000)
+	node dist/bench/perf/report.js --soak-frames $(or $(SOAK_FRAMES),100000)
 
 setup-run: .deps-run node_modules/.install-stamp models/blazeface/.stamp build
 setup-test: .deps-test node_modules/.install-stamp models/blazeface/.stamp build

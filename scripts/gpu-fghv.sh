@@ -12,7 +12,7 @@
 # On the GPU machine it (1) puts the portraits at their Debian paths (needs root, as the device
 # machine runs), (2) runs the device tests (tests/test_device.py: the CUDA end-to-end test runs
 # there) and the whole Python suite on that PyTorch, (3) measures training throughput per backbone,
-# precision and loader setting (scripts/bench-fghv-train.py), (4) imports OULU-NPU- and
+# precision and loader setting (bench/fghv-train.bench.py), (4) imports OULU-NPU- and
 # CASIA-FASD-shaped fixtures and runs `protocol --train oulu --test casia --device cuda`, and with
 # --ablation (5) the 8-seed FGHV/CE ablation on CUDA. Every step has its own time limit and
 # writes its log to OUT; a failing step does not stop the others. About 6-8 minutes without
@@ -89,7 +89,7 @@ fi
 
 step "training throughput"
 cd "$root"
-timeout 240 $py scripts/bench-fghv-train.py --device cuda --steps 300 --json "$out/bench-train.json" \
+timeout 240 $py bench/fghv-train.bench.py --device cuda --steps 300 --json "$out/bench-train.json" \
   > "$out/bench-train.log" 2>&1
 echo "rc $?" >> "$out/bench-train.log"; tail -9 "$out/bench-train.log"
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { percentiles, StreamStats, slope, soakVerdict, totalRatio } from '../bench/perf/stats.js';
+import { percentiles, StreamStats, slope, soakVerdict, totalRatio } from '../../bench/perf/stats.js';
 
 describe('performance report arithmetic', () => {
   it('percentiles are nearest-rank over the samples', () => {

@@ -1,10 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot, validateConfig } from '../../config/load.js';
-import { silentLogger } from '../../core/log.js';
-import { Daemon } from '../../daemon/daemon.js';
-import { testModel } from '../helpers/models.js';
+import { packageRoot, validateConfig } from '../config/load.js';
+import { silentLogger } from '../core/log.js';
+import { Daemon } from '../daemon/daemon.js';
+import { testModel } from '../test/helpers/models.js';
 import { commit, machine } from './machine.js';
 
 interface Row {

@@ -3,11 +3,11 @@
  * (QoS 0, every second) and signed-size decisions (QoS 1, every 2 s per device, 10 s expiry)
  * to a local mosquitto; two consumers share the load with a shared subscription
  * (`$share/fleet/...`). Reports messages per second, end-to-end latency and loss per N.
- * Usage: node dist/test/bench/fleet.bench.js [N...]   (default 100 300 1000). Results: bench/fleet.md.
+ * Usage: node dist/bench/fleet.bench.js [N...]   (default 100 300 1000). Results: bench/fleet.md.
  */
 import { connectAsync, type MqttClient } from 'mqtt';
-import { percentile } from '../../daemon/telemetry/latency.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { percentile } from '../daemon/telemetry/latency.js';
+import { startMosquitto } from '../test/helpers/mosquitto.js';
 
 const DURATION_MS = 10_000;
 const DRAIN_MS = 2_000;

@@ -6,19 +6,19 @@
  * Throughput is measured from the moment the viewer is connected to the end of the video.
  * Records machine, date and commit in bench/status.md and bench/status.json.
  *
- *   node dist/test/bench/status-overhead.bench.js [rounds]
+ *   node dist/bench/status-overhead.bench.js [rounds]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot, validateConfig } from '../../config/load.js';
-import { cv } from '../../core/cv.js';
-import { silentLogger } from '../../core/log.js';
-import { Daemon } from '../../daemon/daemon.js';
-import { drawOverlay, type OverlayFace, overlayShapes } from '../../daemon/status/overlay.js';
-import { JPEG_QUALITY } from '../../daemon/status/preview.js';
-import { testModel } from '../helpers/models.js';
+import { packageRoot, validateConfig } from '../config/load.js';
+import { cv } from '../core/cv.js';
+import { silentLogger } from '../core/log.js';
+import { Daemon } from '../daemon/daemon.js';
+import { drawOverlay, type OverlayFace, overlayShapes } from '../daemon/status/overlay.js';
+import { JPEG_QUALITY } from '../daemon/status/preview.js';
+import { testModel } from '../test/helpers/models.js';
 import { commit, machine } from './machine.js';
 
 /**
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     : '';
   writeFileSync(
     doc,
-    `# Status page overhead (test/bench/status-overhead.bench.ts)\n\nNewest first.\n\n${header}${table}${micro}\n\n${previous}`,
+    `# Status page overhead (bench/status-overhead.bench.ts)\n\nNewest first.\n\n${header}${table}${micro}\n\n${previous}`,
   );
   writeFileSync(
     path.join(packageRoot, 'bench/status.json'),

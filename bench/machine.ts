@@ -1,7 +1,7 @@
 /** What every benchmark document records next to its figures: the machine and the commit. */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { packageRoot } from '../../config/load.js';
+import { packageRoot } from '../config/load.js';
 
 export function machine(): string {
   let cpu = os.cpus()[0]?.model ?? 'unknown CPU';

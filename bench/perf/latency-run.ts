@@ -9,17 +9,17 @@
  * The face's appearance time is when the pump read frame `appearAt` (frames are read on a
  * fixed schedule, so a frame the pipeline dropped is placed on that schedule).
  *
- *   node dist/test/bench/perf/latency-run.js '<LatencySpec JSON>'
+ *   node dist/bench/perf/latency-run.js '<LatencySpec JSON>'
  */
 import { writeFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
-import { validateConfig } from '../../../config/load.js';
-import { silentLogger } from '../../../core/log.js';
-import type { DetectorName } from '../../../daemon/detect/types.js';
-import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
-import { CameraPipeline } from '../../../daemon/pipeline/pipeline.js';
-import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
-import { startMosquitto } from '../../helpers/mosquitto.js';
+import { validateConfig } from '../../config/load.js';
+import { silentLogger } from '../../core/log.js';
+import type { DetectorName } from '../../daemon/detect/types.js';
+import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
+import { CameraPipeline } from '../../daemon/pipeline/pipeline.js';
+import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
+import { startMosquitto } from '../../test/helpers/mosquitto.js';
 import { loadBenchModels } from './bench-models.js';
 import { type Percentiles, StreamStats } from './stats.js';
 

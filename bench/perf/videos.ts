@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../../../config/load.js';
+import { packageRoot } from '../../config/load.js';
 
 export const T1 = path.resolve(packageRoot, '../shared/data/images/T1.jpg');
 

@@ -2,8 +2,8 @@
 """FGHV training throughput: steps/s (and images/s) of `python3 -m fghv train` per backbone,
 batch, precision and data-loader setting, on the device given. Run from the repository root:
 
-    /usr/bin/python3 scripts/bench-fghv-train.py --device cpu --threads 2 --steps 40
-    python3 scripts/bench-fghv-train.py --device cuda --steps 300          # on a GPU machine
+    /usr/bin/python3 bench/fghv-train.bench.py --device cpu --threads 2 --steps 40
+    python3 bench/fghv-train.bench.py --device cuda --steps 300          # on a GPU machine
 
 Data: demo crops rendered by the simulator (models/fghv/fghv/data.py) into a temporary folder.
 steps/s is the training log's figure for the last logging interval (the first interval, with

@@ -7,17 +7,17 @@
  * (SIGKILL) at KILL_AT_S; decisions stop at RUN_S; then up to BACK_MAX_S for every device of
  * A to be connected again, and DRAIN_S to settle.
  *
- * Usage: node dist/test/bench/fleet-failover.bench.js [N] [RUN_S]   (default 10000, 60)
+ * Usage: node dist/bench/fleet-failover.bench.js [N] [RUN_S]   (default 10000, 60)
  * Prints one Markdown block for bench/fleet.md. Latency = receive time at C - `sent_ms` in the
  * payload (same clock). Loss = decisions made - distinct (device, seq) at C (live or audit).
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { connectAsync } from 'mqtt';
-import { FleetConsole } from '../../daemon/cli/fleet.js';
-import { percentile } from '../../daemon/telemetry/latency.js';
-import { startSimFleet } from '../helpers/fleet-sim.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { FleetConsole } from '../daemon/cli/fleet.js';
+import { percentile } from '../daemon/telemetry/latency.js';
+import { startSimFleet } from '../test/helpers/fleet-sim.js';
+import { startMosquitto } from '../test/helpers/mosquitto.js';
 
 const N = Number(process.argv[2] ?? 10_000);
 const RUN_S = Number(process.argv[3] ?? 60);

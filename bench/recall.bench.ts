@@ -14,11 +14,11 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../../config/load.js';
-import { cv, type Mat } from '../../core/cv.js';
-import { createDetector, type FaceDetection, type FaceDetector } from '../../daemon/detect/index.js';
-import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
-import { readImageBgr } from '../../drivers/camera/still-image.js';
+import { packageRoot } from '../config/load.js';
+import { cv, type Mat } from '../core/cv.js';
+import { createDetector, type FaceDetection, type FaceDetector } from '../daemon/detect/index.js';
+import { InferenceWorker } from '../daemon/inference/inference-worker.js';
+import { readImageBgr } from '../drivers/camera/still-image.js';
 import { commit, machine } from './machine.js';
 
 type Box = [number, number, number, number];
@@ -224,9 +224,9 @@ async function main(): Promise<void> {
     '# Detection recall',
     '',
     `Machine: ${machine()}. Commit ${commit()}, ${new Date().toISOString().slice(0, 10)}.`,
-    'Reproduce: `npx tsc -p tsconfig.json && node dist/test/bench/recall.bench.js`.',
+    'Reproduce: `npx tsc -p tsconfig.json && node dist/bench/recall.bench.js`.',
     '',
-    `Set: ${sources.length} sources (the 5 shared photos, every 30th frame of media/demo-kiosk.mp4) x ${variantNames.length} variants = ${samples.length} images, ${labelled} labelled faces. Labels: YuNet-s-640 at score >= 0.5 on the clean source, carried through each variant's geometry (see test/bench/recall.bench.ts), so YuNet-s's clean column is 100 % by construction.`,
+    `Set: ${sources.length} sources (the 5 shared photos, every 30th frame of media/demo-kiosk.mp4) x ${variantNames.length} variants = ${samples.length} images, ${labelled} labelled faces. Labels: YuNet-s-640 at score >= 0.5 on the clean source, carried through each variant's geometry (see bench/recall.bench.ts), so YuNet-s's clean column is 100 % by construction.`,
     '',
     'Recall (%) per variant, and false positives (detections matching no label) over all images:',
     '',

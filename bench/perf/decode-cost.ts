@@ -4,9 +4,9 @@
  * Both pipelines of the equal-work comparison pay this; the report subtracts it to show
  * what the pipeline itself costs.
  *
- *   node dist/test/bench/perf/decode-cost.js VIDEO   ->   {"frames":..,"cpuMsPerFrame":..,"wallMsPerFrame":..}
+ *   node dist/bench/perf/decode-cost.js VIDEO   ->   {"frames":..,"cpuMsPerFrame":..,"wallMsPerFrame":..}
  */
-import { cv } from '../../../core/cv.js';
+import { cv } from '../../core/cv.js';
 
 const video = process.argv[2] ?? '';
 const cap = new cv.VideoCapture(video);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch eager side of bench/performance.md (run by test/bench/perf/report.ts):
+"""PyTorch eager side of bench/performance.md (run by bench/perf/report.ts):
 - the FGHV demo model (models/fghv-demo/manifest.json: architecture and test-time settings) in
   eager mode, whole graph (backbone + verification) and backbone alone, 1 and all threads. Its
   weights come from the training checkpoint named in the manifest when that file exists on this
@@ -8,7 +8,7 @@
   MACs, for "GFLOP/s the backbone achieves" against the measured GEMM peak;
 - MACs of the shipped ONNX detector and liveness files (Conv, Gemm, MatMul from shape inference).
 YuNet, BlazeFace and MiniFASNet exist here only as ONNX, so they have no eager timing.
-  /usr/bin/python3 scripts/bench-torch.py OUT_DIR [--runs 20] [--depthnet-runs 3] MODEL.onnx...
+  /usr/bin/python3 bench/torch.bench.py OUT_DIR [--runs 20] [--depthnet-runs 3] MODEL.onnx...
 """
 
 import argparse

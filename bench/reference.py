@@ -14,7 +14,7 @@ No quality gates, tracking or fusion: those cost well under a millisecond in the
 OpenCV uses every core (cv2.setNumThreads(os.cpu_count())), its fastest setting here for
 both networks. The time inside each network's forward() is reported apart ("net_ms"), so a
 difference between the runtimes' kernels is not mistaken for pipeline cost.
-  /usr/bin/python3 scripts/bench-reference.py VIDEO YUNET.onnx {minifasnet --manifest INSTALLED_MANIFEST|fghv} [--warmup 10] [--frames N]
+  /usr/bin/python3 bench/reference.py VIDEO YUNET.onnx {minifasnet --manifest INSTALLED_MANIFEST|fghv} [--warmup 10] [--frames N]
 """
 
 import argparse

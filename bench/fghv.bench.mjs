@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// ONNX Runtime side of scripts/bench-fghv.py: median latency of each exported FGHV graph with
+// ONNX Runtime side of bench/fghv.bench.py: median latency of each exported FGHV graph with
 // 1 and 2 intra-op threads (CPU provider). Prints {name: {"1": ms, "2": ms}} as JSON on stdout.
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';

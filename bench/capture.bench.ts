@@ -18,15 +18,15 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot, validateConfig } from '../../config/load.js';
-import { silentLogger } from '../../core/log.js';
-import { Daemon } from '../../daemon/daemon.js';
-import { FakeCamera } from '../../drivers/camera/fake.js';
-import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
-import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
-import type { CameraDriver } from '../../drivers/camera/types.js';
-import { testModel } from '../helpers/models.js';
-import { freePort, startHttpStream } from '../helpers/stream-server.js';
+import { packageRoot, validateConfig } from '../config/load.js';
+import { silentLogger } from '../core/log.js';
+import { Daemon } from '../daemon/daemon.js';
+import { FakeCamera } from '../drivers/camera/fake.js';
+import { FfmpegPipeCapture } from '../drivers/camera/ffmpeg-pipe.js';
+import { OpenCvCapture } from '../drivers/camera/opencv-capture.js';
+import type { CameraDriver } from '../drivers/camera/types.js';
+import { testModel } from '../test/helpers/models.js';
+import { freePort, startHttpStream } from '../test/helpers/stream-server.js';
 
 const FRAMES = 300;
 const TICK = 100; // USER_HZ on Linux
@@ -189,7 +189,7 @@ function writeReport(report: Report): void {
   writeFileSync(
     path.join(packageRoot, 'bench/capture.md'),
     `# Capture benchmark\n\nMachine: ${report.machine}. Date: ${report.date}. Commit: ${report.commit}.\n` +
-      'Command: `npx tsc -p . && node dist/test/bench/capture.bench.js`.\n\n' +
+      'Command: `npx tsc -p . && node dist/bench/capture.bench.js`.\n\n' +
       `Decoding the same MPEG-4 clip (ffmpeg testsrc, q 4) as fast as each driver goes, ${FRAMES} frames; ` +
       'CPU is this process plus its ffmpeg children (100% = one core). The ffmpeg pipe runs decoding in a ' +
       'separate process, so its frames are captured in parallel with the consumer; frames it produces while the ' +
@@ -209,8 +209,8 @@ function writeReport(report: Report): void {
       'counts from those first bytes; ' +
       'first frame is the camera reported running again; first decision includes the 5 frames of one ' +
       'person-session (decision.frames). Goal: first decision <= 2000 ms after the source is back.\n\n' +
-      'Commands: `node dist/test/bench/capture.bench.js --outages=1,8,30,120 --kinds=<kind> --label=<before|after>` ' +
-      '(one process per kind, run concurrently), then `node dist/test/bench/capture.bench.js --report`. ' +
+      'Commands: `node dist/bench/capture.bench.js --outages=1,8,30,120 --kinds=<kind> --label=<before|after>` ' +
+      '(one process per kind, run concurrently), then `node dist/bench/capture.bench.js --report`. ' +
       '"before" is the code before the source watch (backoff only), run with this same harness; "after" the ' +
       'source watch on its own branch; "merged" is main once issues 12, 13, 15, 17 and 18 were merged (one ' +
       'decision per presence, where a camera outage ends every presence, and the BlazeFace back-256 default ' +

@@ -6,22 +6,22 @@
  * worker), CPU, RSS and event-loop delay. Soak mode loops the video for `frames` frames and
  * samples RSS every `sampleEvery` frames.
  *
- *   node dist/test/bench/perf/pipeline-run.js '<RunSpec JSON>'
+ *   node dist/bench/perf/pipeline-run.js '<RunSpec JSON>'
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { validateConfig } from '../../../config/load.js';
-import { silentLogger } from '../../../core/log.js';
-import type { DetectorName } from '../../../daemon/detect/types.js';
+import { validateConfig } from '../../config/load.js';
+import { silentLogger } from '../../core/log.js';
+import type { DetectorName } from '../../daemon/detect/types.js';
 import {
   autoIntraOpThreads,
   DETECTOR_LANE,
   InferenceWorker,
   type OrtSession,
-} from '../../../daemon/inference/inference-worker.js';
-import { CameraPipeline, type Stage } from '../../../daemon/pipeline/pipeline.js';
-import { FfmpegPipeCapture } from '../../../drivers/camera/ffmpeg-pipe.js';
-import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
+} from '../../daemon/inference/inference-worker.js';
+import { CameraPipeline, type Stage } from '../../daemon/pipeline/pipeline.js';
+import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
+import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import { loadBenchModels } from './bench-models.js';
 import { type Percentiles, type RssSample, StreamStats, totalRatio } from './stats.js';
 

@@ -3,7 +3,7 @@
 square float32 GEMM through numpy's BLAS (Debian's OpenBLAS), 1 thread and all threads, best of
 several repetitions per size. Prints one JSON object; names the OpenBLAS kernel that ran (asked
 from the library itself, as threadpoolctl does), since OPENBLAS_CORETYPE changes it.
-  /usr/bin/python3 scripts/bench-gemm.py [--sizes 256,512,1024,2048] [--seconds 1.5]
+  /usr/bin/python3 bench/gemm.bench.py [--sizes 256,512,1024,2048] [--seconds 1.5]
 """
 
 import argparse

@@ -1,10 +1,10 @@
 /** The detector and liveness model a benchmark run uses, loaded on the CPU provider and warmed up. */
-import { packageRoot } from '../../../config/load.js';
-import type { Config } from '../../../config/schema.js';
-import { createDetector } from '../../../daemon/detect/index.js';
-import type { DetectorName, FaceDetector } from '../../../daemon/detect/types.js';
-import type { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
-import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
+import { packageRoot } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { createDetector } from '../../daemon/detect/index.js';
+import type { DetectorName, FaceDetector } from '../../daemon/detect/types.js';
+import type { InferenceWorker } from '../../daemon/inference/inference-worker.js';
+import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
 
 export interface BenchModels {
   detector: DetectorName;

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark (part of `make bench`): per backbone family at its default size, MACs, parameters and
 latency of the whole exported FGHV graph on ONNX Runtime (CPU, 1 and 2 threads, via
-scripts/bench-fghv.mjs because onnxruntime exists here only for Node) next to the same model in
+bench/fghv.bench.mjs because onnxruntime exists here only for Node) next to the same model in
 PyTorch eager. Weights are random: latency does not depend on them.
-  /usr/bin/python3 scripts/bench-fghv.py [--runs 20] [--out bench-out/fghv]   (from the repo root)
+  /usr/bin/python3 bench/fghv.bench.py [--runs 20] [--out bench-out/fghv]   (from the repo root)
 """
 
 import argparse
@@ -63,7 +63,7 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
     (out / "torch.json").write_text(json.dumps(rows, indent=1))
-    ort = subprocess.run(["node", str(ROOT / "scripts/bench-fghv.mjs"), str(out / "torch.json")], capture_output=True,
+    ort = subprocess.run(["node", str(ROOT / "bench/fghv.bench.mjs"), str(out / "torch.json")], capture_output=True,
                          text=True, check=True)
     ort_rows = json.loads(ort.stdout)
     for r in rows:

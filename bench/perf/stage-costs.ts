@@ -5,25 +5,25 @@
  * time, so a stage that uses several threads counts all of them). The networks are timed in
  * their inference lane with one intra-op thread (their run time is then their CPU time).
  *
- *   node dist/test/bench/perf/stage-costs.js VIDEO OUT.json
+ *   node dist/bench/perf/stage-costs.js VIDEO OUT.json
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot, validateConfig } from '../../../config/load.js';
-import { cv, type Mat } from '../../../core/cv.js';
-import { scaledBoxCrop, toTensor } from '../../../daemon/align/aligner.js';
-import { emptyFusionState, fuse } from '../../../daemon/decision/fusion.js';
-import { measureFaceInImage } from '../../../daemon/decision/quality.js';
-import { IouTracker } from '../../../daemon/decision/tracker.js';
-import { letterboxTensor } from '../../../daemon/detect/letterbox.js';
-import { postprocess } from '../../../daemon/detect/nms.js';
-import { decodeYuNet, gatherYuNetOutputs } from '../../../daemon/detect/yunet.js';
+import { packageRoot, validateConfig } from '../../config/load.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { scaledBoxCrop, toTensor } from '../../daemon/align/aligner.js';
+import { emptyFusionState, fuse } from '../../daemon/decision/fusion.js';
+import { measureFaceInImage } from '../../daemon/decision/quality.js';
+import { IouTracker } from '../../daemon/decision/tracker.js';
+import { letterboxTensor } from '../../daemon/detect/letterbox.js';
+import { postprocess } from '../../daemon/detect/nms.js';
+import { decodeYuNet, gatherYuNetOutputs } from '../../daemon/detect/yunet.js';
 import {
   DETECTOR_LANE,
   f32,
   InferenceWorker,
   LIVENESS_LANE,
-} from '../../../daemon/inference/inference-worker.js';
+} from '../../daemon/inference/inference-worker.js';
 
 const [video = '', out = ''] = process.argv.slice(2);
 const shared = (f: string) => path.resolve(packageRoot, '../shared/data/models', f);

@@ -4,7 +4,7 @@
  * with its date, commit and load average, so a section can be rerun alone (`--sections soak`)
  * and the report is rendered from whatever sections are saved.
  *
- *   node dist/test/bench/perf/report.js [--sections equal-work,stages,latency,idle,pipeline,torch,ort,gemm,soak]
+ *   node dist/bench/perf/report.js [--sections equal-work,stages,latency,idle,pipeline,torch,ort,gemm,soak]
  *     [--frames N] [--reps N] [--soak-frames N]      (FGHV_SOAK_FRAMES also sets the soak)
  *     [--equal-work-videos 640x480,1920x1080,1920x1080-mjpeg] [--render no]   (no: save sections, keep bench/)
  *
@@ -16,9 +16,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packageRoot } from '../../../config/load.js';
-import { MALLOC_ENV } from '../../../daemon/supervision/malloc-env.js';
-import { testModel } from '../../helpers/models.js';
+import { packageRoot } from '../../config/load.js';
+import { MALLOC_ENV } from '../../daemon/supervision/malloc-env.js';
+import { testModel } from '../../test/helpers/models.js';
 import { commit } from '../machine.js';
 import type { IdleResult, IdleSpec } from './idle-run.js';
 import type { LatencyResult, LatencySpec } from './latency-run.js';
@@ -170,7 +170,7 @@ function blasEnv(): NodeJS.ProcessEnv {
 }
 
 function python(script: string, argv: string[], env: NodeJS.ProcessEnv = process.env): unknown {
-  const r = spawnSync(PY, [path.join(packageRoot, 'scripts', script), ...argv], {
+  const r = spawnSync(PY, [path.join(packageRoot, 'bench', script), ...argv], {
     cwd: packageRoot,
     encoding: 'utf8',
     env,
@@ -303,7 +303,7 @@ function main(): void {
           const pairs: { python: unknown; node: RunResult | null }[] = [];
           for (let i = 0; i < reps; i++) {
             console.log(`${resolution} pair ${i + 1} of ${reps}`);
-            const py = python('bench-reference.py', [
+            const py = python('reference.py', [
               video,
               EQUAL_WORK.detectorModel,
               'minifasnet',
@@ -442,7 +442,7 @@ function main(): void {
         shared('MiniFASNetV1SE.onnx'),
         path.join(packageRoot, 'models/fghv-demo/fghv-demo.onnx'),
       ].filter((f) => existsSync(f));
-      save('torch', () => python('bench-torch.py', [path.join(outDir, 'torch'), ...files], blasEnv()));
+      save('torch', () => python('torch.bench.py', [path.join(outDir, 'torch'), ...files], blasEnv()));
     }
     if (sections.includes('ort')) {
       save('ort', () => {
@@ -472,7 +472,7 @@ function main(): void {
       });
     }
     if (sections.includes('gemm')) {
-      save('gemm', () => python('bench-gemm.py', [], blasEnv()));
+      save('gemm', () => python('gemm.bench.py', [], blasEnv()));
     }
     if (sections.includes('soak')) {
       save('soak', () => {

@@ -13,22 +13,22 @@
  * pipeline's rule) and MiniFASNetV2's live probability on the crop from that reduced decode,
  * same box as "scaled", so the difference is the crop's alone.
  *
- *   node dist/test/bench/perf/mjpeg-decode.js OUT.json
+ *   node dist/bench/perf/mjpeg-decode.js OUT.json
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot, validateConfig } from '../../../config/load.js';
-import { cv, type Mat } from '../../../core/cv.js';
-import { iou } from '../../../daemon/decision/tracker.js';
-import { createDetector } from '../../../daemon/detect/index.js';
-import { letterboxTensor } from '../../../daemon/detect/letterbox.js';
-import { scaleDetection } from '../../../daemon/detect/scale.js';
-import type { DetectorName, FaceDetection } from '../../../daemon/detect/types.js';
-import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
-import { LivenessModel } from '../../../daemon/liveness/liveness-model.js';
-import { reducedFaceScale } from '../../../daemon/pipeline/face-step.js';
-import { decodeJpeg, scaleFor } from '../../../drivers/camera/jpeg.js';
-import { testModel } from '../../helpers/models.js';
+import { packageRoot, validateConfig } from '../../config/load.js';
+import { cv, type Mat } from '../../core/cv.js';
+import { iou } from '../../daemon/decision/tracker.js';
+import { createDetector } from '../../daemon/detect/index.js';
+import { letterboxTensor } from '../../daemon/detect/letterbox.js';
+import { scaleDetection } from '../../daemon/detect/scale.js';
+import type { DetectorName, FaceDetection } from '../../daemon/detect/types.js';
+import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
+import { LivenessModel } from '../../daemon/liveness/liveness-model.js';
+import { reducedFaceScale } from '../../daemon/pipeline/face-step.js';
+import { decodeJpeg, scaleFor } from '../../drivers/camera/jpeg.js';
+import { testModel } from '../../test/helpers/models.js';
 
 const out = process.argv[2] ?? '';
 const images = path.resolve(packageRoot, '../shared/data/images');

@@ -10,17 +10,17 @@
  * clock), and its CPU is divided by that wall time. CPU time, unlike wall time, hardly depends
  * on what else the machine runs.
  *
- *   node dist/test/bench/perf/idle-run.js '<IdleSpec JSON>'
+ *   node dist/bench/perf/idle-run.js '<IdleSpec JSON>'
  */
 import { writeFileSync } from 'node:fs';
-import { validateConfig } from '../../../config/load.js';
-import { silentLogger } from '../../../core/log.js';
-import type { DetectorName } from '../../../daemon/detect/types.js';
-import { InferenceWorker } from '../../../daemon/inference/inference-worker.js';
-import { CameraPipeline } from '../../../daemon/pipeline/pipeline.js';
-import type { SceneGateConfig } from '../../../daemon/pipeline/scene-gate.js';
-import { FfmpegPipeCapture } from '../../../drivers/camera/ffmpeg-pipe.js';
-import { OpenCvCapture } from '../../../drivers/camera/opencv-capture.js';
+import { validateConfig } from '../../config/load.js';
+import { silentLogger } from '../../core/log.js';
+import type { DetectorName } from '../../daemon/detect/types.js';
+import { InferenceWorker } from '../../daemon/inference/inference-worker.js';
+import { CameraPipeline } from '../../daemon/pipeline/pipeline.js';
+import type { SceneGateConfig } from '../../daemon/pipeline/scene-gate.js';
+import { FfmpegPipeCapture } from '../../drivers/camera/ffmpeg-pipe.js';
+import { OpenCvCapture } from '../../drivers/camera/opencv-capture.js';
 import { loadBenchModels } from './bench-models.js';
 
 export interface IdleSpec {

@@ -3,7 +3,7 @@
  * versus PyTorch eager" and "GFLOP/s of the backbone" rows. In-process and synchronous on
  * purpose: this times the network alone, not the daemon (which runs it in a worker thread).
  *
- *   node dist/test/bench/perf/ort-models.js OUT.json RUNS THREADS[,THREADS] MODEL.onnx...
+ *   node dist/bench/perf/ort-models.js OUT.json RUNS THREADS[,THREADS] MODEL.onnx...
  */
 import { writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';

@@ -4,7 +4,7 @@
  * memory verdict (drift from the post-warm-up value and the trend of a least-squares line).
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { percentile } from '../../../daemon/telemetry/latency.js';
+import { percentile } from '../../daemon/telemetry/latency.js';
 
 export interface Percentiles {
   p50: number | null;
