@@ -253,20 +253,17 @@ export const camerasStep: StartStep = {
     const sink = need(parts.sink, 'contract sink');
     for (const cam of config.cameras) {
       checkAbort(`camera ${cam.id}`);
-      const slot: CameraSlot = {
-        id: cam.id,
-        state: 'starting',
-        lastError: null,
-        pipeline: null as unknown as CameraPipeline,
-        // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
-        camera: createSupervisedCamera(cam, {
-          repoRoot: packageRoot,
-          onEvent: (ev) => slot.pipeline.sourceChanged(ev),
-        }),
-      };
-      slot.pipeline = new CameraPipeline({
+      // The supervised camera tells its pipeline when its source comes and goes; the pipeline is
+      // built right after it, before the camera is opened, so no event can come earlier.
+      let pipeline: CameraPipeline | null = null;
+      // Supervised: a lost source is watched for and reopened when back; the daemon stays up.
+      const camera = createSupervisedCamera(cam, {
+        repoRoot: packageRoot,
+        onEvent: (ev) => pipeline?.sourceChanged(ev),
+      });
+      pipeline = new CameraPipeline({
         cameraId: cam.id,
-        camera: slot.camera,
+        camera,
         detector: need(parts.detector, 'detector'),
         liveness: need(parts.liveness, 'liveness model'),
         config,
@@ -291,6 +288,7 @@ export const camerasStep: StartStep = {
           if (host.listenerCount('frame') > 0) host.emit('frame', r);
         },
       });
+      const slot: CameraSlot = { id: cam.id, state: 'starting', lastError: null, pipeline, camera };
       parts.cameras.push(slot);
       try {
         await slot.pipeline.start();
