@@ -400,6 +400,7 @@ export const statusStep: StartStep = {
           processed: c.pipeline.counters.processed,
           stale: c.pipeline.counters.stale,
           gated: c.pipeline.counters.gated,
+          bad: c.pipeline.counters.badFrames,
         })),
       mqttCounters: () => parts.link?.counters() ?? null,
       auditBacklog: () => parts.sink?.outboxFigures().pending ?? null,

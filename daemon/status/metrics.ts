@@ -22,6 +22,8 @@ export interface CameraTotals {
   stale: number;
   /** Of the processed frames, those the scene gate let pass without the face detector (absent: 0). */
   gated?: number;
+  /** Frames the camera delivered that could not be decoded (a corrupt JPEG image; absent: 0). */
+  bad?: number;
 }
 
 export interface MetricsSource {
@@ -174,6 +176,13 @@ export class StatusMetrics {
       'Processed frames the scene gate let pass without running the face detector (nobody in view, nothing changed).',
       ['camera'],
       perCamera('gated'),
+    );
+    counterFromTotals(
+      r,
+      `${p}frames_bad_total`,
+      'Frames the camera delivered that could not be decoded (a corrupt MJPEG image), skipped.',
+      ['camera'],
+      perCamera('bad'),
     );
     gaugeFrom(
       r,

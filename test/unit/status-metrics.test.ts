@@ -54,6 +54,7 @@ describe('Prometheus metrics', () => {
       fghv_frames_dropped_total: 'counter',
       fghv_frames_stale_total: 'counter',
       fghv_frames_gated_total: 'counter',
+      fghv_frames_bad_total: 'counter',
       fghv_camera_up: 'gauge',
       fghv_camera_down_seconds: 'gauge',
       fghv_mqtt_connected: 'gauge',
@@ -93,6 +94,7 @@ describe('Prometheus metrics', () => {
 
     totals.captured = 25;
     totals.processed = 20;
+    totals.bad = 3;
     mqtt.connected = false;
     mqtt.queued = 4;
     state.value = 'failed';
@@ -110,6 +112,7 @@ describe('Prometheus metrics', () => {
     p = parsePromText(await m.render());
     assert.equal(sumOf(p, 'fghv_frames_captured_total'), 25);
     assert.equal(sumOf(p, 'fghv_frames_processed_total'), 20);
+    assert.equal(sumOf(p, 'fghv_frames_bad_total', { camera: 'front' }), 3);
     assert.equal(sumOf(p, 'fghv_camera_up'), 0);
     assert.equal(sumOf(p, 'fghv_camera_down_seconds', { camera: 'front' }), 12.5);
     assert.equal(sumOf(p, 'fghv_mqtt_connected'), 0);
