@@ -8,7 +8,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cv, type Mat } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
 import { FramePump, PumpedCamera } from './frame-pump.js';
-import { readImageHeader } from './image-header.js';
 import { JpegImage, JpegStreamSplitter } from './jpeg.js';
 import type { CaptureStats } from './types.js';
 
@@ -326,10 +325,9 @@ export class FfmpegPipeCapture extends PumpedCamera {
       if (buf && this.header) {
         if (this.opts.lossless && this.queue.length < 2) this.child?.stdout?.resume();
         if (this.output === 'bgr') return new cv.Mat(buf, this.header.height, this.header.width, cv.CV_8UC3);
-        // A frame whose header does not parse keeps the stream's size; its decode then fails
-        // (KIOSK_E_CAMERA_READ_FAILED) and the pipeline skips it.
-        const h = readImageHeader(buf);
-        return new JpegImage(buf, h?.width ?? this.header.width, h?.height ?? this.header.height);
+        // The stream's size: an image whose header declares another (or does not parse) is not
+        // decoded (KIOSK_E_CAMERA_READ_FAILED, jpeg.ts) and the pipeline skips it.
+        return new JpegImage(buf, this.header.width, this.header.height);
       }
       if (this.closing) return null;
       if (this.exit) {

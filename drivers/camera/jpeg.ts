@@ -7,6 +7,7 @@
  */
 import { cv, type Mat } from '../../core/cv.js';
 import { ErrorCodes, KioskError } from '../../core/errors.js';
+import { imageHeaderProblem, readImageHeader } from './image-header.js';
 import type { Frame, JpegScale, JpegSource } from './types.js';
 
 export type { JpegScale };
@@ -39,6 +40,10 @@ function checkJpeg(jpeg: Buffer): void {
       ErrorCodes.CAMERA_READ_FAILED,
       `not a JPEG frame (${jpeg.length} bytes, no start-of-image marker)`,
     );
+  // The declared size is checked before the decoder allocates for it (image-header.ts limits).
+  const h = readImageHeader(jpeg);
+  const why = h ? imageHeaderProblem(jpeg) : null;
+  if (why) throw new KioskError(ErrorCodes.CAMERA_READ_FAILED, `JPEG frame ${why}`);
 }
 
 /** Decode a JPEG to 8-bit BGR at 1/scale of its size (rounded up, as libjpeg does). */
@@ -184,6 +189,13 @@ export class JpegImage implements JpegSource {
   private readonly done = new Map<JpegScale, Mat>();
   private released = false;
 
+  private refusal: KioskError | null | undefined;
+
+  /**
+   * `width` x `height`: the stream's size. An image whose header declares another size is
+   * refused before any decode (KIOSK_E_CAMERA_READ_FAILED): a camera's images all have one
+   * size, and a forged header (65535 x 65535) must not make the decoder allocate gigabytes.
+   */
   constructor(
     readonly bytes: Buffer,
     readonly width: number,
@@ -194,6 +206,8 @@ export class JpegImage implements JpegSource {
   decode(scale: JpegScale): Promise<Mat> {
     const have = this.done.get(scale);
     if (have) return Promise.resolve(have);
+    const refused = this.refused();
+    if (refused) return Promise.reject(refused);
     let p = this.pending.get(scale);
     if (!p) {
       p = decodeJpegAsync(this.bytes, scale).then((mat) => this.keep(scale, mat));
@@ -204,7 +218,27 @@ export class JpegImage implements JpegSource {
 
   /** The full-resolution image now (decoded here if no decode finished yet). */
   full(): Mat {
-    return this.done.get(1) ?? this.keep(1, decodeJpeg(this.bytes, 1));
+    const have = this.done.get(1);
+    if (have) return have;
+    const refused = this.refused();
+    if (refused) throw refused;
+    return this.keep(1, decodeJpeg(this.bytes, 1));
+  }
+
+  /** Why this image is not decoded (its header declares a size other than the stream's), or null. */
+  private refused(): KioskError | null {
+    if (this.refusal === undefined) {
+      const h = readImageHeader(this.bytes);
+      this.refusal =
+        h && (h.width !== this.width || h.height !== this.height)
+          ? new KioskError(
+              ErrorCodes.CAMERA_READ_FAILED,
+              `JPEG frame declares ${h.width}x${h.height} pixels, the stream is ${this.width}x${this.height}: not decoded`,
+              { details: { declared: [h.width, h.height], stream: [this.width, this.height] } },
+            )
+          : null;
+    }
+    return this.refusal;
   }
 
   /** Whether the full-resolution image was decoded (for counters and benchmarks). */

@@ -109,6 +109,38 @@ describe('MJPEG stream splitting and decoding', () => {
     );
   });
 
+  it('a JPEG frame whose header declares another size than the stream is refused before any decode', async () => {
+    const isRead = (e: unknown) => e instanceof KioskError && e.code === ErrorCodes.CAMERA_READ_FAILED;
+    // A forged start-of-frame: 60000 x 60000 pixels would make the decoder allocate gigabytes.
+    const forged = Buffer.from(jpegOf(3, 640, 480));
+    let sof = -1;
+    for (let i = 2; i + 9 < forged.length; i++)
+      if (forged[i] === 0xff && forged[i + 1] === 0xc0) {
+        sof = i;
+        break;
+      }
+    assert.ok(sof > 0, 'the test image has a baseline start-of-frame');
+    forged.writeUInt16BE(60000, sof + 5);
+    forged.writeUInt16BE(60000, sof + 7);
+    const img = new JpegImage(forged, 640, 480);
+    await assert.rejects(
+      img.decode(8),
+      (e: unknown) => isRead(e) && /60000x60000/.test((e as Error).message),
+    );
+    assert.throws(() => img.full(), isRead);
+    assert.throws(
+      () => decodeJpeg(forged, 8),
+      (e: unknown) => isRead(e) && /more than allowed/.test((e as Error).message),
+    );
+    // A real image of another size than the stream's: refused too, not decoded.
+    const other = new JpegImage(jpegOf(4, 320, 240), 640, 480);
+    await assert.rejects(other.decode(2), (e: unknown) => isRead(e) && /320x240/.test((e as Error).message));
+    assert.equal(other.fullDecoded, false);
+    // The same bytes at the stream's size decode.
+    const ok = new JpegImage(jpegOf(4, 320, 240), 320, 240);
+    assert.deepEqual([(await ok.decode(2)).cols, (await ok.decode(2)).rows], [160, 120]);
+  });
+
   it("an MJPEG camera's frame without Huffman tables (the usual USB camera format) decodes as with them", () => {
     const m = new cv.Mat(48, 64, cv.CV_8UC3, [10, 120, 200]);
     m.getRegion(new cv.Rect(8, 8, 20, 20)).setTo(new cv.Vec3(250, 40, 0));
