@@ -62,8 +62,10 @@ describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
     await late.close();
 
     await broker.restart(); // persistence off: the broker forgets every retained message
-    assert.equal(await waitFor(() => link.counters().connects === 2, 5000), true, 'reconnected');
-    assert.equal(link.counters().disconnects, 1);
+    assert.equal(await waitFor(() => link.counters().connects >= 2, 5000), true, 'reconnected');
+    // At least the restart; a loaded machine may see the new broker refuse once more while it
+    // starts (each further reconnect republishes availability and info, counted below).
+    assert.ok(link.counters().disconnects >= 1);
     const afterRestart = await collect(broker.url, ['fghv/k-restart/#']);
     t.after(() => afterRestart.close());
     await afterRestart.waitFor(
@@ -77,10 +79,15 @@ describe('MqttLink against mosquitto', { skip, timeout: 30_000 }, () => {
       (m) => m.topic.endsWith('/info') && JSON.parse(m.payload).config_hash === 'h2',
     );
     const infoCount = () => afterRestart.messages.filter((m) => m.topic.endsWith('/info')).length;
+    // The reconnect's own republish of the retained topics may still be on its way (it carries the
+    // info in force, h2 by now): let it land before counting.
+    await sleep(1000);
     const before = infoCount();
+    const connectsBefore = link.counters().connects;
     link.setInfo(info('k-restart', 'h2')); // unchanged: not republished
     await sleep(200);
-    assert.equal(infoCount(), before);
+    // Only a reconnect in the meantime may publish info again (once per connect, as it must).
+    assert.equal(infoCount(), before + (link.counters().connects - connectsBefore));
 
     await link.close();
     await afterRestart.waitFor((m) => m.topic.endsWith('/availability') && m.payload === 'offline');
